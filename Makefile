@@ -1,0 +1,46 @@
+# sndslab developer entry points. On a fresh machine: `make demo`, then `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test lint typecheck bench clean
+
+help:
+	@echo "make demo   - install into $(VENV) (first time) and run the end-to-end demo into demo_out/"
+	@echo "make test   - ruff check, mypy, then pytest -n $(PYTEST_WORKERS) -m 'not slow'"
+	@echo "make bench  - run the benchmark scripts in benchmarks/"
+	@echo "make clean  - remove $(VENV), demo_out/ and caches"
+
+venv: $(STAMP)
+
+# Re-install only when pyproject.toml changes (the package itself is installed editable).
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sndslab demo --out demo_out --overwrite
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests $(wildcard benchmarks) $(wildcard tools)
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# pytest exits 5 when it collects nothing: an empty run is a failure, said plainly.
+test: lint typecheck
+	@$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not slow"; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (exit code 5)" >&2; fi; \
+	exit $$rc
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_synth.py
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find src tests -name __pycache__ -type d -prune -exec rm -rf {} +

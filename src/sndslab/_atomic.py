@@ -1,0 +1,147 @@
+"""Atomic outputs: a result appears complete at its final path, or not at all.
+
+``atomic_output_dir`` hands out a hidden sibling temporary directory and renames it to the final
+path only when the ``with`` block completes; ``atomic_write_bytes``/``atomic_write_text`` do the
+same for one file (temporary file, then ``os.replace``). Temporary names start with a dot and
+carry a random suffix, so a crashed run never leaves something that looks like a finished one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from sndslab.errors import InvalidArgumentError, OutputExistsError
+
+__all__ = ["atomic_output_dir", "atomic_write_bytes", "atomic_write_text", "check_output_dir"]
+
+
+def _is_non_empty_dir(path: Path) -> bool:
+    with os.scandir(path) as it:
+        return any(True for _ in it)
+
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return Path(path.anchor or ".")  # pragma: no cover - the root always exists
+
+
+def check_output_dir(final: Path, *, overwrite: bool) -> None:
+    """Raise a one-line ``SndslabError`` if ``final`` cannot be (re)created as a directory.
+
+    Refuses an existing file, an existing non-empty directory unless ``overwrite``, and a path
+    whose nearest existing ancestor is not a writable directory. Creates nothing.
+    """
+    final = Path(final)
+    if final.is_symlink() or final.exists():
+        if not final.is_dir():
+            raise OutputExistsError(f"output path {final} exists and is not a directory")
+        if not overwrite and _is_non_empty_dir(final):
+            raise OutputExistsError(
+                f"output directory {final} already exists and is not empty "
+                "(use --overwrite to replace it)"
+            )
+    parent = final.absolute().parent
+    base = _nearest_existing(parent)
+    if not base.is_dir():
+        raise InvalidArgumentError(
+            f"cannot create output {final}: {base} exists and is not a directory"
+        )
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise InvalidArgumentError(f"cannot create output {final}: {base} is not writable")
+
+
+def _fsync_dir(path: Path) -> None:
+    """Best-effort durability of a rename (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platform dependent
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - platform dependent
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_output_dir(final: Path, *, overwrite: bool) -> Iterator[Path]:
+    """Yield a temporary directory that becomes ``final`` when the block completes.
+
+    On success the temporary directory is renamed to ``final`` (an existing ``final`` is moved
+    aside, replaced, then deleted). On any exception, including ``KeyboardInterrupt``, the
+    temporary directory is deleted, ``final`` is left as it was, and the exception propagates.
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> with atomic_output_dir(root / "out", overwrite=False) as tmp:
+    ...     _ = (tmp / "a.txt").write_text("hello")
+    >>> sorted(p.name for p in root.iterdir()), (root / "out" / "a.txt").read_text()
+    (['out'], 'hello')
+    """
+    final = Path(final)
+    check_output_dir(final, overwrite=overwrite)
+    parent = final.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot create output {final}: {exc.strerror}") from exc
+    tag = uuid.uuid4().hex[:12]
+    tmp = parent / f".{final.name}.tmp-{tag}"
+    try:
+        tmp.mkdir()
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot create output {final}: {exc.strerror}") from exc
+    try:
+        yield tmp
+        _commit(tmp, final, overwrite=overwrite, tag=tag)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _commit(tmp: Path, final: Path, *, overwrite: bool, tag: str) -> None:
+    # Re-check: something may have appeared at ``final`` while the block ran.
+    check_output_dir(final, overwrite=overwrite)
+    parent = tmp.parent
+    if final.is_dir() and not final.is_symlink():
+        old = parent / f".{final.name}.old-{tag}"
+        final.rename(old)
+        try:
+            tmp.rename(final)
+        except BaseException:
+            old.rename(final)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        if final.is_symlink():  # a dangling or directory symlink: replace the link itself
+            final.unlink()
+        tmp.rename(final)
+    _fsync_dir(parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary sibling file and ``os.replace``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically (see ``atomic_write_bytes``)."""
+    atomic_write_bytes(path, text.encode(encoding))

@@ -1,0 +1,359 @@
+"""The ``sndslab`` command line (typer + rich).
+
+Every user-facing failure (``SndslabError``, usage errors) is printed as one line
+``error: <message>`` on stderr with exit code 2 (usage, invalid argument) or 1 (runtime); an
+interrupt prints ``interrupted`` and exits with 130. No traceback for any of them; set
+``SNDSLAB_DEBUG=1`` to get the traceback of an ``OSError`` instead of its one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from typer.core import TyperGroup
+
+import sndslab
+from sndslab._atomic import check_output_dir
+from sndslab.errors import InvalidArgumentError, SndslabError
+
+__all__ = ["app", "main"]
+
+MIN_YEAR, MAX_YEAR = 2010, 2030
+_YEARS = re.compile(r"^\s*(\d{4})\s*(?:-\s*(\d{4})\s*)?$")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Interrupted(Exception):
+    """A KeyboardInterrupt carried past click, which would turn it into a plain exit 130."""
+
+
+def _error(message: str) -> None:
+    first = " ".join(str(message).split())  # one line, whatever the message holds
+    err.print(f"error: {first}", markup=False)
+
+
+class _Group(TyperGroup):
+    """Top-level group that reports errors as one line and never shows a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Interrupted from exc
+
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        code = _run(
+            lambda: super(_Group, self).main(
+                args, prog_name or "sndslab", complete_var, standalone_mode=False, **extra
+            )
+        )
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _run(call: Callable[[], Any]) -> int:
+    """Run the click command in non-standalone mode and map every outcome to an exit code."""
+    try:
+        rv = call()
+    except SndslabError as exc:
+        _error(str(exc))
+        return exc.exit_code
+    except (_Interrupted, KeyboardInterrupt):
+        err.print("interrupted", markup=False)
+        return 130
+    except typer.Abort:
+        err.print("interrupted", markup=False)
+        return 130
+    except OSError as exc:
+        if os.environ.get("SNDSLAB_DEBUG"):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        _error(f"{exc.strerror or exc}{where}")
+        return 1
+    except Exception as exc:
+        # click usage errors (BadParameter, MissingParameter, NoSuchOption, ...) carry
+        # ``format_message`` and ``exit_code``; typer vendors click, so match on the shape
+        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare ``sndslab``: show the help
+                out.print(exc.format_message(), markup=False)
+                return 0
+            _error(exc.format_message())
+            return int(exc.exit_code)  # type: ignore[attr-defined]
+        raise
+    # non-standalone click returns the exit code of typer.Exit (e.g. --help, --version), or
+    # the command's own return value (None)
+    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="sndslab",
+    help="SNDS raw extracts to typed tables, events and indicators; synthetic SNDS generator.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+registry_app = typer.Typer(
+    help="Browse the SNDS table registry.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(registry_app, name="registry")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"sndslab {sndslab.__version__}", markup=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """sndslab: SNDS raw extracts to typed tables, events and indicators."""
+
+
+# -- argument validation ----------------------------------------------------------------------
+def parse_years(text: str) -> tuple[int, int]:
+    """``"2019"`` → (2019, 2019); ``"2019-2021"`` → (2019, 2021); anything else is an error.
+
+    >>> parse_years("2019-2021")
+    (2019, 2021)
+    """
+    m = _YEARS.match(text)
+    if not m:
+        raise InvalidArgumentError(f"--years must be YYYY or YYYY-YYYY, got {text!r}")
+    first = int(m.group(1))
+    last = int(m.group(2) or first)
+    if first > last:
+        raise InvalidArgumentError(f"--years: first year {first} is after last year {last}")
+    for y in (first, last):
+        if not MIN_YEAR <= y <= MAX_YEAR:
+            raise InvalidArgumentError(f"--years: {y} is outside {MIN_YEAR}..{MAX_YEAR}")
+    return first, last
+
+
+def _check_positive(name: str, value: int, minimum: int) -> None:
+    if value < minimum:
+        raise InvalidArgumentError(f"{name} must be ≥ {minimum}, got {value}")
+
+
+def _make_config(patients: int, years: str, seed: int, chunk_size: int, gzip: bool) -> Any:
+    first, last = parse_years(years)
+    from pydantic import ValidationError
+
+    from sndslab.synth import SynthConfig
+
+    try:
+        return SynthConfig(
+            patients=patients,
+            first_year=first,
+            last_year=last,
+            seed=seed,
+            chunk_size=chunk_size,
+            compress=gzip,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidArgumentError(f"invalid configuration: {problems}") from None
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str, int, int], None]]:
+    bar = Progress(
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+    tasks: dict[str, Any] = {}
+
+    def report(description: str, completed: int, total: int) -> None:
+        if description not in tasks:
+            tasks[description] = bar.add_task(description, total=total)
+        bar.update(tasks[description], completed=completed, total=total)
+
+    with bar:
+        yield report
+
+
+def _print_result(result: Any) -> None:
+    files = Table(title=f"raw files in {result.out_dir}", title_justify="left")
+    files.add_column("file")
+    files.add_column("rows", justify="right")
+    files.add_column("MB", justify="right")
+    for name, st in sorted(result.files.items()):
+        rows = f"{st.rows:,}" if st.rows >= 0 else "-"
+        files.add_row(name, rows, f"{st.bytes / 1e6:,.2f}")
+    out.print(files)
+    _print_summary(result.summary())
+
+
+def _print_summary(rows: list[tuple[str, str]]) -> None:
+    summary = Table(title="summary", title_justify="left", show_header=False)
+    summary.add_column("", style="bold")
+    summary.add_column("", justify="right")
+    for label, value in rows:
+        summary.add_row(label, value)
+    out.print(summary)
+
+
+def _synth(
+    out_dir: Path,
+    *,
+    patients: int,
+    years: str,
+    seed: int,
+    chunk_size: int,
+    gzip: bool,
+    overwrite: bool,
+) -> Any:
+    # cheap checks first, before the generator (and its reference data) is imported
+    _check_positive("--patients", patients, 1)
+    _check_positive("--seed", seed, 0)
+    _check_positive("--chunk-size", chunk_size, 1)
+    parse_years(years)
+    check_output_dir(out_dir, overwrite=overwrite)
+    config = _make_config(patients, years, seed, chunk_size, gzip)
+    from sndslab.synth import generate
+
+    with _progress() as report:
+        return generate(config, out_dir, overwrite=overwrite, progress=report)
+
+
+# -- commands ---------------------------------------------------------------------------------
+@app.command()
+def synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory (created).")],
+    patients: Annotated[int, typer.Option("--patients", help="Number of persons.")] = 10_000,
+    years: Annotated[str, typer.Option("--years", help="YYYY or YYYY-YYYY.")] = "2019-2021",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (≥ 0).")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+    gzip: Annotated[bool, typer.Option("--gzip", help="Write .csv.gz files.")] = False,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Persons per chunk.")] = 50_000,
+) -> None:
+    """Generate a synthetic SNDS extract (raw CNAM-like files + injected truth) into --out."""
+    result = _synth(
+        out_dir,
+        patients=patients,
+        years=years,
+        seed=seed,
+        chunk_size=chunk_size,
+        gzip=gzip,
+        overwrite=overwrite,
+    )
+    _print_result(result)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("demo_out"),
+    patients: Annotated[int, typer.Option("--patients", help="Number of persons.")] = 2000,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+) -> None:
+    """Run the whole pipeline end to end on a small synthetic population.
+
+    For now: generate --patients persons over 2019-2021 (seed 42) into --out/raw and print the
+    summary. Later stages (ingest → events → indicators) will be chained here as they land,
+    each writing under --out.
+    """
+    _check_positive("--patients", patients, 1)
+    check_output_dir(out_dir, overwrite=overwrite)
+    result = _synth(
+        out_dir / "raw",
+        patients=patients,
+        years="2019-2021",
+        seed=42,
+        chunk_size=50_000,
+        gzip=False,
+        overwrite=True,
+    )
+    _print_result(result)
+
+
+def _registry_tables() -> list[Any]:
+    import sndslab.registry as registry
+
+    for name in ("list_tables", "table_names", "all_tables", "tables"):
+        found = getattr(registry, name, None)
+        if callable(found):
+            items = list(found())
+            return [registry.get_table(t) if isinstance(t, str) else t for t in items]
+    raise SndslabError("the registry does not expose a table listing yet")
+
+
+@registry_app.command("list")
+def registry_list() -> None:
+    """List the tables of the registry (name, product, columns, grain)."""
+    table = Table(show_lines=False)
+    for col in ("table", "product", "columns", "grain"):
+        table.add_column(col, justify="right" if col == "columns" else "left")
+    for spec in _registry_tables():
+        table.add_row(
+            str(getattr(spec, "name", "?")),
+            str(getattr(spec, "product", "") or ""),
+            str(len(spec.column_names)),
+            str(getattr(spec, "grain", "") or ""),
+        )
+    out.print(table)
+
+
+@registry_app.command("show")
+def registry_show(
+    name: Annotated[str, typer.Argument(help="Table name, e.g. ER_PRS_F.")],
+) -> None:
+    """Show a table's columns (name, type, description)."""
+    from sndslab.registry import get_table
+
+    try:
+        spec = get_table(name)
+    except KeyError:
+        raise InvalidArgumentError(f"unknown table {name!r}") from None
+    title = f"{getattr(spec, 'name', name)}"
+    if getattr(spec, "grain", None):
+        title += f" — {spec.grain}"
+    table = Table(title=title, title_justify="left")
+    for col in ("column", "type", "description"):
+        table.add_column(col)
+    for c in spec.columns:
+        table.add_row(c.name, c.type, str(getattr(c, "description", "") or ""))
+    out.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns (and, as a script, exits with) the exit code."""
+    command = typer.main.get_command(app)
+    return int(command.main(argv, prog_name="sndslab", standalone_mode=False) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""User-facing errors.
+
+Every error a user can cause or fix (bad argument, existing output, malformed input) is a
+``SndslabError``; the command line prints it as one ``error: <message>`` line, without a
+traceback. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["InvalidArgumentError", "OutputExistsError", "SndslabError"]
+
+
+class SndslabError(Exception):
+    """Base class of the errors reported to the user as one line (CLI exit code 1)."""
+
+    #: Exit code used by the command line.
+    exit_code: int = 1
+
+
+class InvalidArgumentError(SndslabError, ValueError):
+    """An argument or configuration value is invalid (CLI exit code 2, like usage errors)."""
+
+    exit_code = 2
+
+
+class OutputExistsError(SndslabError, FileExistsError):
+    """The output path already exists and overwriting was not requested."""

@@ -1,0 +1,163 @@
+"""Configuration of the synthetic SNDS generator.
+
+Every knob that changes the synthetic data lives here, with its default and meaning, so that a
+run is fully described by one ``SynthConfig`` (its JSON is written to the output manifest).
+
+>>> cfg = SynthConfig(patients=1000, first_year=2019, last_year=2020, seed=7)
+>>> cfg.n_years
+2
+>>> cfg.artefacts.dpn_qlf_71_share
+0.8
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MIN_YEAR = 2010
+MAX_YEAR = 2030
+
+
+class ArtefactRates(BaseModel):
+    """Rates of the documented SNDS data-quality artefacts injected into the raw tables.
+
+    Each rate is a probability per eligible unit (line, stay, person); the realised counts are
+    written to the truth manifest, so ingestion rules can be checked against them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dpn_qlf_71_share: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Share of public-hospital outpatient (ACE) visits that also reach DCIR as "
+        "information-only lines (DPN_QLF = 71).",
+    )
+    ete_ind_taa_share: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Share of public-hospital MCO stays also billed directly in DCIR "
+        "(ER_ETE_F.ETE_IND_TAA = 1 lines, duplicates of PMSI activity).",
+    )
+    regularisation_rate: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="Share of DCIR prestation lines cancelled by a later negative line "
+        "(BSE_REM_SGN = 2); half of them are re-issued with a corrected amount.",
+    )
+    surcharge_share: float = Field(
+        0.12,
+        ge=0,
+        le=1,
+        description="Share of practitioner visits with a complement/surcharge line "
+        "(CPL_MAJ_TOP = 2).",
+    )
+    pmsi_ret_error_rate: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Share of PMSI stays/ACE bills with at least one chaining return code "
+        "(NIR_RET, NAI_RET, SEX_RET, SEJ_RET, ...) different from '0'.",
+    )
+    ghm_error_rate: float = Field(
+        0.003, ge=0, le=1, description="Share of MCO stays grouped in error (GRG_GHM '90…')."
+    )
+    finess_duplicate_rate: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Share of AP-HP / AP-HM / HCL PMSI records duplicated under a geographic "
+        "FINESS of the same group.",
+    )
+    fictitious_nir_share: float = Field(
+        0.004,
+        ge=0,
+        le=1,
+        description="Share of outpatient visits billed under a fictitious NIR "
+        "(BEN_CDI_NIR in 01/05/06/08/09/11, birth year often 1955).",
+    )
+    invalid_date_rate: float = Field(
+        0.001,
+        ge=0,
+        le=1,
+        description="Share of DCIR prestation lines with a missing or impossible care date "
+        "(EXE_SOI_DTD empty, or after the flow date).",
+    )
+    late_flow_share: float = Field(
+        0.015,
+        ge=0,
+        le=1,
+        description="Share of DCIR lines whose flow (FLX_DIS_DTD) arrives more than 6 months "
+        "after the care date.",
+    )
+    occupational_imb_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Extra IR_IMB_R rows for occupational accident/disease or invalidity "
+        "(IMB_ETM_NAT 11/12/13), as a share of ALD rows.",
+    )
+
+
+class TruthSettings(BaseModel):
+    """Injected ground truth that analyses are later scored against."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    n_communities_per_region: int = Field(
+        0,
+        ge=0,
+        description="Practitioner communities per region; 0 = about one per 4 GPs.",
+    )
+    community_loyalty: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="Probability that a patient's GP or specialist is chosen inside the "
+        "patient's community.",
+    )
+    abusive_provider_share: float = Field(
+        0.01,
+        ge=0,
+        le=0.5,
+        description="Share of GPs and specialists turned into abusive providers.",
+    )
+    readmission_intercept: float = Field(
+        -3.8, description="Intercept of the logistic 30-day readmission model."
+    )
+
+
+class SynthConfig(BaseModel):
+    """Parameters of one generator run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    patients: int = Field(..., ge=1, le=100_000_000, description="Number of persons.")
+    first_year: int = Field(..., ge=MIN_YEAR, le=MAX_YEAR)
+    last_year: int = Field(..., ge=MIN_YEAR, le=MAX_YEAR)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    chunk_size: int = Field(
+        50_000, ge=100, le=5_000_000, description="Persons generated per chunk (memory bound)."
+    )
+    compress: bool = Field(False, description="Write .csv.gz instead of .csv.")
+    artefacts: ArtefactRates = Field(default_factory=lambda: ArtefactRates())
+    truth: TruthSettings = Field(default_factory=lambda: TruthSettings())
+
+    @model_validator(mode="after")
+    def _years_ordered(self) -> SynthConfig:
+        if self.first_year > self.last_year:
+            raise ValueError(f"first year {self.first_year} is after last year {self.last_year}")
+        return self
+
+    @property
+    def n_years(self) -> int:
+        """Number of calendar years of care simulated."""
+        return self.last_year - self.first_year + 1
+
+    @property
+    def years(self) -> list[int]:
+        """The calendar years of care simulated."""
+        return list(range(self.first_year, self.last_year + 1))

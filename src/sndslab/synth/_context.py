@@ -1,0 +1,47 @@
+"""Everything a chunk's generation steps share (read-only inputs and the chunk's persons)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sndslab.synth._conditions import ConditionState
+from sndslab.synth._config import SynthConfig
+from sndslab.synth._frame import Frame
+from sndslab.synth._population import Identities, Persons
+from sndslab.synth._world import World
+
+
+@dataclass
+class Chunk:
+    """One chunk of persons and its generation state."""
+
+    index: int
+    rng: np.random.Generator
+    config: SynthConfig
+    world: World
+    ref: Any  # sndslab.synth._reference.Reference
+    study_start: int
+    study_end: int  # last day of the study (inclusive)
+    persons: Persons
+    ident: Identities  # main/extra keys of the persons, then fictitious keys
+    cond: ConditionState
+    death_cause: np.ndarray  # condition index the death is attributed to (-1 none)
+    counters: dict[str, int] = field(default_factory=dict)
+    #: risk windows of drugs with an injected effect (truth, set by the falls step)
+    truth_windows: Frame | None = None
+    #: persons behind the fictitious-NIR keys and the first such key row (truth)
+    fictitious_truth: tuple[np.ndarray, int] | None = None
+
+    @property
+    def alive_end(self) -> np.ndarray:
+        """Last day each person can receive care (death day or study end)."""
+        return np.minimum(self.persons.death, self.study_end).astype(np.int64)
+
+    def new_ids(self, name: str, n: int) -> np.ndarray:
+        """``n`` ids unique across the whole run for the counter ``name``."""
+        start = self.counters.get(name, 0)
+        self.counters[name] = start + n
+        return self.index * 10**9 + start + np.arange(n, dtype=np.int64)
