@@ -259,7 +259,9 @@ def synth(
     seed: Annotated[int, typer.Option("--seed", help="Random seed (≥ 0).")] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
     gzip: Annotated[bool, typer.Option("--gzip", help="Write .csv.gz files.")] = False,
-    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Persons per chunk.")] = 50_000,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", help="Persons per chunk (bounds memory).")
+    ] = 10_000,
 ) -> None:
     """Generate a synthetic SNDS extract (raw CNAM-like files + injected truth) into --out."""
     result = _synth(
@@ -293,7 +295,7 @@ def demo(
         patients=patients,
         years="2019-2021",
         seed=42,
-        chunk_size=50_000,
+        chunk_size=10_000,
         gzip=False,
         overwrite=True,
     )

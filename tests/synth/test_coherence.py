@@ -352,3 +352,49 @@ def test_registry_types_parse(db: duckdb.DuckDBPyConnection, table: str) -> None
         if table == "ER_PRS_F" and col.name == "EXE_SOI_DTD":
             continue
         assert bad == 0, (table, col.name)
+
+
+def test_treated_diabetes_rises_with_age(db: duckdb.DuckDBPyConnection) -> None:
+    _person_dates(db)
+    rows = db.execute(
+        """
+        WITH treated AS (
+            SELECT k.person_id, count(*) AS n
+            FROM ER_PHA_F h
+            JOIN ER_PRS_F p USING (DCT_ORD_NUM, FLX_DIS_DTD, FLX_EMT_NUM, FLX_EMT_ORD,
+                                   FLX_EMT_TYP, FLX_TRT_DTD, ORG_CLE_NUM, PRS_ORD_NUM,
+                                   REM_TYP_AFF)
+            JOIN IR_PHA_R r ON r.PHA_CIP_C13 = h.PHA_PRS_C13
+            JOIN key_person k ON p.BEN_NIR_PSA = k.psa AND p.BEN_RNG_GEM = k.rng
+            WHERE r.PHA_ATC_C07 LIKE 'A10%' AND p.EXE_SOI_DTD LIKE '%/2019'
+            GROUP BY 1 HAVING count(*) >= 3
+        )
+        SELECT CASE WHEN date_diff('year', birth_date, DATE '2019-01-01') < 40 THEN 0
+                    WHEN date_diff('year', birth_date, DATE '2019-01-01') < 65 THEN 1
+                    ELSE 2 END AS band,
+               avg((t.person_id IS NOT NULL)::INT) AS share
+        FROM truth_persons p LEFT JOIN treated t USING (person_id)
+        GROUP BY 1 ORDER BY 1
+        """
+    ).fetchall()
+    shares = [r[1] for r in rows]
+    assert shares[0] < shares[1] < shares[2], shares
+    assert shares[2] > 0.08, shares
+
+
+def test_death_certificates_and_groupings_link(db: duckdb.DuckDBPyConnection) -> None:
+    # every listed cause belongs to a certificate; the underlying cause is listed first
+    assert one(db, "SELECT count(*) FROM KI_ECD_R ANTI JOIN KI_CCI_R USING (DCD_IDT_ENC)") == 0
+    first = one(
+        db,
+        """SELECT count(*) FROM KI_ECD_R e JOIN KI_CCI_R c USING (DCD_IDT_ENC)
+           WHERE e.ECD_CAU_RNG = '1' AND e.ECD_CIM_COD <> c.DCD_CIM_COD""",
+    )
+    assert first == 0
+    # every stay's GHM comes from the GHM referential (or is the "90" error group)
+    ungrouped = one(
+        db,
+        """SELECT count(*) FROM T_MCOaaB WHERE GRG_GHM NOT LIKE '90%'
+           AND GRG_GHM NOT IN (SELECT GHM_COD FROM XX_GHM_R)""",
+    )
+    assert ungrouped == 0

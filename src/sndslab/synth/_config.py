@@ -140,7 +140,7 @@ class SynthConfig(BaseModel):
     last_year: int = Field(..., ge=MIN_YEAR, le=MAX_YEAR)
     seed: int = Field(0, ge=0, le=2**63 - 1)
     chunk_size: int = Field(
-        50_000, ge=100, le=5_000_000, description="Persons generated per chunk (memory bound)."
+        10_000, ge=100, le=5_000_000, description="Persons generated per chunk (memory bound)."
     )
     compress: bool = Field(False, description="Write .csv.gz instead of .csv.")
     artefacts: ArtefactRates = Field(default_factory=lambda: ArtefactRates())

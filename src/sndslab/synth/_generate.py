@@ -155,7 +155,9 @@ class _Calibration:
                 "year / persons alive on 1 January (mean over years)",
                 "treated_diabetes_share": "persons with ≥ 3 antidiabetic (ATC A10) dispensings "
                 "in the year / persons alive on 1 January (mean over years)",
-                "gp_per_100k": "general practitioners in DA_PRA_R per 100,000 persons",
+                "gp_per_100k": "general practitioners in DA_PRA_R per 100,000 persons (each "
+                "region has at least one GP, so the figure is only meaningful above ~20,000 "
+                "persons)",
             },
             "by_year": {
                 str(y): {"population": int(p), "hospitalised": int(h), "treated_diabetes": int(d)}
@@ -288,7 +290,10 @@ def _generate_chunk(
     psy = psy_stays(chunk)
     ace = outpatient_hospital(chunk, fall_rows)
     hosp_lines = hospital_claim_lines(chunk, stays, ace)
+    antidiabetic = np.char.startswith(chunk.ref.drug_atc[disp_lines["code"]].astype(str), "A10")
+    dispensed = Frame(person=disp_lines["person"], day=disp_lines["day"], antidiabetic=antidiabetic)
     lines = Frame.concat([visit_lines, fall_visits, disp_lines, bio_lines, ucd_lines, hosp_lines])
+    del visit_lines, fall_visits, disp_lines, bio_lines, ucd_lines, hosp_lines  # bound memory
     used = np.zeros(len(chunk.persons), bool)
     used[lines["person"]] = True
     for f in (stays, ssr, had, psy, ace):
@@ -296,14 +301,18 @@ def _generate_chunk(
             used[f["person"]] = True
     lines = Frame.concat([lines, phantom_patients(chunk, providers, used)])
     lines = _fictitious_nir(chunk, lines)
+    consumers = np.zeros(len(chunk.persons), bool)
+    consumers[lines["person"]] = True
+    phantom_lines = int(
+        (chunk.world.practitioners.abuse_type[np.maximum(lines["exe"], 0)] == 3).sum()
+    )
     project_dcir(chunk, lines, writer, truth)
+    del lines
     project_pmsi(chunk, (stays, das, acts), (ssr, csarr), had, psy, ace, writer, truth)
     ald = ald_declarations(chunk)
     long_term_diseases(chunk, ald, writer, truth)
     cert, listed = deaths(chunk, stays)
     causes_of_death(chunk, cert, listed, writer, truth)
-    consumers = np.zeros(len(chunk.persons), bool)
-    consumers[lines["person"]] = True
     beneficiaries(chunk, consumers, writer, truth)
     for name, f in (
         ("mco_stays", stays),
@@ -320,18 +329,9 @@ def _generate_chunk(
         ("exposures", exposures),
     ):
         truth.count(f"events.{name}", len(f))
-    truth.count(
-        "events.phantom_patient_lines",
-        int((chunk.world.practitioners.abuse_type[np.maximum(lines["exe"], 0)] == 3).sum()),
-    )
+    truth.count("events.phantom_patient_lines", phantom_lines)
     _append_truth_tables(chunk, truth, stays, fall_rows, ssr, had, psy)
-    antidiabetic = np.char.startswith(chunk.ref.drug_atc[disp_lines["code"]].astype(str), "A10")
-    calibration.add(
-        chunk,
-        stays,
-        [ssr, had, psy],
-        Frame(person=disp_lines["person"], day=disp_lines["day"], antidiabetic=antidiabetic),
-    )
+    calibration.add(chunk, stays, [ssr, had, psy], dispensed)
     del rng
 
 

@@ -356,7 +356,7 @@ class Reference:
         self._ghm_medical: dict[str, str] = {}
         self._ghm_surgical: dict[str, str] = {}
         for root, typ, pref in zip(roots, types, prefixes, strict=True):
-            for p in str(pref).split():
+            for p in pref if isinstance(pref, list) else str(pref).split():
                 target = self._ghm_surgical if typ == "C" else self._ghm_medical
                 target.setdefault(p, root)
         self.ghm_roots_table = ghm

@@ -22,6 +22,7 @@ from sndslab.synth._ids import (
     civil_from_days,
     day_of,
     digits,
+    random_codes,
     to_date32,
     year_of,
 )
@@ -183,9 +184,14 @@ def causes_of_death(chunk: Chunk, cert: Frame, listed: Frame, writer: Any, truth
     year = year_of(cert["day"])
     dpt = chunk.world.territories.snds_dpt[persons.dep[p]]
     by, _, _ = civil_from_days(persons.birth[p])
+    certificate = pa.array(random_codes(chunk.rng, len(cert), 17)).cast(pa.string())
+    nir = pa.array(persons.nir_ano[p]).cast(pa.string())
+    nir = pc.if_else(pc.equal(nir, ""), pa.scalar(None, pa.string()), nir)
     cols = {
+        "DCD_IDT_ENC": certificate,
         "DCD_IDT_TOP": np.ones(len(cert), np.int64),
         "BEN_IDT_ANO": pa.array(idt, pa.binary()).cast(pa.string()),
+        "BEN_NIR_ANO": nir,
         "BEN_IDT_TOP": np.ones(len(cert), np.int64),
         "FLX_PER_ANN": year.astype(np.int64),
         "DCD_DPT_COD": pa.array(dpt, pa.string()),
@@ -201,8 +207,10 @@ def causes_of_death(chunk: Chunk, cert: Frame, listed: Frame, writer: Any, truth
     pos = np.searchsorted(cert["person"], lp)  # cert is sorted by person index
     ly = year_of(cert["day"][pos])
     cols = {
+        "DCD_IDT_ENC": certificate.take(pa.array(pos)),
         "DCD_IDT_TOP": np.ones(len(listed), np.int64),
         "BEN_IDT_ANO": pa.array(idt[pos], pa.binary()).cast(pa.string()),
+        "BEN_NIR_ANO": nir.take(pa.array(pos)),
         "BEN_IDT_TOP": np.ones(len(listed), np.int64),
         "FLX_PER_ANN": ly.astype(np.int64),
         "CER_LIG_NUM": np.minimum(listed["rank"], 4).astype(np.int64),
