@@ -179,3 +179,25 @@ def test_registry_commands() -> None:
     assert result.exit_code == 0, result.output
     assert "PRS_NAT_REF" in result.output
     _fails_cleanly(["registry", "show", "NOT_A_TABLE"])
+
+
+def test_ingest_errors_are_one_line(tmp_path: Path) -> None:
+    _fails_cleanly(["ingest", str(tmp_path / "missing"), "--lake", str(tmp_path / "lake")])
+    (tmp_path / "raw").mkdir()
+    _fails_cleanly(
+        ["ingest", str(tmp_path / "raw"), "--lake", str(tmp_path / "lake"), "--engine", "oracle"]
+    )
+
+
+def test_demo_runs_synth_then_ingest(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(out), "--patients", "300"])
+    assert result.exit_code == 0, result.output
+    assert (out / "synth" / "raw" / "IR_BEN_R.csv").is_file()
+    assert (out / "synth" / "truth" / "manifest.json").is_file()
+    assert (out / "lake" / "_reports" / "ingest.md").is_file()
+    assert (out / "lake" / "int" / "persons.parquet").is_file()
+    # a second run refuses to overwrite, then replaces with --overwrite
+    _fails_cleanly(["demo", "--out", str(out), "--patients", "300"])
+    again = runner.invoke(app, ["demo", "--out", str(out), "--patients", "300", "--overwrite"])
+    assert again.exit_code == 0, again.output

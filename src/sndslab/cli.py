@@ -276,6 +276,66 @@ def synth(
     _print_result(result)
 
 
+def _ingest(raw_dir: Path, lake: Path, engine: str) -> Any:
+    if not raw_dir.is_dir():
+        raise InvalidArgumentError(f"raw directory {raw_dir} does not exist or is not a directory")
+    if engine not in ("duckdb", "spark"):
+        raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
+    from sndslab.ingest import ingest as run_ingest
+
+    with _progress() as report:
+
+        def files(done: int, total: int, _name: str) -> None:
+            report("files", done, total)
+
+        return run_ingest(raw_dir, lake, engine=engine, progress=files)
+
+
+def _print_ingest(result: Any) -> None:
+    tables = Table(title=f"lake {result.lake}", title_justify="left")
+    for col in ("table", "rows in", "kept", "filtered", "quarantined"):
+        tables.add_column(col, justify="left" if col == "table" else "right")
+    for name, t in sorted(result.report["tables"].items()):
+        tables.add_row(
+            name,
+            f"{t['rows_in']:,}",
+            f"{t['kept']:,}",
+            f"{sum(t['filtered'].values()):,}",
+            f"{sum(t['quarantined'].values()):,}",
+        )
+    out.print(tables)
+    rules = Table(title="rows filtered per rule", title_justify="left")
+    rules.add_column("rule")
+    rules.add_column("rows", justify="right")
+    totals: dict[str, int] = {}
+    for t in result.report["tables"].values():
+        for rule, n in t["filtered"].items():
+            totals[rule] = totals.get(rule, 0) + n
+    for rule, n in sorted(totals.items()):
+        rules.add_row(rule, f"{n:,}")
+    out.print(rules)
+    ident = result.report.get("identity") or {}
+    _print_summary(
+        [
+            ("persons", f"{ident.get('persons', '-')}"),
+            ("report", str(result.lake / "_reports" / "ingest.md")),
+        ]
+    )
+
+
+@app.command()
+def ingest(
+    raw_dir: Annotated[Path, typer.Argument(help="Directory of raw CNAM export files.")],
+    lake: Annotated[Path, typer.Option("--lake", help="Lake directory (created).")],
+    engine: Annotated[str, typer.Option("--engine", help="duckdb or spark.")] = "duckdb",
+) -> None:
+    """Ingest raw SNDS files into a typed lake: stg/, quarantine/, int/ and _reports/.
+
+    Incremental and idempotent: files already ingested (same content) are not read again.
+    """
+    _print_ingest(_ingest(raw_dir, lake, engine))
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("demo_out"),
@@ -284,14 +344,18 @@ def demo(
 ) -> None:
     """Run the whole pipeline end to end on a small synthetic population.
 
-    For now: generate --patients persons over 2019-2021 (seed 42) into --out/raw and print the
-    summary. Later stages (ingest → events → indicators) will be chained here as they land,
-    each writing under --out.
+    Generates --patients persons over 2019-2021 (seed 42) into --out/synth (raw files and
+    truth), then ingests them into --out/lake (typed stg/, quarantine/, int/, report). Later
+    stages (events, indicators) will be chained here as they land.
     """
     _check_positive("--patients", patients, 1)
     check_output_dir(out_dir, overwrite=overwrite)
+    if overwrite and out_dir.exists():
+        import shutil
+
+        shutil.rmtree(out_dir)
     result = _synth(
-        out_dir / "raw",
+        out_dir / "synth",
         patients=patients,
         years="2019-2021",
         seed=42,
@@ -299,7 +363,8 @@ def demo(
         gzip=False,
         overwrite=True,
     )
-    _print_result(result)
+    _print_summary(result.summary())
+    _print_ingest(_ingest(out_dir / "synth" / "raw", out_dir / "lake", "duckdb"))
 
 
 def _registry_tables() -> list[Any]:

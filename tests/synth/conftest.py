@@ -12,10 +12,11 @@ from sndslab.synth import SynthConfig, generate
 
 @pytest.fixture(scope="session")
 def extract(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """3,000 persons over 2019–2020 with default artefact rates."""
+    """10,000 persons over 2019–2020 with default artefact rates (the issue's reference size)."""
     out = tmp_path_factory.mktemp("synth") / "extract"
     generate(
-        SynthConfig(patients=3000, first_year=2019, last_year=2020, seed=11, chunk_size=1000), out
+        SynthConfig(patients=10_000, first_year=2019, last_year=2020, seed=11, chunk_size=4000),
+        out,
     )
     return out
 

@@ -1,0 +1,165 @@
+"""Ingest report: ``lake/_reports/ingest.json`` and a readable ``ingest.md``.
+
+Per table and per file: rows in, staged, quarantined per reason; per table: kept, filtered per
+rule, orphan satellite rows; the check that they add up (per table, raises
+:class:`AccountingMismatchError` if not):
+
+    rows_in (raw) == kept + Σ filtered + Σ quarantined (staging reasons + orphan rows)
+
+plus the identity summary and the join-loss metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from sndslab._atomic import atomic_write_text
+from sndslab.errors import SndslabError
+from sndslab.ingest._identity import IdentityResult
+from sndslab.ingest._rules import RuleCounts
+
+__all__ = ["AccountingMismatchError", "build_report", "write_report"]
+
+
+class AccountingMismatchError(SndslabError):
+    """Rows of a table do not add up (a bug: every row must end in exactly one place)."""
+
+
+def build_report(
+    stage_result: Any,
+    rule_counts: RuleCounts,
+    identity: IdentityResult | None,
+    intermediate: dict[str, int],
+    join_loss: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """The report as a JSON-ready dict (raises if a table's rows do not add up)."""
+    files: list[dict[str, Any]] = []
+    raw_in: dict[str, int] = defaultdict(int)
+    staged: dict[str, int] = defaultdict(int)
+    quarantined: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for acc in getattr(stage_result, "accounts", []):
+        files.append(
+            {
+                "file": acc.file,
+                "table": acc.table,
+                "year": acc.year,
+                "status": acc.status,
+                "rows_in": acc.rows_in,
+                "staged": acc.staged,
+                "quarantined": dict(acc.quarantined),
+            }
+        )
+        if acc.table is None or acc.status not in ("staged",):
+            continue
+        raw_in[acc.table] += acc.rows_in
+        staged[acc.table] += acc.staged
+        for reason, n in acc.quarantined.items():
+            quarantined[acc.table][reason] += n
+    tables: dict[str, Any] = {}
+    for table in sorted(set(rule_counts.rows_in) | set(raw_in)):
+        q = dict(quarantined.get(table, {}))
+        orphans = rule_counts.orphans.get(table, 0)
+        if orphans:
+            q["orphan_satellite_row"] = q.get("orphan_satellite_row", 0) + orphans
+        kept = rule_counts.kept.get(table, 0)
+        filtered = dict(rule_counts.filtered.get(table, {}))
+        rows_in = raw_in.get(table, rule_counts.rows_in.get(table, 0))
+        total = kept + sum(filtered.values()) + sum(q.values())
+        if stage_result is not None and staged.get(table, 0) != rule_counts.rows_in.get(table, 0):
+            raise AccountingMismatchError(
+                f"{table}: {staged.get(table, 0)} rows staged but {rule_counts.rows_in.get(table)}"
+                " rows read back from stg/"
+            )
+        if total != rows_in:
+            raise AccountingMismatchError(
+                f"{table}: rows in {rows_in} != kept {kept} + filtered {sum(filtered.values())}"
+                f" + quarantined {sum(q.values())}"
+            )
+        tables[table] = {
+            "rows_in": rows_in,
+            "kept": kept,
+            "filtered": filtered,
+            "matched": rule_counts.matched.get(table, {}),
+            "transformed": rule_counts.transformed.get(table, {}),
+            "quarantined": q,
+            "adds_up": True,
+        }
+    return {
+        "tables": tables,
+        "files": files,
+        "rules": rule_counts.rules,
+        "identity": identity.model_dump() if identity is not None else None,
+        "intermediate": intermediate,
+        "join_loss": join_loss or {},
+    }
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    lines = ["# Ingest report", "", "## Row accounting per table", ""]
+    lines += [
+        "| table | rows in | kept | filtered (per rule) | quarantined (per reason) | adds up |",
+        "|---|---:|---:|---|---|:-:|",
+    ]
+
+    def fmt(d: dict[str, int]) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in d.items() if v) or "–"
+
+    for table, t in report["tables"].items():
+        lines.append(
+            f"| {table} | {t['rows_in']} | {t['kept']} | {fmt(t['filtered'])} | "
+            f"{fmt(t['quarantined'])} | {'yes' if t['adds_up'] else 'NO'} |"
+        )
+    lines += [
+        "",
+        "## Files",
+        "",
+        "| file | table | year | status | rows in | staged | quarantined |",
+    ]
+    lines += ["|---|---|---|---|---:|---:|---|"]
+    for f in report["files"]:
+        lines.append(
+            f"| {f['file']} | {f['table']} | {f['year'] or ''} | {f['status']} | {f['rows_in']} |"
+            f" {f['staged']} | {fmt(f['quarantined'])} |"
+        )
+    lines += [
+        "",
+        "## Rules",
+        "",
+        "| rule | kind | tables | enabled | source |",
+        "|---|---|---|---|---|",
+    ]
+    for r in report["rules"]:
+        lines.append(
+            f"| {r['name']} | {r['kind']} | {', '.join(r['tables'])} | {r['enabled']} |"
+            f" {r['source']} |"
+        )
+    ident = report.get("identity")
+    if ident:
+        lines += ["", "## Identity", ""]
+        lines += [f"- persons: {ident['persons']}", f"- keys: {ident['keys']}"]
+        lines += [f"- {k}: {v}" for k, v in ident["flags"].items()]
+    lines += ["", "## Intermediate tables (rows)", ""]
+    lines += [f"- {k}: {v}" for k, v in report["intermediate"].items()]
+    lines += ["", "## Join loss", ""]
+    lines += [f"- {k}: {v:.4%}" for k, v in report["join_loss"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(
+    lake: Path,
+    stage_result: Any,
+    rule_counts: RuleCounts,
+    identity: IdentityResult | None,
+    intermediate: dict[str, int],
+    join_loss: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Write ``lake/_reports/ingest.json`` and ``ingest.md``; returns the report dict."""
+    report = build_report(stage_result, rule_counts, identity, intermediate, join_loss)
+    out = Path(lake) / "_reports"
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "ingest.json", json.dumps(report, indent=2, default=str) + "\n")
+    atomic_write_text(out / "ingest.md", _markdown(report))
+    return report

@@ -1,0 +1,692 @@
+"""Quality rules: declarative YAML specs (``rules/*.yaml``) and their Python twin.
+
+A rule names one documented SNDS cleaning step, cites its source and can be switched off
+(``enabled: false``) without re-ingesting: staging (``lake/stg``) keeps every parsed row and
+the rules are applied afterwards by :func:`apply_rules`, which writes the kept rows to
+``lake/int/clean/<TABLE>/`` and returns :class:`RuleCounts`.
+
+Kinds
+-----
+``row``
+    ``exclude_when`` is a DuckDB SQL boolean expression over the columns of one staged row
+    (a string for every table of the rule, or a mapping ``table -> expression``). ``NULL``
+    counts as "do not exclude".
+``group``
+    regularisation netting (``dcir_regularisation_netting``): ``params.group_by`` lists the
+    grouping expressions, ``params.quantity`` the signed quantity summed per group; rows of
+    groups whose net quantity is ``<= 0`` are excluded.
+``join``
+    needs another table: ``params.join_table`` is joined on ``params.join_keys`` (DCIR 9 keys)
+    and ``exclude_when`` is evaluated over the joined columns (prefixed ``j.``).
+``transform``
+    not a filter: ``params.set`` maps a column to a SQL expression that normalises it
+    (e.g. the 1600-01-01 open-end sentinel of IR_IMB_R becomes ``NULL``). Rows stay kept; the
+    number of rows changed is counted.
+
+Parameters are substituted into the SQL with ``{{name}}``: a list becomes a SQL list of quoted
+literals (``'a', 'b'``), a scalar its literal text. The special parameter value
+``"referential:finess_geo_duplicates"`` expands to the curated list of geographic FINESS
+(:func:`sndslab.referentials.finess_geo_duplicates`).
+
+Order
+-----
+Each table has one fixed order of rules (:data:`RULE_ORDER`): every staged row is attributed to
+the FIRST enabled rule it matches, so every row is counted once (kept, or filtered by exactly
+one rule). Independent match counts (a row matching several rules counted for each) are also
+reported.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sndslab.errors import InvalidArgumentError
+from sndslab.registry import get_table, list_tables
+
+__all__ = [
+    "RULE_ORDER",
+    "QualityRule",
+    "RuleCounts",
+    "YearSpan",
+    "apply_rules",
+    "load_rules",
+    "render_sql",
+]
+
+RuleKind = Literal["row", "group", "join", "transform"]
+
+#: Fixed order in which rules are tried (first match wins). Rules not listed come after, in
+#: name order. Documented choice: identity-free artefacts that make a line meaningless come
+#: first (information lines, unusable dates), then structural duplicates, then netting, then
+#: the analysis-specific surcharge rule.
+RULE_ORDER: tuple[str, ...] = (
+    "dcir_information_lines",
+    "dcir_invalid_care_date",
+    "dcir_flow_window",
+    "dcir_public_t2a_duplicates",
+    "dcir_regularisation_netting",
+    "dcir_surcharge_lines",
+    "pmsi_finess_geo_duplicate",
+    "pmsi_return_codes",
+    "pmsi_ghm_error",
+    "pmsi_sej_typ_b",
+    "pmsi_typ_gen_rsa",
+    "pmsi_inter_establishment",
+    "imb_occupational",
+    "imb_open_end_sentinel",
+)
+
+_PARAM = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+class YearSpan(BaseModel):
+    """Inclusive range of data years a rule applies to (``None``: unbounded)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    first: int | None = None
+    last: int | None = None
+
+
+class QualityRule(BaseModel):
+    """One quality rule (the Python twin of a ``rules/<name>.yaml`` file)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    table: tuple[str, ...]
+    description: str
+    source: str
+    enabled: bool = True
+    kind: RuleKind
+    exclude_when: str | dict[str, str] | None = None
+    applies_to_years: YearSpan | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("table", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("table")
+    @classmethod
+    def _known_tables(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = set(list_tables())
+        unknown = [t for t in value if t not in known]
+        if unknown:
+            raise ValueError(f"unknown table(s) {unknown}")
+        return value
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.kind in ("row", "join") and not (self.exclude_when or self.params.get("columns")):
+            raise ValueError(f"rule {self.name}: kind {self.kind!r} needs exclude_when")
+        if self.kind == "group":
+            for p in ("group_by", "quantity"):
+                if p not in self.params:
+                    raise ValueError(f"rule {self.name}: kind 'group' needs params.{p}")
+        if self.kind == "join":
+            for p in ("join_table", "join_keys"):
+                if p not in self.params:
+                    raise ValueError(f"rule {self.name}: kind 'join' needs params.{p}")
+        if self.kind == "transform" and not self.params.get("set"):
+            raise ValueError(f"rule {self.name}: kind 'transform' needs params.set")
+        if isinstance(self.exclude_when, dict):
+            extra = set(self.exclude_when) - set(self.table)
+            if extra:
+                raise ValueError(f"rule {self.name}: exclude_when for unlisted tables {extra}")
+        for table in self.table:
+            self._check_columns(table)
+
+    def _check_columns(self, table: str) -> None:
+        """Columns named in params.columns must exist in the registry (catches typos)."""
+        cols = self.params.get("columns", {})
+        if isinstance(cols, dict):
+            names = set(get_table(table).column_names)
+            missing = [c for c in cols.get(table, []) if c not in names]
+            if missing:
+                raise ValueError(f"rule {self.name}: {table} has no column(s) {missing}")
+
+    @property
+    def order(self) -> int:
+        """Position in :data:`RULE_ORDER` (unlisted rules after)."""
+        try:
+            return RULE_ORDER.index(self.name)
+        except ValueError:
+            return len(RULE_ORDER)
+
+    def expression(self, table: str) -> str | None:
+        """Rendered ``exclude_when`` for ``table`` (``None`` if the rule does not cover it)."""
+        if table not in self.table:
+            return None
+        expr = self.exclude_when
+        if isinstance(expr, dict):
+            expr = expr.get(table)
+        if expr is None:
+            cols = self.params.get("columns", {}).get(table)
+            if not cols:
+                return None
+            # any listed code not valid; a column missing in a year's files is NULL -> valid
+            expr = " OR ".join(f"COALESCE(CAST({c} AS VARCHAR), '0') <> '0'" for c in cols)
+        return render_sql(expr, self.params)
+
+    def year_condition(self, year_column: str = "_year") -> str:
+        """SQL condition restricting the rule to ``applies_to_years`` (``TRUE`` if none)."""
+        span = self.applies_to_years
+        if span is None or (span.first is None and span.last is None):
+            return "TRUE"
+        parts = []
+        if span.first is not None:
+            parts.append(f"{year_column} >= {int(span.first)}")
+        if span.last is not None:
+            parts.append(f"{year_column} <= {int(span.last)}")
+        return f"({year_column} IS NOT NULL AND {' AND '.join(parts)})"
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _param_values(value: Any) -> Any:
+    if value == "referential:finess_geo_duplicates":
+        from sndslab.referentials import finess_geo_duplicates
+
+        return sorted(finess_geo_duplicates())
+    return value
+
+
+def render_sql(template: str, params: dict[str, Any]) -> str:
+    """Substitute ``{{name}}`` in ``template`` (lists become SQL lists of literals).
+
+    >>> render_sql("x IN ({{v}}) AND y > {{n}}", {"v": ["a", "b"], "n": 6})
+    "x IN ('a', 'b') AND y > 6"
+    """
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in params:
+            raise InvalidArgumentError(f"rule SQL uses unknown parameter {{{{{name}}}}}")
+        value = _param_values(params[name])
+        if isinstance(value, list | tuple):
+            return ", ".join(_literal(v) for v in value)
+        return value if isinstance(value, str) else _literal(value)
+
+    return _PARAM.sub(sub, template)
+
+
+def _builtin_dir() -> Path:
+    return Path(str(resources.files("sndslab.ingest").joinpath("rules")))
+
+
+def load_rules(
+    directory: Path | None = None, *, overrides: dict[str, dict[str, Any]] | None = None
+) -> list[QualityRule]:
+    """Load and validate every ``*.yaml`` rule of ``directory`` (default: the built-in rules).
+
+    ``overrides`` maps a rule name to field values replacing those of the file, e.g.
+    ``{"dcir_surcharge_lines": {"enabled": False}}``. Returns the rules in their fixed order.
+    """
+    directory = Path(directory) if directory is not None else _builtin_dir()
+    rules: list[QualityRule] = []
+    overrides = dict(overrides or {})
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text("utf-8"))
+        except yaml.YAMLError as exc:
+            raise InvalidArgumentError(f"rule file {path}: invalid YAML ({exc})") from None
+        if not isinstance(data, dict):
+            raise InvalidArgumentError(f"rule file {path}: expected a mapping")
+        if data.get("name") in overrides:
+            data = {**data, **overrides.pop(data["name"])}
+        try:
+            rule = QualityRule.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise InvalidArgumentError(
+                f"rule file {path}: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+            ) from None
+        if rule.name != path.stem:
+            raise InvalidArgumentError(f"rule file {path}: name {rule.name!r} != file name")
+        rules.append(rule)
+    if overrides:
+        raise InvalidArgumentError(f"overrides for unknown rules: {sorted(overrides)}")
+    return sorted(rules, key=lambda r: (r.order, r.name))
+
+
+# =============================================================================================
+# Applying the rules
+# =============================================================================================
+
+#: DCIR join key between ER_PRS_F and its satellites.
+DCIR_KEYS: tuple[str, ...] = (
+    "DCT_ORD_NUM",
+    "FLX_DIS_DTD",
+    "FLX_EMT_NUM",
+    "FLX_EMT_ORD",
+    "FLX_EMT_TYP",
+    "FLX_TRT_DTD",
+    "ORG_CLE_NUM",
+    "PRS_ORD_NUM",
+    "REM_TYP_AFF",
+)
+#: DCIR satellites and the column holding their code (used by the netting group key).
+DCIR_SATELLITES: dict[str, str | None] = {
+    "ER_PHA_F": "PHA_PRS_C13",
+    "ER_CAM_F": "CAM_PRS_IDE",
+    "ER_BIO_F": "BIO_PRS_IDE",
+    "ER_UCD_F": "UCD_UCD_COD",
+    "ER_ETE_F": None,
+    "ER_ARO_F": None,
+    "ER_TIP_F": None,
+}
+
+
+class PmsiFamily(BaseModel):
+    """A PMSI product: its parent (stay) table, the tables whose rules decide for the whole
+    stay, and the stay key (the partition year ``_year`` is always added: record numbers are
+    unique per establishment and year only)."""
+
+    model_config = ConfigDict(frozen=True)
+    parent: str
+    deciders: tuple[str, ...]
+    children: tuple[str, ...]
+    key: tuple[str, ...]
+
+
+#: PMSI products (scalpel3.md §2.3): one row of the parent per stay (SSR: per stay-week).
+PMSI_FAMILIES: dict[str, PmsiFamily] = {
+    "mco": PmsiFamily(
+        parent="T_MCOaaB",
+        deciders=("T_MCOaaB", "T_MCOaaC"),
+        children=("T_MCOaaC", "T_MCOaaD", "T_MCOaaA", "T_MCOaaUM"),
+        key=("ETA_NUM", "RSA_NUM"),
+    ),
+    "ace": PmsiFamily(
+        parent="T_MCOaaFASTC",
+        deciders=("T_MCOaaFASTC", "T_MCOaaCSTC"),
+        children=("T_MCOaaCSTC", "T_MCOaaFBSTC", "T_MCOaaFCSTC", "T_MCOaaFMSTC"),
+        key=("ETA_NUM", "SEQ_NUM"),
+    ),
+    "ssr": PmsiFamily(
+        parent="T_SSRaaB",
+        deciders=("T_SSRaaB", "T_SSRaaC"),
+        children=("T_SSRaaC", "T_SSRaaD", "T_SSRaaCSARR", "T_SSRaaCCAM"),
+        key=("ETA_NUM", "RHA_NUM"),
+    ),
+    "had": PmsiFamily(
+        parent="T_HADaaB",
+        deciders=("T_HADaaB", "T_HADaaC"),
+        children=("T_HADaaC", "T_HADaaD", "T_HADaaA"),
+        key=("ETA_NUM_EPMSI", "RHAD_NUM"),
+    ),
+    "rip": PmsiFamily(
+        parent="T_RIPaaRSA",
+        deciders=("T_RIPaaRSA", "T_RIPaaC"),
+        children=("T_RIPaaC",),
+        key=("ETA_NUM_EPMSI", "RIP_NUM"),
+    ),
+}
+
+ORPHAN_REASON = "orphan_satellite_row"
+QUARANTINE_COLUMNS = ("_source_file", "_source_line", "reason", "column", "raw_value", "detail")
+
+
+class RuleCounts(BaseModel):
+    """Row accounting of :func:`apply_rules`, per staged table.
+
+    ``filtered[table][rule]`` counts rows attributed to ``rule`` (first match in the fixed
+    order, inherited from the parent line or stay for satellites): every row counted once, so
+    ``rows_in == kept + Σ filtered + orphans``. ``matched[table][rule]`` counts rows matching
+    the rule's own predicate on that table, independently of the other rules (a row can be
+    counted under several rules). ``transformed`` counts rows normalised by ``transform``
+    rules (still kept).
+    """
+
+    rows_in: dict[str, int] = Field(default_factory=dict)
+    kept: dict[str, int] = Field(default_factory=dict)
+    filtered: dict[str, dict[str, int]] = Field(default_factory=dict)
+    matched: dict[str, dict[str, int]] = Field(default_factory=dict)
+    transformed: dict[str, dict[str, int]] = Field(default_factory=dict)
+    orphans: dict[str, int] = Field(default_factory=dict)
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+
+    def check(self) -> None:
+        """Raise ``AssertionError`` if a table's rows do not add up."""
+        for table, n in self.rows_in.items():
+            total = self.kept.get(table, 0) + sum(self.filtered.get(table, {}).values())
+            total += self.orphans.get(table, 0)
+            if total != n:
+                raise AssertionError(f"{table}: rows_in {n} != kept + filtered + orphans {total}")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _path_sql(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def stg_tables(lake: Path) -> list[str]:
+    """Tables with at least one staged Parquet file under ``lake/stg``."""
+    base = Path(lake) / "stg"
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and any(p.rglob("*.parquet")))
+
+
+def register_stg(con: Any, lake: Path, table: str) -> str:
+    """Create a temp view ``stg_<table>`` over the staged files (with an int ``_year``)."""
+    glob = Path(lake) / "stg" / table / "**" / "*.parquet"
+    view = f"stg_{table}"
+    src = f"read_parquet({_path_sql(glob)}, hive_partitioning = true, union_by_name = true)"
+    cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
+    year = "TRY_CAST(CAST(year AS VARCHAR) AS INTEGER)" if "year" in cols else "NULL::INTEGER"
+    exclude = " EXCLUDE (year)" if "year" in cols else ""
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *{exclude}, {year} AS _year FROM {src}"
+    )
+    return view
+
+
+def _columns(con: Any, relation: str) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+
+
+def _rules_for(rules: list[QualityRule], table: str) -> list[QualityRule]:
+    return [r for r in rules if r.enabled and table in r.table]
+
+
+def _match_sql(rule: QualityRule, table: str) -> str:
+    expr = rule.expression(table)
+    return f"(COALESCE(({expr}), FALSE) AND {rule.year_condition('t._year')})"
+
+
+def _flag_dcir(
+    con: Any, rules: list[QualityRule], present: set[str], order: dict[str, int]
+) -> list[str]:
+    """``flag_ER_PRS_F``: ER_PRS_F rows with one boolean ``_m_<i>`` per rule and ``_ord``."""
+    table = "ER_PRS_F"
+    selected = _rules_for(rules, table)
+    joins: list[str] = []
+    matches: list[str] = []
+    ctes: list[str] = []
+    keys_eq = " AND ".join(f"t.{k} = {{a}}._j_{k}" for k in DCIR_KEYS)
+    keys = ", ".join(DCIR_KEYS)
+    for i, rule in enumerate(selected):
+        if rule.kind == "row":
+            matches.append(_match_sql(rule, table))
+        elif rule.kind == "join":
+            jt = rule.params["join_table"]
+            jkeys = list(rule.params["join_keys"])
+            if jt not in present:
+                matches.append("FALSE")
+                continue
+            expr = render_sql(str(rule.exclude_when), rule.params)
+            alias = f"j{i}"
+            ctes.append(
+                f"{alias} AS (SELECT {', '.join(f'{k} AS _j_{k}' for k in jkeys)}, "
+                f"bool_or(COALESCE(({expr}), FALSE)) AS m FROM stg_{jt} j GROUP BY ALL)"
+            )
+            on = " AND ".join(f"t.{k} = {alias}._j_{k}" for k in jkeys)
+            joins.append(f"LEFT JOIN {alias} ON {on}")
+            matches.append(f"(COALESCE({alias}.m, FALSE) AND {rule.year_condition('t._year')})")
+        elif rule.kind == "group":
+            group = [g if g != "_sat_codes" else "sc._sat_codes" for g in rule.params["group_by"]]
+            group = [g if "(" in g or "." in g else f"t.{g}" for g in group]
+            qty = f"t.{rule.params['quantity']}"
+            matches.append(
+                f"(COALESCE(SUM({qty}) OVER (PARTITION BY {', '.join(group)}) <= 0, FALSE) "
+                f"AND {rule.year_condition('t._year')})"
+            )
+    need_codes = any(r.kind == "group" and "_sat_codes" in r.params["group_by"] for r in selected)
+    if need_codes:
+        parts = [
+            f"SELECT {keys}, CAST({col} AS VARCHAR) AS code FROM stg_{sat}"
+            for sat, col in DCIR_SATELLITES.items()
+            if col and sat in present
+        ]
+        union = (
+            " UNION ALL ".join(parts) or f"SELECT {keys}, NULL::VARCHAR AS code FROM stg_{table}"
+        )
+        ctes.append(
+            f"sc AS (SELECT {', '.join(f'{k} AS _j_{k}' for k in DCIR_KEYS)}, "
+            f"string_agg(code, ',' ORDER BY code) AS _sat_codes "
+            f"FROM ({union}) GROUP BY ALL)"
+        )
+        joins.append("LEFT JOIN sc ON " + keys_eq.format(a="sc"))
+    _create_flag_table(con, table, selected, matches, ctes, joins, order)
+    return [r.name for r in selected]
+
+
+def _create_flag_table(
+    con: Any,
+    table: str,
+    selected: list[QualityRule],
+    matches: list[str],
+    ctes: list[str],
+    joins: list[str],
+    order: dict[str, int],
+) -> None:
+    m_cols = [f"{m} AS _m_{i}" for i, m in enumerate(matches)]
+    case = " ".join(f"WHEN _m_{i} THEN {order[r.name]}" for i, r in enumerate(selected))
+    ord_expr = f"CASE {case} ELSE NULL END" if case else "NULL::INTEGER"
+    with_sql = ("WITH " + ", ".join(ctes) + " ") if ctes else ""
+    inner = (
+        f"{with_sql}SELECT t.* EXCLUDE ({', '.join(f'_j{i}' for i in range(0))}) "
+        if False
+        else f"{with_sql}SELECT t.*{''.join(', ' + c for c in m_cols)} FROM stg_{table} t "
+        + " ".join(joins)
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE flag_{table} AS "
+        f"SELECT *, CAST({ord_expr} AS INTEGER) AS _ord FROM ({inner})"
+    )
+
+
+def _flag_rows(con: Any, table: str, rules: list[QualityRule], order: dict[str, int]) -> list[str]:
+    selected = [r for r in _rules_for(rules, table) if r.kind == "row"]
+    matches = [_match_sql(r, table) for r in selected]
+    _create_flag_table(con, table, selected, matches, [], [], order)
+    return [r.name for r in selected]
+
+
+def _flag_children(
+    con: Any,
+    table: str,
+    parent_rel: str,
+    key: tuple[str, ...],
+    own_ord: str | None = None,
+) -> None:
+    """``flag_<table>``: rows inheriting the parent's ``_ord`` on ``key``; orphans ``-1``.
+
+    ``parent_rel`` has one row per key with ``_pord`` (NULL = kept). ``own_ord`` is an
+    expression of the child's own rule (already in ``flag_<table>``), used first.
+    """
+    on = " AND ".join(f"c.{k} = p.{k}" for k in key)
+    src = f"flag_{table}" if own_ord else f"stg_{table}"
+    own = f"c.{own_ord}" if own_ord else "NULL"
+    drop = " EXCLUDE (_ord)" if own_ord else ""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE flagc_{table} AS SELECT c.*{drop}, "
+        f"CAST(CASE WHEN p._present IS NULL THEN -1 "
+        f"ELSE COALESCE(p._pord, {own}) END AS INTEGER) AS _ord "
+        f"FROM {src} c LEFT JOIN {parent_rel} p ON {on}"
+    )
+
+
+def apply_rules(
+    con: Any,
+    lake: Path,
+    rules: list[QualityRule] | None = None,
+    *,
+    out: Path | None = None,
+    quarantine: Path | None = None,
+) -> RuleCounts:
+    """Apply the enabled ``rules`` to every staged table of ``lake``.
+
+    Writes, per table, ``<out>/clean/<TABLE>/data.parquet`` (kept rows, stg columns and
+    ``_year``, transforms applied) and ``<out>/flags/<TABLE>.parquet`` (one row per filtered
+    row: ``_source_file``, ``_source_line``, ``_rule``); satellite rows without a parent go to
+    ``<quarantine>/<TABLE>/orphans.parquet`` with the quarantine schema. ``out`` defaults to
+    ``lake/int`` and ``quarantine`` to ``lake/quarantine``. Returns the counts.
+    """
+    lake = Path(lake)
+    rules = load_rules() if rules is None else rules
+    out = lake / "int" if out is None else Path(out)
+    quarantine = lake / "quarantine" if quarantine is None else Path(quarantine)
+    ordered = sorted(rules, key=lambda r: (r.order, r.name))
+    order = {r.name: i for i, r in enumerate(ordered)}
+    names = {i: r.name for i, r in enumerate(ordered)}
+    tables = stg_tables(lake)
+    present = set(tables)
+    for t in tables:
+        register_stg(con, lake, t)
+    counts = RuleCounts(rules=[_rule_summary(r) for r in ordered])
+    flagged: dict[str, str] = {}  # table -> temp table with _ord (-1 orphan)
+    matched: dict[str, dict[str, int]] = {}
+    # ---- DCIR: ER_PRS_F then its satellites -------------------------------------------------
+    if "ER_PRS_F" in present:
+        selected = _flag_dcir(con, ordered, present, order)
+        matched["ER_PRS_F"] = _matched(con, "flag_ER_PRS_F", selected)
+        flagged["ER_PRS_F"] = "flag_ER_PRS_F"
+        keys = ", ".join(DCIR_KEYS)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE parent_dcir AS SELECT {keys}, TRUE AS _present, "
+            f"CASE WHEN bool_or(_ord IS NULL) THEN NULL ELSE min(_ord) END AS _pord "
+            f"FROM flag_ER_PRS_F GROUP BY ALL"
+        )
+        for sat in DCIR_SATELLITES:
+            if sat in present:
+                _flag_children(con, sat, "parent_dcir", DCIR_KEYS)
+                flagged[sat] = f"flagc_{sat}"
+    # ---- PMSI: stay-level decision, inherited by every table of the product ---------------
+    for family in PMSI_FAMILIES.values():
+        if family.parent not in present:
+            continue
+        key = (*family.key, "_year")
+        kcols = ", ".join(key)
+        parts = []
+        for t in family.deciders:
+            if t in present:
+                selected = _flag_rows(con, t, ordered, order)
+                matched[t] = _matched(con, f"flag_{t}", selected)
+                parts.append(f"SELECT {kcols}, _ord FROM flag_{t}")
+        stays = " UNION ALL ".join(parts)
+        on = " AND ".join(f"p.{k} = d.{k}" for k in key)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE stay_{family.parent} AS SELECT p.*, TRUE AS _present, "
+            f"d._pord FROM (SELECT DISTINCT {kcols} FROM stg_{family.parent}) p LEFT JOIN "
+            f"(SELECT {kcols}, min(_ord) AS _pord FROM ({stays}) s GROUP BY ALL) d ON {on}"
+        )
+        # the parent: every row has its stay; rows get the stay-level decision
+        _flag_children(con, family.parent, f"stay_{family.parent}", key)
+        flagged[family.parent] = f"flagc_{family.parent}"
+        for child in family.children:
+            if child in present:
+                _flag_children(con, child, f"stay_{family.parent}", key)
+                flagged[child] = f"flagc_{child}"
+    # ---- every other table: its own row rules ------------------------------------------------
+    for t in tables:
+        if t not in flagged:
+            selected = _flag_rows(con, t, ordered, order)
+            if selected:
+                matched[t] = _matched(con, f"flag_{t}", selected)
+            flagged[t] = f"flag_{t}"
+    # ---- write and count ---------------------------------------------------------------------
+    for t in tables:
+        rel = flagged[t]
+        _write_table(con, t, rel, ordered, out, quarantine, counts)
+        rows = con.execute(f"SELECT _ord, count(*) FROM {rel} GROUP BY ALL ORDER BY ALL").fetchall()
+        counts.rows_in[t] = sum(n for _, n in rows)
+        counts.kept[t] = sum(n for o, n in rows if o is None)
+        counts.orphans[t] = sum(n for o, n in rows if o == -1)
+        counts.filtered[t] = {names[o]: n for o, n in rows if o is not None and o >= 0}
+        if t in matched:
+            counts.matched[t] = matched[t]
+    counts.check()
+    return counts
+
+
+def _rule_summary(rule: QualityRule) -> dict[str, Any]:
+    return {
+        "name": rule.name,
+        "kind": rule.kind,
+        "tables": list(rule.table),
+        "enabled": rule.enabled,
+        "source": rule.source,
+    }
+
+
+def _matched(con: Any, rel: str, selected: list[str]) -> dict[str, int]:
+    if not selected:
+        return {}
+    sums = ", ".join(f"count(*) FILTER (WHERE _m_{i})" for i in range(len(selected)))
+    row = con.execute(f"SELECT {sums} FROM {rel}").fetchone()
+    return {name: int(n) for name, n in zip(selected, row, strict=True)}
+
+
+def _copy(con: Any, query: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    con.execute(f"COPY ({query}) TO {_path_sql(tmp)} (FORMAT PARQUET)")
+    tmp.replace(path)
+
+
+def _write_table(
+    con: Any,
+    table: str,
+    rel: str,
+    rules: list[QualityRule],
+    out: Path,
+    quarantine: Path,
+    counts: RuleCounts,
+) -> None:
+    internal = [c for c in _columns(con, rel) if c.startswith("_m_") or c == "_ord"]
+    exclude = f" EXCLUDE ({', '.join(internal)})" if internal else ""
+    transforms = [r for r in rules if r.enabled and r.kind == "transform" and table in r.table]
+    replace = ""
+    if transforms:
+        sets = {c: render_sql(e, r.params) for r in transforms for c, e in r.params["set"].items()}
+        replace = " REPLACE (" + ", ".join(f"{e} AS {c}" for c, e in sets.items()) + ")"
+        changed = {}
+        for r in transforms:
+            cond = r.params.get("changed_when")
+            if cond:
+                n = con.execute(
+                    f"SELECT count(*) FROM {rel} WHERE _ord IS NULL AND "
+                    f"COALESCE(({render_sql(cond, r.params)}), FALSE)"
+                ).fetchone()[0]
+                changed[r.name] = int(n)
+        counts.transformed[table] = changed
+    # REPLACE must apply to the stg columns: select them first, then replace.
+    base = f"SELECT *{exclude} FROM {rel} WHERE _ord IS NULL"
+    query = f"SELECT *{replace} FROM ({base})" if replace else base
+    _copy(con, query, out / "clean" / table / "data.parquet")
+    names = " ".join(f"WHEN {i} THEN '{r.name}'" for i, r in enumerate(rules))
+    rule_name = f"CASE _ord {names} END" if names else "NULL::VARCHAR"
+    _copy(
+        con,
+        f"SELECT _source_file, _source_line, {rule_name} AS _rule FROM {rel} WHERE _ord >= 0",
+        out / "flags" / f"{table}.parquet",
+    )
+    n_orphans = con.execute(f"SELECT count(*) FROM {rel} WHERE _ord = -1").fetchone()[0]
+    target = quarantine / table / "orphans.parquet"
+    if n_orphans:
+        _copy(
+            con,
+            f"SELECT _source_file, _source_line, '{ORPHAN_REASON}' AS reason, "
+            f'NULL::VARCHAR AS "column", NULL::VARCHAR AS raw_value, '
+            f"'no parent row on the join keys' AS detail FROM {rel} WHERE _ord = -1",
+            target,
+        )
+    elif target.exists():
+        target.unlink()

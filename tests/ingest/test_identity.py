@@ -1,0 +1,78 @@
+"""Identity resolution against the generator truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+
+def _built_lake(factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(generator output, lake after ingest), built once per session (shared on disk)."""
+    base = factory.getbasetemp() / "ingest_rules_lake"
+    done = base / "done"
+    if not done.exists():
+        from sndslab.ingest._pipeline import ingest
+        from sndslab.synth import SynthConfig, generate
+
+        out = base / "synth"
+        generate(
+            SynthConfig(patients=2000, first_year=2019, last_year=2020, seed=1, chunk_size=1000),
+            out,
+        )
+        ingest(out / "raw", base / "lake")
+        done.write_text("ok")
+    return base / "synth", base / "lake"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return _built_lake(tmp_path_factory)
+
+
+def test_resolved_groups_match_truth_persons(built: tuple[Path, Path]) -> None:
+    out, lake = built
+    con = duckdb.connect()
+    total, ok = con.execute(f"""
+        WITH j AS (
+          SELECT k.person_id, t.person_id AS tp, k.ben_nir_psa || k.ben_rng_gem AS kk
+          FROM '{lake}/int/person_keys.parquet' k JOIN '{out}/truth/identities.parquet' t
+            ON k.ben_nir_psa = t.ben_nir_psa AND k.ben_rng_gem = t.ben_rng_gem
+          WHERE t.role <> 'fictitious'),
+        s AS (SELECT list_sort(list(kk) OVER (PARTITION BY person_id)) AS a,
+                     list_sort(list(kk) OVER (PARTITION BY tp)) AS b FROM j)
+        SELECT count(*), count(*) FILTER (WHERE a = b) FROM s""").fetchall()[0]
+    assert ok / total >= 0.99
+
+
+def test_twins_separated_multi_psa_merged_fictitious_flagged(built: tuple[Path, Path]) -> None:
+    out, lake = built
+    con = duckdb.connect()
+    keys = f"'{lake}/int/person_keys.parquet'"
+    truth = f"'{out}/truth/identities.parquet'"
+    twins = con.execute(f"""
+        SELECT count(DISTINCT k.person_id), count(*) FROM {keys} k JOIN {truth} t
+          ON k.ben_nir_psa = t.ben_nir_psa AND k.ben_rng_gem = t.ben_rng_gem
+        WHERE k.ben_nir_psa IN (SELECT ben_nir_psa FROM {truth} WHERE role = 'twin')""").fetchall()[
+        0
+    ]
+    assert twins[0] == twins[1] >= 2
+    merged = con.execute(f"""
+        SELECT count(*) FROM (SELECT t.person_id FROM {keys} k JOIN {truth} t
+          ON k.ben_nir_psa = t.ben_nir_psa AND k.ben_rng_gem = t.ben_rng_gem
+        WHERE t.role IN ('main', 'previous', 'second_parent') AND k.key_type = 'ir_ben_r'
+        GROUP BY t.person_id HAVING count(DISTINCT k.person_id) > 1)""").fetchall()[0][0]
+    assert merged == 0
+    persons = f"'{lake}/int/persons.parquet'"
+    n_fict = con.execute(f"SELECT count(*) FROM {persons} WHERE fictitious_nir").fetchall()[0][0]
+    assert (
+        n_fict
+        == con.execute(f"SELECT count(*) FROM {truth} WHERE role = 'fictitious'").fetchall()[0][0]
+    )
+    assert con.execute(f"SELECT count(*) = count(DISTINCT person_id) FROM {persons}").fetchall()[0][
+        0
+    ]
+    assert con.execute(
+        f"SELECT count(*) = count(DISTINCT (ben_nir_psa, ben_rng_gem)) FROM {keys}"
+    ).fetchall()[0][0]
