@@ -40,3 +40,16 @@ def synth_staged(
     lake before modifying it."""
     lake = tmp_path_factory.mktemp("ingest-lake") / "lake"
     return lake, stage(synth_raw, lake)
+
+
+@pytest.fixture(scope="session")
+def ingested_synth(
+    synth_extract: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """(generator output, lake after the full ``ingest``) of the session's synthetic extract.
+    Read-only: copy the lake before modifying it."""
+    from sndslab.ingest import ingest
+
+    lake = tmp_path_factory.mktemp("ingest-full") / "lake"
+    ingest(synth_extract / "raw", lake)
+    return synth_extract, lake

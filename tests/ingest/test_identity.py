@@ -8,27 +8,9 @@ import duckdb
 import pytest
 
 
-def _built_lake(factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(generator output, lake after ingest), built once per session (shared on disk)."""
-    base = factory.getbasetemp() / "ingest_rules_lake"
-    done = base / "done"
-    if not done.exists():
-        from sndslab.ingest._pipeline import ingest
-        from sndslab.synth import SynthConfig, generate
-
-        out = base / "synth"
-        generate(
-            SynthConfig(patients=2000, first_year=2019, last_year=2020, seed=1, chunk_size=1000),
-            out,
-        )
-        ingest(out / "raw", base / "lake")
-        done.write_text("ok")
-    return base / "synth", base / "lake"
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return _built_lake(tmp_path_factory)
+def built(ingested_synth: tuple[Path, Path]) -> tuple[Path, Path]:
+    return ingested_synth
 
 
 def test_resolved_groups_match_truth_persons(built: tuple[Path, Path]) -> None:

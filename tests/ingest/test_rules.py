@@ -12,27 +12,9 @@ from sndslab.errors import InvalidArgumentError
 from sndslab.ingest._rules import RULE_ORDER, QualityRule, apply_rules, load_rules, render_sql
 
 
-def _built_lake(factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(generator output, lake after ingest), built once per session (shared on disk)."""
-    base = factory.getbasetemp() / "ingest_rules_lake"
-    done = base / "done"
-    if not done.exists():
-        from sndslab.ingest._pipeline import ingest
-        from sndslab.synth import SynthConfig, generate
-
-        out = base / "synth"
-        generate(
-            SynthConfig(patients=2000, first_year=2019, last_year=2020, seed=1, chunk_size=1000),
-            out,
-        )
-        ingest(out / "raw", base / "lake")
-        done.write_text("ok")
-    return base / "synth", base / "lake"
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
-    out, lake = _built_lake(tmp_path_factory)
+def built(ingested_synth: tuple[Path, Path]) -> tuple[Path, Path, dict]:
+    out, lake = ingested_synth
     counts = json.loads((out / "truth" / "manifest.json").read_text())["counts"]
     return out, lake, counts
 

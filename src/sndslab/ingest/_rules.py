@@ -47,7 +47,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sndslab.errors import InvalidArgumentError
-from sndslab.registry import get_table, list_tables
+from sndslab.registry import DCIR_JOIN_KEYS, get_table, list_tables
 
 __all__ = [
     "RULE_ORDER",
@@ -266,17 +266,7 @@ def load_rules(
 # =============================================================================================
 
 #: DCIR join key between ER_PRS_F and its satellites.
-DCIR_KEYS: tuple[str, ...] = (
-    "DCT_ORD_NUM",
-    "FLX_DIS_DTD",
-    "FLX_EMT_NUM",
-    "FLX_EMT_ORD",
-    "FLX_EMT_TYP",
-    "FLX_TRT_DTD",
-    "ORG_CLE_NUM",
-    "PRS_ORD_NUM",
-    "REM_TYP_AFF",
-)
+DCIR_KEYS: tuple[str, ...] = DCIR_JOIN_KEYS
 #: DCIR satellites and the column holding their code (used by the netting group key).
 DCIR_SATELLITES: dict[str, str | None] = {
     "ER_PHA_F": "PHA_PRS_C13",

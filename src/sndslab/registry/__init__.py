@@ -25,6 +25,7 @@ from sndslab.registry._nomenclature import (
 # Plain sorted() order (tests/test_public_api.py), not ruff's isort-style order.
 __all__ = [  # noqa: RUF022
     "ARROW_TYPES",
+    "DCIR_JOIN_KEYS",
     "ColumnSpec",
     "ForeignKey",
     "REGISTRY_SOURCE_NOTICE",
@@ -40,3 +41,15 @@ __all__ = [  # noqa: RUF022
     "load_nomenclature",
     "resolve_file_stem",
 ]
+
+
+def _dcir_join_keys() -> tuple[str, ...]:
+    """The 9 columns joining ER_PRS_F to its satellites (from ER_PHA_F's foreign key)."""
+    for fk in get_table("ER_PHA_F").foreign_keys:
+        if fk.ref_table == "ER_PRS_F":
+            return tuple(fk.columns)
+    raise RegistryError("ER_PHA_F has no foreign key to ER_PRS_F")  # pragma: no cover
+
+
+#: The DCIR 9-column key between ER_PRS_F and every satellite (ER_PHA_F, ER_CAM_F, …).
+DCIR_JOIN_KEYS: tuple[str, ...] = _dcir_join_keys()

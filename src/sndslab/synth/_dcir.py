@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from sndslab.registry import DCIR_JOIN_KEYS
 from sndslab.synth._context import Chunk
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import add_months, digits, rank_within, to_date32, year_of
@@ -33,17 +34,7 @@ SATELLITE_TABLE = {
     SAT_BIO: "ER_BIO_F",
     SAT_UCD: "ER_UCD_F",
 }
-DCIR_KEYS = [
-    "DCT_ORD_NUM",
-    "FLX_DIS_DTD",
-    "FLX_EMT_NUM",
-    "FLX_EMT_ORD",
-    "FLX_EMT_TYP",
-    "FLX_TRT_DTD",
-    "ORG_CLE_NUM",
-    "PRS_ORD_NUM",
-    "REM_TYP_AFF",
-]
+DCIR_KEYS = list(DCIR_JOIN_KEYS)
 
 #: Columns of the claim-line frame produced by the care steps.
 CLAIM_COLUMNS = (
@@ -181,7 +172,6 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
     emt_ord = rng.integers(1, 9999, n_dct)
     emt_typ = rng.choice(np.array([1, 2, 3, 5]), n_dct, p=[0.55, 0.25, 0.15, 0.05])
     late = lag > LATE_FLOW_MONTHS
-    truth.count("dcir.late_flow_lines", int(np.bincount(dct_local, minlength=n_dct)[late].sum()))
     g = dct_local
     # rows in flow-year order (stable: décomptes stay contiguous), so each yearly file is a slice
     by_year = np.argsort(year_of(flx_dis[g]), kind="stable")
@@ -201,6 +191,8 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
     care_missing[bad & half] = True
     care[bad & ~half] = flx_dis[g][bad & ~half] + rng.integers(40, 400, (bad & ~half).sum())
     truth.count("dcir.invalid_care_date_lines", int(bad.sum()))
+    # late flows, among lines whose care date is valid (an invalid date hides the lag)
+    truth.count("dcir.late_flow_lines", int((late[g] & ~bad).sum()))
 
     ident = chunk.ident
     key = lines["key"]
