@@ -11,6 +11,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from sndslab.synth._care import _lines
@@ -67,51 +70,24 @@ def ssr_stays(chunk: Chunk, stays: Frame) -> tuple[Frame, Frame]:
     return ssr, acts
 
 
-def had_stays(chunk: Chunk) -> Frame:
-    """Hospital-at-home episodes for conditions with ``had_share`` (per person-year)."""
+def _condition_episodes(
+    chunk: Chunk,
+    rate_of: Callable[[Any], float],
+    *,
+    est_kind: int,
+    los_shape: float,
+    los_scale: float,
+    ids: str,
+) -> Frame:
+    """Episodes (HAD, psychiatry) of persons with a condition, at ``rate_of(spec)`` per
+    person-year after onset: person, condition, entry, exit, main diagnosis, establishment."""
     rng = chunk.rng
     ref = chunk.ref
     parts: list[Frame] = []
     start = np.full(len(chunk.persons), chunk.study_start, np.int64)
     end = chunk.alive_end
     for j, name in enumerate(chunk.cond.names):
-        share = float(ref.conditions[name].had_share)
-        if share <= 0:
-            continue
-        onset = chunk.cond.onset[:, j].astype(np.int64)
-        s = np.maximum(onset, start)
-        length = np.where(onset < NO_DAY, np.maximum(end - s + 1, 0), 0)
-        counts = rng.poisson(share * length / YEAR)
-        p = repeat_index(counts)
-        entry = s[p] + np.floor(rng.random(len(p)) * length[p]).astype(np.int64)
-        parts.append(Frame(person=p, entry=entry, cond=np.full(len(p), j, np.int64)))
-    if not parts:
-        return Frame()
-    had = Frame.concat(parts)
-    n = len(had)
-    los = np.maximum(np.floor(rng.gamma(1.5, 20.0, n)).astype(np.int64), 1)
-    exit_ = np.minimum(had["entry"] + los, chunk.alive_end[had["person"]])
-    dp = ref.condition_main_code(rng, had["cond"], chunk.cond.subtype[had["person"]])
-    est = ref.establishment_for(chunk.persons.dep[had["person"]], np.full(n, HAD_SERVICE))
-    return had.with_columns(
-        stay=chunk.new_ids("had", n),
-        exit=exit_,
-        dp=dp,
-        est=est,
-        pec_pal=rng.choice(ref.had_care_modes, n),
-    )
-
-
-def psy_stays(chunk: Chunk) -> Frame:
-    """Full-time psychiatric stays (RIM-P) for conditions with ``psy_share``."""
-    rng = chunk.rng
-    ref = chunk.ref
-    parts: list[Frame] = []
-    start = np.full(len(chunk.persons), chunk.study_start, np.int64)
-    end = chunk.alive_end
-    for j, name in enumerate(chunk.cond.names):
-        spec = ref.conditions[name]
-        rate = float(spec.hosp_rate_per_year) * float(spec.psy_share)
+        rate = float(rate_of(ref.conditions[name]))
         if rate <= 0:
             continue
         onset = chunk.cond.onset[:, j].astype(np.int64)
@@ -123,14 +99,47 @@ def psy_stays(chunk: Chunk) -> Frame:
         parts.append(Frame(person=p, entry=entry, cond=np.full(len(p), j, np.int64)))
     if not parts:
         return Frame()
-    psy = Frame.concat(parts)
-    n = len(psy)
-    los = np.maximum(np.floor(rng.gamma(1.2, 25.0, n)).astype(np.int64), 1)
-    exit_ = np.minimum(psy["entry"] + los, chunk.alive_end[psy["person"]])
-    dp = ref.condition_main_code(rng, psy["cond"], chunk.cond.subtype[psy["person"]])
-    est = ref.establishment_for(chunk.persons.dep[psy["person"]], np.full(n, PSY_HOSPITAL))
-    legal = np.where(rng.random(n) < 0.2, "3", "1").astype(object)
-    return psy.with_columns(stay=chunk.new_ids("psy", n), exit=exit_, dp=dp, est=est, legal=legal)
+    episodes = Frame.concat(parts)
+    n = len(episodes)
+    person = episodes["person"]
+    los = np.maximum(np.floor(rng.gamma(los_shape, los_scale, n)).astype(np.int64), 1)
+    return episodes.with_columns(
+        stay=chunk.new_ids(ids, n),
+        exit=np.minimum(episodes["entry"] + los, chunk.alive_end[person]),
+        dp=ref.condition_main_code(rng, episodes["cond"], chunk.cond.subtype[person]),
+        est=ref.establishment_for(chunk.persons.dep[person], np.full(n, est_kind)),
+    )
+
+
+def had_stays(chunk: Chunk) -> Frame:
+    """Hospital-at-home episodes for conditions with ``had_share`` (per person-year)."""
+    had = _condition_episodes(
+        chunk,
+        lambda spec: spec.had_share,
+        est_kind=HAD_SERVICE,
+        los_shape=1.5,
+        los_scale=20.0,
+        ids="had",
+    )
+    if len(had) == 0:
+        return had
+    return had.with_columns(pec_pal=chunk.rng.choice(chunk.ref.had_care_modes, len(had)))
+
+
+def psy_stays(chunk: Chunk) -> Frame:
+    """Full-time psychiatric stays (RIM-P) for conditions with ``psy_share`` of their stays."""
+    psy = _condition_episodes(
+        chunk,
+        lambda spec: spec.hosp_rate_per_year * spec.psy_share,
+        est_kind=PSY_HOSPITAL,
+        los_shape=1.2,
+        los_scale=25.0,
+        ids="psy",
+    )
+    if len(psy) == 0:
+        return psy
+    legal = np.where(chunk.rng.random(len(psy)) < 0.2, "3", "1").astype(object)
+    return psy.with_columns(legal=legal)
 
 
 def outpatient_hospital(chunk: Chunk, fall_rows: Frame) -> Frame:
