@@ -196,3 +196,37 @@ def test_read_back_with_duckdb_and_pyarrow(tmp_path: Path) -> None:
     assert [(a, b, c, float(d)) for a, b, c, d in rows] == [
         (a, b, c, float(d)) for a, b, c, d in expected
     ]
+
+
+def test_background_writer_gives_the_same_bytes(tmp_path: Path) -> None:
+    spec = _FakeSpec("T", ["A", "D", "M"], ["string", "date", "number"], "%d/%m/%Y")
+    data = pa.table(
+        {
+            "A": pa.array([f"a{i}" for i in range(1000)]),
+            "D": pa.array([dt.date(2020, 1, 1) + dt.timedelta(days=i % 300) for i in range(1000)]),
+            "M": pa.array([i / 7 for i in range(1000)]),
+        }
+    )
+    outputs = []
+    for background in (False, True):
+        out = tmp_path / str(background)
+        w = RawTableWriter(out, registry_lookup=lambda _n: spec, background=background)
+        for part in range(5):
+            w.write("T", 2020 + part % 2, data.slice(part * 200, 200))
+        stats = w.close()
+        assert sum(s.rows for s in stats.values()) == 1000
+        outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert outputs[0] == outputs[1]
+
+
+def test_background_writer_reports_a_failure(tmp_path: Path) -> None:
+    spec = _FakeSpec("T", ["A"], ["string"], "%d/%m/%Y")
+    w = RawTableWriter(tmp_path / "o", registry_lookup=lambda _n: spec, background=True)
+
+    def boom(*_args: object) -> None:
+        raise OSError("disk full")
+
+    w._append = boom  # type: ignore[method-assign]
+    w.write("T", None, pa.table({"A": ["x"]}))
+    with pytest.raises(OSError, match="disk full"):
+        w.close()

@@ -25,8 +25,8 @@ from sndslab.registry._nomenclature import (
 # Plain sorted() order (tests/test_public_api.py), not ruff's isort-style order.
 __all__ = [  # noqa: RUF022
     "ARROW_TYPES",
-    "DCIR_JOIN_KEYS",
     "ColumnSpec",
+    "DCIR_JOIN_KEYS",
     "ForeignKey",
     "REGISTRY_SOURCE_NOTICE",
     "RegistryError",

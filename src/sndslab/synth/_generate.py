@@ -200,27 +200,34 @@ def generate(
         world = build_world(config, terr)
         ref.bind_world(world)
         pyramid = ref.pyramid()
-        writer = RawTableWriter(raw, compress=config.compress)
-        truth = Truth(tmp / "truth")
-        study_start = day_of(config.first_year, 1, 1)
-        study_end = day_of(config.last_year, 12, 31)
-        calibration = _Calibration(config.years)
-        providers: Providers | None = None
-        n_chunks = math.ceil(config.patients / config.chunk_size)
-        report = progress or (lambda _d, _c, _t: None)
-        report("persons", 0, config.patients)
-        done = 0
-        for ci in range(n_chunks):
-            n = min(config.chunk_size, config.patients - done)
-            chunk = _make_chunk(config, ci, done, n, world, ref, pyramid, study_start, study_end)
-            if providers is None:
-                providers = Providers(chunk)
-            _generate_chunk(chunk, providers, writer, truth, calibration)
-            del chunk
-            _release_memory()
-            done += n
-            report("persons", done, config.patients)
-        _write_referentials(config, world, ref, writer, truth, raw)
+        writer = RawTableWriter(raw, compress=config.compress, background=True)
+        try:
+            truth = Truth(tmp / "truth")
+            study_start = day_of(config.first_year, 1, 1)
+            study_end = day_of(config.last_year, 12, 31)
+            calibration = _Calibration(config.years)
+            providers: Providers | None = None
+            n_chunks = math.ceil(config.patients / config.chunk_size)
+            report = progress or (lambda _d, _c, _t: None)
+            report("persons", 0, config.patients)
+            done = 0
+            for ci in range(n_chunks):
+                n = min(config.chunk_size, config.patients - done)
+                chunk = _make_chunk(
+                    config, ci, done, n, world, ref, pyramid, study_start, study_end
+                )
+                if providers is None:
+                    providers = Providers(chunk)
+                _generate_chunk(chunk, providers, writer, truth, calibration)
+                del chunk
+                _release_memory()
+                done += n
+                report("persons", done, config.patients)
+            _write_referentials(config, world, ref, writer, truth, raw)
+        except BaseException:
+            with contextlib.suppress(Exception):  # stop the writer thread, keep the cause
+                writer.close()
+            raise
         files = writer.close()
         for name, size in copy_nomenclatures(raw).items():
             files[name] = FileStats(table=name.removesuffix(".csv"), year=None, rows=-1, bytes=size)

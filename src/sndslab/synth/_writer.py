@@ -24,7 +24,9 @@ A;D;M
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -169,6 +171,7 @@ class RawTableWriter:
         delimiter: str = ";",
         registry_lookup: Callable[[str], Any] | None = None,
         compresslevel: int = 1,
+        background: bool = False,
     ) -> None:
         if len(delimiter) != 1 or delimiter in '"\r\n':
             raise SndslabError(f"invalid CSV delimiter {delimiter!r}")
@@ -182,6 +185,15 @@ class RawTableWriter:
         self._stats: dict[str, FileStats] | None = None
         self._needs_quote = "[" + re.escape(delimiter + '"') + r"\r\n]"
         self._special = [ord(c) for c in delimiter + '"\r\n']
+        # background=True: formatting and writing run in one worker thread (Arrow compute and
+        # file I/O release the GIL), overlapping with the caller's work; FIFO keeps the order.
+        self._queue: queue.Queue[tuple[_OpenFile, _Layout, pa.Table] | None] | None = None
+        self._worker: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=4)
+            self._worker = threading.Thread(target=self._drain, name="csv-writer", daemon=True)
+            self._worker.start()
 
     # -- public API ---------------------------------------------------------------------------
     def write(self, table: str, year: int | None, data: pa.Table) -> None:
@@ -196,17 +208,43 @@ class RawTableWriter:
                 + (f" (nor {', '.join(unknown[1:])})" if len(unknown) > 1 else "")
             )
         handle = self._open(table, year, layout)
+        if self._queue is not None:
+            self._raise_worker_error()
+            self._queue.put((handle, layout, data))
+            return
+        self._append(handle, layout, data)
+
+    def _append(self, handle: _OpenFile, layout: _Layout, data: pa.Table) -> None:
         for start in range(0, max(data.num_rows, 1), BATCH_ROWS):
             block = data.slice(start, BATCH_ROWS)
             if block.num_rows:
                 handle.sink.write(self._format(block, layout))
         handle.rows += data.num_rows
 
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:  # after a failure, drain without writing
+                try:
+                    self._append(*item)
+                except BaseException as exc:  # reported to the caller by write()/close()
+                    self._error = exc
+
+    def _raise_worker_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
     def close(self) -> dict[str, FileStats]:
         """Flush and close every file; returns ``file name -> FileStats`` (idempotent)."""
+        if self._queue is not None and self._worker is not None and self._worker.is_alive():
+            self._queue.put(None)
+            self._worker.join()
         if self._stats is None:
             stats: dict[str, FileStats] = {}
-            errors: list[BaseException] = []
+            errors: list[BaseException] = [self._error] if self._error is not None else []
             for name, handle in self._files.items():
                 try:
                     handle.sink.close()
