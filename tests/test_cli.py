@@ -197,7 +197,13 @@ def test_demo_runs_synth_then_ingest(tmp_path: Path) -> None:
     assert (out / "synth" / "truth" / "manifest.json").is_file()
     assert (out / "lake" / "_reports" / "ingest.md").is_file()
     assert (out / "lake" / "int" / "persons.parquet").is_file()
+    assert (out / "lake" / "events" / "patients.parquet").is_file()
+    assert "events" in result.output
     # a second run refuses to overwrite, then replaces with --overwrite
     _fails_cleanly(["demo", "--out", str(out), "--patients", "300"])
     again = runner.invoke(app, ["demo", "--out", str(out), "--patients", "300", "--overwrite"])
     assert again.exit_code == 0, again.output
+
+
+def test_events_needs_an_ingested_lake(tmp_path: Path) -> None:
+    _fails_cleanly(["events", str(tmp_path)])

@@ -336,6 +336,39 @@ def ingest(
     _print_ingest(_ingest(raw_dir, lake, engine))
 
 
+def _events(lake: Path) -> Any:
+    if not (lake / "int").is_dir():
+        raise InvalidArgumentError(f"{lake} has no int/ layer: run `sndslab ingest` first")
+    from sndslab.events import extract_events
+
+    return extract_events(lake)
+
+
+def _print_events(result: Any) -> None:
+    table = Table(title=f"events in {result.events_dir}", title_justify="left")
+    table.add_column("category")
+    table.add_column("events", justify="right")
+    for category, n in result.by_category().items():
+        table.add_row(category, f"{n:,}")
+    out.print(table)
+    _print_summary(
+        [
+            ("events", f"{result.events:,}"),
+            ("patients", f"{result.patients:,}"),
+            ("codes", f"{result.codes:,}"),
+        ]
+    )
+
+
+@app.command()
+def events(
+    lake: Annotated[Path, typer.Argument(help="Lake directory built by `sndslab ingest`.")],
+) -> None:
+    """Extract the long event table, patients and codes into LAKE/events (declarative
+    extractors: src/sndslab/events/extractors/*.yaml)."""
+    _print_events(_events(lake))
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("demo_out"),
@@ -345,8 +378,8 @@ def demo(
     """Run the whole pipeline end to end on a small synthetic population.
 
     Generates --patients persons over 2019-2021 (seed 42) into --out/synth (raw files and
-    truth), then ingests them into --out/lake (typed stg/, quarantine/, int/, report). Later
-    stages (events, indicators) will be chained here as they land.
+    truth), ingests them into --out/lake (typed stg/, quarantine/, int/, report) and extracts
+    the event table (--out/lake/events). Later stages (indicators) will be chained here.
     """
     _check_positive("--patients", patients, 1)
     check_output_dir(out_dir, overwrite=overwrite)
@@ -365,6 +398,7 @@ def demo(
     )
     _print_summary(result.summary())
     _print_ingest(_ingest(out_dir / "synth" / "raw", out_dir / "lake", "duckdb"))
+    _print_events(_events(out_dir / "lake"))
 
 
 def _registry_tables() -> list[Any]:

@@ -1,0 +1,37 @@
+"""Event layer: ``lake/int`` → ``lake/events`` (events, patients, codes) and exports.
+
+>>> from sndslab.events import EventSchema, Vocab
+>>> EventSchema.code_of(Vocab.ICD10, "S720")
+'ICD10//S720'
+"""
+
+from __future__ import annotations
+
+from sndslab.events._extract import EventsResult, ExtractorFailedError, ExtractorRun, extract_events
+from sndslab.events._meds import to_meds
+from sndslab.events._schema import (
+    Category,
+    DateQuality,
+    EventSchema,
+    EventSchemaError,
+    Vocab,
+    validate,
+)
+from sndslab.events._spec import ExtractorSpec, ExtractorSpecError, load_extractors
+
+__all__ = [
+    "Category",
+    "DateQuality",
+    "EventSchema",
+    "EventSchemaError",
+    "EventsResult",
+    "ExtractorFailedError",
+    "ExtractorRun",
+    "ExtractorSpec",
+    "ExtractorSpecError",
+    "Vocab",
+    "extract_events",
+    "load_extractors",
+    "to_meds",
+    "validate",
+]

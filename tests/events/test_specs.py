@@ -1,0 +1,111 @@
+# ruff: noqa: E501  (SQL assertions read better on one line)
+"""Extractor specs: load-time errors name the file and field; a user spec adds a concept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sndslab.events import EventsResult, ExtractorSpecError, extract_events, load_extractors
+
+GOOD = """
+name: femur_fracture
+description: Hospitalised femur fractures (DP S72*), a user concept added without Python.
+category: diagnosis
+source: mco_diagnoses
+joins:
+  - {table: mco_stays, alias: st, how: inner, condition: "st.ETA_NUM = s.ETA_NUM AND st.RSA_NUM = s.RSA_NUM AND st._year = s._year"}
+code: {vocabulary: ICD10, value: s.code}
+start: {expr: st.entry_date}
+modifier: s.role
+filter:
+  codes: [S72]
+  where: "s.role = 'DP'"
+source_key: [s.ETA_NUM, s.RSA_NUM, s._year]
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
+    d = tmp_path / "specs"
+    d.mkdir(exist_ok=True)
+    (d / name).write_text(text)
+    return d
+
+
+def test_builtin_specs_load(events_lake: Path) -> None:
+    specs = load_extractors(events_lake)
+    assert len(specs) >= 20
+    assert len({s.name for s in specs}) == len(specs)
+
+
+def test_user_spec_adds_a_concept(
+    tmp_path: Path, events_lake: Path, events_result: EventsResult
+) -> None:
+    d = _write(tmp_path, GOOD)
+    specs = load_extractors(events_lake, extra_dirs=[d], builtin=False)
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    (lake / "int").symlink_to(events_lake / "int")
+    (lake / "stg").symlink_to(events_lake / "stg")
+    res = extract_events(lake, extractors=specs)
+    run = res.run("femur_fracture")
+    import duckdb
+
+    dp_s72 = (
+        duckdb.connect()
+        .execute(
+            f"SELECT count(*) FROM read_parquet('{events_result.events_dir}/*.parquet') "
+            "WHERE modifier = 'DP' AND starts_with(code, 'ICD10//S72') AND source_table = 'mco_diagnoses'"
+        )
+        .fetchall()[0][0]
+    )
+    assert run.emitted == dp_s72 > 0
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("source: mco_diagnoses", "source: mco_nope", "source"),
+        ("value: s.code}", "value: s.no_such_column}", "code.value"),
+        ("vocabulary: ICD10", "vocabulary: ICD11", "code.vocabulary"),
+        ("codes: [S72]", "codes: [S72, ZZZ9]", "filter.codes"),
+        ("category: diagnosis", "category: gossip", "category"),
+        ("start: {expr: st.entry_date}", "start: {expr: st.entry_dat}", "start.expr"),
+        ("where: \"s.role = 'DP'\"", "where: \"s.rolex = 'DP'\"", "filter.where"),
+    ],
+)
+def test_bad_spec_errors(tmp_path: Path, events_lake: Path, old: str, new: str, field: str) -> None:
+    assert old in GOOD
+    d = _write(tmp_path, GOOD.replace(old, new), "bad.yaml")
+    with pytest.raises(ExtractorSpecError) as exc:
+        load_extractors(events_lake, extra_dirs=[d], builtin=False)
+    msg = str(exc.value)
+    assert "bad.yaml" in msg and f"field {field!r}" in msg, msg
+
+
+def test_bad_yaml_and_duplicates(tmp_path: Path) -> None:
+    d = _write(tmp_path, "name: [unclosed", "broken.yaml")
+    with pytest.raises(ExtractorSpecError, match=r"broken\.yaml"):
+        load_extractors(extra_dirs=[d], builtin=False)
+    d2 = tmp_path / "dup"
+    d2.mkdir()
+    (d2 / "a.yaml").write_text(GOOD)
+    (d2 / "b.yaml").write_text(GOOD)
+    with pytest.raises(ExtractorSpecError, match="duplicate extractor name"):
+        load_extractors(extra_dirs=[d2], builtin=False)
+
+
+def test_failing_extractor_stops_the_run_with_its_name(tmp_path: Path, events_lake: Path) -> None:
+    from sndslab.events import ExtractorFailedError
+
+    bad = GOOD.replace("where: \"s.role = 'DP'\"", 'where: "CAST(s.role AS INTEGER) = 1"')
+    d = _write(tmp_path, bad, "runtime.yaml")
+    specs = load_extractors(events_lake, extra_dirs=[d], builtin=False)
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    (lake / "int").symlink_to(events_lake / "int")
+    (lake / "stg").symlink_to(events_lake / "stg")
+    with pytest.raises(ExtractorFailedError, match="femur_fracture"):
+        extract_events(lake, extractors=specs)
+    assert not (lake / "events").exists()
