@@ -19,6 +19,7 @@ import importlib.util
 import os
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sndslab.errors import SndslabError
@@ -43,6 +44,9 @@ SPARK_CONF: dict[str, str] = {
     "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.parquet.compression.codec": "zstd",
+    # SNDS tables are wide (ER_PRS_F > 100 columns): keep codegen and the vectorised reader
+    "spark.sql.codegen.maxFields": "1000",
+    "spark.sql.execution.arrow.pyspark.enabled": "false",
 }
 
 
@@ -54,7 +58,7 @@ def spark_available() -> bool:
 def java_available() -> bool:
     """Whether a ``java`` executable is on ``PATH`` or under ``JAVA_HOME``."""
     home = os.environ.get("JAVA_HOME")
-    if home and os.path.exists(os.path.join(home, "bin", "java")):
+    if home and (Path(home) / "bin" / "java").exists():
         return True
     return shutil.which("java") is not None
 

@@ -1,0 +1,347 @@
+"""Run the pipeline's DuckDB SQL on Spark: a DuckDB-like connection facade over a SparkSession.
+
+One definition of the logic: the rules, identity and intermediate steps are DuckDB SQL strings
+executed through ``con.execute(sql)``. :class:`SparkSqlConnection` accepts the same statements
+and runs them on Spark:
+
+* ``CREATE OR REPLACE TEMP TABLE x AS q`` → ``q`` materialised (``localCheckpoint``, which also
+  cuts the lineage of iterative steps such as the identity label propagation) as temp view ``x``;
+  ``CREATE OR REPLACE TEMP VIEW x AS q`` → a lazy temp view.
+* ``COPY (q) TO 'file.parquet' (…)`` → ``q`` written with ``coalesce(1)`` to a temporary
+  directory whose single part file is renamed to ``file.parquet``; returns the row count.
+* ``DROP TABLE|VIEW IF EXISTS x`` → ``dropTempView``; ``DESCRIBE q`` → ``(name, type)`` rows;
+  ``SET …`` → ignored; any other statement is a query whose rows ``fetchall`` returns.
+* ``read_parquet('glob', hive_partitioning = …, union_by_name = …)`` inside any statement is
+  replaced by a temp view over ``spark.read.parquet`` (``mergeSchema`` for ``union_by_name``,
+  partition discovery from the directory before ``**`` for ``hive_partitioning``).
+
+Queries are transpiled with ``sqlglot`` (``read="duckdb"``, ``write="spark"``) after the dialect
+shims of :data:`SHIMS` (sqlglot AST transforms, each tested in
+``tests/ingest/test_engines_parity.py``) for what sqlglot does not translate or Spark lacks.
+Positional parameters (``?``) are not supported: the steps run on Spark do not use them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+try:
+    import sqlglot
+    from sqlglot import exp
+except ImportError:  # pragma: no cover - sqlglot comes with the [spark] extra
+    sqlglot = None  # type: ignore[assignment]
+    exp = None  # type: ignore[assignment]
+
+from sndslab.errors import SndslabError
+
+SQLGLOT_MISSING = "the spark engine needs sqlglot: pip install 'sndslab[spark]'"
+
+__all__ = ["SHIMS", "SparkSqlConnection", "dedup_names", "to_spark_sql"]
+
+_CREATE = re.compile(
+    r"^\s*CREATE\s+OR\s+REPLACE\s+TEMP(?:ORARY)?\s+(TABLE|VIEW)\s+(\w+)\s+AS\s+(.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_COPY = re.compile(
+    r"^\s*COPY\s*\((?P<q>.*)\)\s*TO\s*'(?P<path>(?:[^']|'')*)'\s*(?P<opts>\([^()]*\))?\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_DROP = re.compile(r"^\s*DROP\s+(?:TABLE|VIEW)\s+IF\s+EXISTS\s+(\w+)\s*;?\s*$", re.IGNORECASE)
+_DESCRIBE = re.compile(r"^\s*DESCRIBE\s+(.*)$", re.IGNORECASE | re.DOTALL)
+_SET = re.compile(r"^\s*SET\s+", re.IGNORECASE)
+_READ_PARQUET = re.compile(
+    r"read_parquet\(\s*'(?P<path>(?:[^']|'')*)'\s*(?P<opts>(?:,[^()]*)?)\)", re.IGNORECASE
+)
+
+
+# ---- dialect shims (sqlglot AST transforms applied to the DuckDB AST) ----------------------
+
+
+def _interval_paren(node: exp.Expression) -> exp.Expression:
+    """``INTERVAL (6) MONTH`` (DuckDB) → ``INTERVAL 6 MONTH`` (Spark reads ``INTERVAL(…)`` as a
+    function call)."""
+    if isinstance(node, exp.Interval) and isinstance(node.this, exp.Paren):
+        node.set("this", node.this.this)
+    return node
+
+
+def _row_number_unordered(node: exp.Expression) -> exp.Expression:
+    """``row_number() OVER ()`` → ``monotonically_increasing_id()``. Spark refuses an
+    unordered row_number; the pipeline uses it only as a unique row key (``link_pmsi``'s
+    ``_lk``), never as a line number (staging, which does, does not run on Spark)."""
+    if (
+        isinstance(node, exp.Window)
+        and isinstance(node.this, exp.RowNumber)
+        and not node.args.get("partition_by")
+        and not node.args.get("order")
+    ):
+        return exp.Anonymous(this="monotonically_increasing_id", expressions=[])
+    return node
+
+
+def _string_agg_ordered(node: exp.Expression) -> exp.Expression:
+    """``string_agg(x, sep ORDER BY x)`` → ``nullif(array_join(array_sort(collect_list(x)),
+    sep), '')``: sorted like DuckDB (binary order), NULLs skipped, NULL when nothing to join
+    (sqlglot's LISTAGG … WITHIN GROUP needs Spark 4 and differs on empty groups)."""
+    if not isinstance(node, exp.GroupConcat):
+        return node
+    arg = node.this
+    if isinstance(arg, exp.Order):
+        keys = arg.expressions
+        if len(keys) != 1 or keys[0].this != arg.this or keys[0].args.get("desc"):
+            raise NotImplementedError(f"string_agg ordered by another expression: {node.sql()}")
+        arg = arg.this
+    sep = node.args.get("separator") or exp.Literal.string(",")
+    joined = exp.Anonymous(
+        this="array_join",
+        expressions=[
+            exp.Anonymous(
+                this="array_sort",
+                expressions=[exp.Anonymous(this="collect_list", expressions=[arg])],
+            ),
+            sep,
+        ],
+    )
+    return exp.Anonymous(this="nullif", expressions=[joined, exp.Literal.string("")])
+
+
+def _any_value_ignore_nulls(node: exp.Expression) -> exp.Expression:
+    """DuckDB ``any_value(x)`` skips NULLs: sqlglot writes ``ANY_VALUE(x) IGNORE NULLS``, which
+    Spark cannot parse before a ``FILTER (WHERE …)`` clause; ``any_value(x, true)`` (Spark's
+    ignore-nulls flag) is valid everywhere."""
+    if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
+        return exp.Anonymous(this="any_value", expressions=[node.this.this, exp.true()])
+    return node
+
+
+#: sqlglot transforms applied, in order, to every statement before it is generated for Spark.
+SHIMS: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
+    _interval_paren,
+    _row_number_unordered,
+    _string_agg_ordered,
+    _any_value_ignore_nulls,
+)
+
+
+def to_spark_sql(sql: str, *, columns_of: Callable[[str], Sequence[str]] | None = None) -> str:
+    """Transpile one DuckDB query to Spark SQL with the :data:`SHIMS`.
+
+    ``columns_of(spark_sql)`` returns the columns of a Spark relation; it is needed to expand
+    DuckDB's ``SELECT * REPLACE (…)`` (absent from Spark) into an explicit column list.
+    Example: ``SELECT d + INTERVAL (6) MONTH`` becomes ``SELECT d + INTERVAL 6 MONTH``.
+    """
+    if sqlglot is None:  # pragma: no cover - extra [spark] missing
+        raise SndslabError(SQLGLOT_MISSING)
+    tree: Any = sqlglot.parse_one(sql, read="duckdb")
+    for shim in SHIMS:
+        tree = tree.transform(shim)
+    if columns_of is not None:
+        tree = _expand_star_replace(tree, columns_of)
+    elif any(s.args.get("replace") for s in tree.find_all(exp.Star)):
+        raise NotImplementedError("SELECT * REPLACE needs columns_of to be expanded")
+    return tree.sql(dialect="spark")
+
+
+def _expand_star_replace(
+    tree: exp.Expression, columns_of: Callable[[str], Sequence[str]]
+) -> exp.Expression:
+    """``SELECT * REPLACE (e AS c) FROM r`` → ``SELECT c1, …, e AS c, … FROM r`` (shim)."""
+    for star in list(tree.find_all(exp.Star)):
+        replace = star.args.get("replace")
+        if not replace:
+            continue
+        select = star.parent
+        if not isinstance(select, exp.Select) or len(select.expressions) != 1:
+            raise NotImplementedError(f"SELECT * REPLACE in this position: {select}")
+        probe = select.copy()
+        probe.set("expressions", [exp.Star()])
+        probe.set("where", None)
+        cols = columns_of(probe.sql(dialect="spark") + " LIMIT 0")
+        by_name = {a.alias.upper(): a for a in replace}
+        new = [by_name.get(c.upper()) or exp.column(c, quoted=True) for c in cols]
+        select.set("expressions", new)
+    return tree
+
+
+def _glob_files(pattern: str) -> list[Path]:
+    """Files matching a DuckDB glob (``*``, ``**``), hidden files excluded like Spark does."""
+    p = Path(pattern)
+    if not any(ch in pattern for ch in "*?["):
+        return [p] if p.exists() else []
+    parts = p.parts
+    first = next(i for i, part in enumerate(parts) if any(ch in part for ch in "*?["))
+    root = Path(*parts[:first])
+    rest = "/".join(parts[first:])
+    return sorted(
+        f
+        for f in root.glob(rest)
+        if f.is_file() and not any(x.startswith((".", "_")) for x in f.relative_to(root).parts)
+    )
+
+
+def _schemas_differ(files: list[Path]) -> bool:
+    """Whether the Parquet files do not all have the same schema (then Spark must merge)."""
+    import pyarrow.parquet as pq
+
+    schemas = {str(pq.read_schema(f)) for f in files[:1000]}
+    return len(schemas) > 1 or len(files) > 1000
+
+
+def dedup_names(names: Sequence[str]) -> list[str]:
+    """Column names made unique the way DuckDB does when it creates a table: a name equal
+    (case-insensitively) to an earlier one gets ``_1``, ``_2``, … (shim: Spark keeps
+    duplicates and then reports ambiguous references).
+
+    >>> dedup_names(["lab", "BEN_IDT_ANO", "ben_idt_ano"])
+    ['lab', 'BEN_IDT_ANO', 'ben_idt_ano_1']
+    """
+    seen: set[str] = set()
+    out: list[str] = []
+    for name in names:
+        new, k = name, 0
+        while new.lower() in seen:
+            k += 1
+            new = f"{name}_{k}"
+        seen.add(new.lower())
+        out.append(new)
+    return out
+
+
+# ---- the connection facade -------------------------------------------------------------------
+
+
+class _Result:
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return list(self._rows)
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._rows[0] if self._rows else None
+
+
+class SparkSqlConnection:
+    """DuckDB-like ``execute(sql)`` over a SparkSession (see the module docstring).
+
+    ``close()`` drops the temp views this facade created; the session itself is left running
+    (sessions are costly to start and are shared, e.g. by a test session).
+    """
+
+    def __init__(self, spark: Any, *, scratch: Path | None = None) -> None:
+        self.spark = spark
+        self._views: set[str] = set()
+        self._scratch = scratch
+        self.statements: list[tuple[str, float]] = []  # (Spark SQL, seconds): for debugging
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _df(self, duck_sql: str) -> Any:
+        sql = to_spark_sql(self._substitute_reads(duck_sql), columns_of=self._columns_of)
+        self.statements.append((sql, 0.0))
+        return self.spark.sql(sql)
+
+    def _columns_of(self, spark_sql: str) -> list[str]:
+        return list(self.spark.sql(spark_sql).columns)
+
+    def _view(self, name: str, df: Any) -> None:
+        df.createOrReplaceTempView(name)
+        self._views.add(name)
+
+    def _substitute_reads(self, sql: str) -> str:
+        """Replace each ``read_parquet(…)`` by a temp view; a view is reused while the files it
+        reads are unchanged (name, size, mtime), so repeated reads cost no file listing."""
+
+        def sub(match: re.Match[str]) -> str:
+            path = match.group("path").replace("''", "'")
+            opts = match.group("opts").lower()
+            files = _glob_files(path)
+            stamp = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+            name = "_rp_" + hashlib.sha1(repr((path, opts, stamp)).encode()).hexdigest()[:16]
+            if name not in self._views:
+                self._view(name, self._read_parquet(path, opts, files))
+            return name
+
+        return _READ_PARQUET.sub(sub, sql)
+
+    def _read_parquet(self, path: str, opts: str, files: list[Path]) -> Any:
+        reader = self.spark.read
+        if re.search(r"union_by_name\s*=\s*true", opts) and _schemas_differ(files):
+            reader = reader.option("mergeSchema", "true")  # a Spark job: only when needed
+        hive = re.search(r"hive_partitioning\s*=\s*true", opts) is not None
+        if "/**/" in path:
+            root = path.split("/**/", 1)[0]
+            pattern = path.rsplit("/", 1)[1]
+            if hive:
+                return reader.option("basePath", root).parquet(root)
+            return (
+                reader.option("recursiveFileLookup", "true")
+                .option("pathGlobFilter", pattern)
+                .parquet(root)
+            )
+        return reader.parquet(path)
+
+    # -- DuckDB-like API -----------------------------------------------------------------------
+    def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> _Result:
+        """Run one DuckDB statement on Spark (see the module docstring)."""
+        if parameters:
+            raise NotImplementedError("positional parameters are not supported on Spark")
+        started = time.perf_counter()
+        try:
+            return self._execute(sql)
+        finally:
+            if self.statements:
+                self.statements[-1] = (self.statements[-1][0], time.perf_counter() - started)
+
+    def _execute(self, sql: str) -> _Result:
+        if m := _CREATE.match(sql):
+            kind, name, query = m.group(1).upper(), m.group(2), m.group(3)
+            df = self._df(query)
+            if kind == "TABLE":  # DuckDB renames clashing columns of a table: x, x_1, …
+                df = df.toDF(*dedup_names(df.columns)).localCheckpoint(eager=True)
+            self._view(name, df)
+            return _Result([])
+        if m := _COPY.match(sql):
+            opts = (m.group("opts") or "").lower()
+            if opts and "parquet" not in opts:
+                raise NotImplementedError(f"COPY … {opts}: only Parquet output is supported")
+            path = Path(m.group("path").replace("''", "'"))
+            return _Result([(self._write_parquet(self._df(m.group("q")), path),)])
+        if m := _DROP.match(sql):
+            self.spark.catalog.dropTempView(m.group(1))
+            self._views.discard(m.group(1))
+            return _Result([])
+        if m := _DESCRIBE.match(sql):
+            df = self._df(m.group(1))
+            return _Result([(f.name, f.dataType.simpleString()) for f in df.schema.fields])
+        if _SET.match(sql):
+            return _Result([])
+        return _Result([tuple(r) for r in self._df(sql).collect()])
+
+    def _write_parquet(self, df: Any, path: Path) -> int:
+        """Write ``df`` as one Parquet file at ``path`` (single part, then renamed)."""
+        import pyarrow.parquet as pq
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.spark-{uuid.uuid4().hex[:8]}"
+        try:
+            df.coalesce(1).write.mode("overwrite").parquet(str(tmp))
+            parts = sorted(tmp.glob("part-*.parquet"))
+            if len(parts) != 1:
+                raise RuntimeError(f"spark wrote {len(parts)} part files for {path}")
+            parts[0].replace(path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return int(pq.ParquetFile(path).metadata.num_rows)
+
+    def close(self) -> None:
+        """Drop the temp views created through this facade (the session stays up)."""
+        for name in sorted(self._views):
+            self.spark.catalog.dropTempView(name)
+        self._views.clear()
