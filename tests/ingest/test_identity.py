@@ -58,3 +58,15 @@ def test_twins_separated_multi_psa_merged_fictitious_flagged(built: tuple[Path, 
     assert con.execute(
         f"SELECT count(*) = count(DISTINCT (ben_nir_psa, ben_rng_gem)) FROM {keys}"
     ).fetchall()[0][0]
+
+
+def test_person_level_identifier_is_the_groups(built: tuple[Path, Path]) -> None:
+    """persons.ben_idt_ano is the group's identifier (never a key's own, possibly NULL one)."""
+    _, lake = built
+    con = duckdb.connect()
+    missing, differing = con.execute(f"""
+        SELECT count(*) FILTER (WHERE p.ben_idt_ano IS NULL),
+               count(*) FILTER (WHERE p.ben_idt_ano <> 'P' || '' AND
+                                'P' || substr(md5(p.ben_idt_ano), 1, 16) <> p.person_id)
+        FROM '{lake}/int/persons.parquet' p""").fetchone()
+    assert missing == 0 and differing == 0

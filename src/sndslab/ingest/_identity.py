@@ -140,9 +140,9 @@ def resolve_persons(
         comp AS (
           SELECT lab,
                  min(COALESCE(BEN_IDT_ANO, BEN_NIR_PSA || CAST(BEN_RNG_GEM AS VARCHAR)))
-                   AS ben_idt_ano
+                   AS group_idt_ano
           FROM k GROUP BY lab)
-        SELECT k.*, c.ben_idt_ano, 'P' || substr(md5(c.ben_idt_ano), 1, 16) AS person_id,
+        SELECT k.*, c.group_idt_ano, 'P' || substr(md5(c.group_idt_ano), 1, 16) AS person_id,
                COALESCE(k.BEN_CDI_NIR, '00') IN ({fict}) AS is_fict,
                COALESCE(k.BEN_CDI_NIR, '00') IN ({prov})
                  OR (k.BEN_NIR_ANO IS NULL AND COALESCE(k.BEN_CDI_NIR, '00') NOT IN ({fict}))
@@ -162,7 +162,7 @@ def resolve_persons(
         WITH shared AS (
           SELECT BEN_NIR_PSA FROM id_resolved GROUP BY BEN_NIR_PSA
           HAVING count(DISTINCT person_id) > 1)
-        SELECT person_id, any_value(ben_idt_ano) AS ben_idt_ano,
+        SELECT person_id, min(group_idt_ano) AS ben_idt_ano,
                mode(sex) AS sex, mode(birth_year) AS birth_year, mode(birth_month) AS birth_month,
                min(death_date) AS death_date, any_value(residence_dpt) AS residence_dpt,
                count(*) AS n_keys,
