@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sndslab.errors import SndslabError
 from sndslab.events._schema import Category, DateQuality, Vocab
+from sndslab.ingest._intermediate import INT_TABLES
 
 __all__ = [
     "BUILTIN_DIR",
@@ -40,26 +41,7 @@ __all__ = [
 BUILTIN_DIR = Path(__file__).parent / "extractors"
 
 #: ``int/`` tables an extractor may read (ingest's ``INT_TABLES`` plus the identity tables).
-INT_SOURCES = (
-    "dcir_prestations",
-    "dcir_pharmacy",
-    "dcir_acts",
-    "dcir_biology",
-    "dcir_ucd",
-    "mco_stays",
-    "mco_diagnoses",
-    "mco_acts",
-    "ace_visits",
-    "ssr_stays",
-    "had_stays",
-    "rip_stays",
-    "ald",
-    "deaths",
-    "persons",
-    "person_keys",
-    "practitioners",
-    "establishments",
-)
+INT_SOURCES = (*INT_TABLES, "persons", "person_keys")
 
 #: Referential (``stg/`` table, code column) used to check code lists, by vocabulary.
 REFERENTIALS: dict[Vocab, tuple[str, str]] = {
