@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from sndslab.events import EventsResult, extract_events
-from sndslab.synth import SynthConfig, generate
 
 
 @pytest.fixture(scope="session")
-def events_extract(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """2,000 persons × 2019–2020 (seed 1): ``raw/`` and ``truth/``."""
-    out = tmp_path_factory.mktemp("events-synth") / "extract"
-    generate(
-        SynthConfig(patients=2000, first_year=2019, last_year=2020, seed=1, chunk_size=1000), out
-    )
-    return out
+def events_extract(synth_extract: Path) -> Path:
+    """The session's synthetic extract (2,000 persons × 2019–2020): ``raw/`` and ``truth/``."""
+    return synth_extract
 
 
 @pytest.fixture(scope="session")
-def events_lake(events_extract: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The lake after ``ingest`` (read-only)."""
-    from sndslab.ingest import ingest
-
+def events_lake(
+    ingested_synth: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A copy of the session's ingested lake (events are written into it)."""
     lake = tmp_path_factory.mktemp("events-lake") / "lake"
-    ingest(events_extract / "raw", lake)
+    shutil.copytree(ingested_synth[1], lake)
     return lake
 
 

@@ -1,0 +1,33 @@
+"""Session fixtures shared by the ingest and events tests: one synthetic extract, generated
+once, and its full ingest, run once (both read-only: copy before modifying)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sndslab.synth import SynthConfig, generate
+
+
+@pytest.fixture(scope="session")
+def synth_extract(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2,000 persons over 2019–2020 (seed 1): ``raw/`` and ``truth/`` (generated once)."""
+    out = tmp_path_factory.mktemp("ingest-synth") / "extract"
+    generate(
+        SynthConfig(patients=2000, first_year=2019, last_year=2020, seed=1, chunk_size=1000), out
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def ingested_synth(
+    synth_extract: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """(generator output, lake after the full ``ingest``) of the session's synthetic extract.
+    Read-only: copy the lake before modifying it."""
+    from sndslab.ingest import ingest
+
+    lake = tmp_path_factory.mktemp("ingest-full") / "lake"
+    ingest(synth_extract / "raw", lake)
+    return synth_extract, lake
