@@ -50,28 +50,87 @@ def test_render_sql_expands_the_finess_referential() -> None:
     assert sql.count("'") == 2 * 166
 
 
-def test_independent_matches_equal_injected_counts(built: tuple[Path, Path, dict]) -> None:
+#: (table, rule, truth count key): every row rule's independent match count on a table must
+#: equal what the generator injected there (``matched`` is the rule's own predicate, counted
+#: whatever the other rules say). Keys absent from the truth mean "never injected": 0.
+RULE_TRUTH: list[tuple[str, str, str]] = [
+    ("ER_PRS_F", "dcir_information_lines", "dcir.dpn_qlf_71_lines"),
+    ("ER_PRS_F", "dcir_surcharge_lines", "dcir.surcharge_lines"),
+    ("ER_PRS_F", "dcir_public_t2a_duplicates", "dcir.ete_ind_taa_lines"),
+    ("ER_PRS_F", "dcir_invalid_care_date", "dcir.invalid_care_date_lines"),
+    ("ER_PRS_F", "dcir_flow_window", "dcir.late_flow_lines"),
+    ("T_MCOaaB", "pmsi_finess_geo_duplicate", "pmsi.mco.finess_geo_duplicates"),
+    ("T_MCOaaB", "pmsi_ghm_error", "pmsi.mco.ghm_90"),
+    ("T_MCOaaB", "pmsi_sej_typ_b", "pmsi.mco.sej_typ_b"),
+    ("T_MCOaaB", "pmsi_typ_gen_rsa", "pmsi.mco.typ_gen_rsa"),
+    ("T_MCOaaB", "pmsi_inter_establishment", "pmsi.mco.inter_establishment"),
+    ("T_MCOaaC", "pmsi_return_codes", "pmsi.mco.ret_error"),
+    ("T_MCOaaCSTC", "pmsi_return_codes", "pmsi.ace.ret_error"),
+    ("T_MCOaaFASTC", "pmsi_finess_geo_duplicate", "pmsi.ace.finess_geo_duplicates"),
+    ("T_SSRaaB", "pmsi_finess_geo_duplicate", "pmsi.ssr.finess_geo_duplicate_rows"),
+    ("T_SSRaaB", "pmsi_ghm_error", "pmsi.ssr.gme_90_rows"),
+    ("T_SSRaaB", "pmsi_inter_establishment", "pmsi.ssr.inter_establishment"),
+    ("T_SSRaaC", "pmsi_return_codes", "pmsi.ssr.ret_error"),
+    ("T_HADaaB", "pmsi_finess_geo_duplicate", "pmsi.had.finess_geo_duplicates"),
+    ("T_HADaaB", "pmsi_inter_establishment", "pmsi.had.inter_establishment"),
+    ("T_HADaaC", "pmsi_return_codes", "pmsi.had.ret_error"),
+    ("T_RIPaaRSA", "pmsi_typ_gen_rsa", "pmsi.rip.typ_gen_rsa"),
+    ("T_RIPaaRSA", "pmsi_inter_establishment", "pmsi.rip.inter_establishment"),
+    ("T_RIPaaC", "pmsi_return_codes", "pmsi.rip.ret_error"),
+    ("IR_IMB_R", "imb_occupational", "ir_imb_r.occupational"),
+]
+#: Rules whose injected case must actually occur on the session fixture (a rule matching 0
+#: rows against a truth of 0 would test nothing).
+MUST_OCCUR = {
+    "dcir_information_lines",
+    "dcir_surcharge_lines",
+    "dcir_public_t2a_duplicates",
+    "dcir_invalid_care_date",
+    "dcir_flow_window",
+    "pmsi_finess_geo_duplicate",
+    "pmsi_ghm_error",
+    "pmsi_return_codes",
+    "pmsi_sej_typ_b",
+    "pmsi_typ_gen_rsa",
+    "pmsi_inter_establishment",
+    "imb_occupational",
+}
+
+
+def test_every_rule_is_checked_against_the_truth() -> None:
+    """No rule escapes the rule-vs-truth checks below (netting and the sentinel are checked
+    in their own tests)."""
+    checked = {rule for _, rule, _ in RULE_TRUTH}
+    checked |= {"dcir_regularisation_netting", "imb_open_end_sentinel"}
+    assert checked == set(RULE_ORDER)
+    for rule in load_rules():
+        if rule.kind == "row" or rule.kind == "join":
+            assert set(rule.table) == {t for t, r, _ in RULE_TRUTH if r == rule.name}, rule.name
+
+
+@pytest.mark.parametrize(("table", "rule", "key"), RULE_TRUTH, ids=lambda v: str(v))
+def test_independent_matches_equal_injected_counts(
+    built: tuple[Path, Path, dict], table: str, rule: str, key: str
+) -> None:
     _, lake, truth = built
-    m = _report(lake)["tables"]
-    prs = m["ER_PRS_F"]["matched"]
-    assert prs["dcir_information_lines"] == truth["dcir.dpn_qlf_71_lines"]
-    assert prs["dcir_surcharge_lines"] == truth["dcir.surcharge_lines"]
-    assert prs["dcir_public_t2a_duplicates"] == truth["dcir.ete_ind_taa_lines"]
-    assert prs["dcir_invalid_care_date"] == truth["dcir.invalid_care_date_lines"]
-    assert prs["dcir_flow_window"] == truth["dcir.late_flow_lines"]
-    assert m["T_MCOaaB"]["matched"]["pmsi_ghm_error"] == truth["pmsi.mco.ghm_90"]
-    fin = truth["pmsi.mco.finess_geo_duplicates"]
-    assert m["T_MCOaaB"]["matched"]["pmsi_finess_geo_duplicate"] == fin
-    assert m["T_MCOaaC"]["matched"]["pmsi_return_codes"] == truth["pmsi.mco.ret_error"]
-    assert m["T_MCOaaCSTC"]["matched"]["pmsi_return_codes"] == truth["pmsi.ace.ret_error"]
-    ace_dup = truth["pmsi.ace.finess_geo_duplicates"]
-    assert m["T_MCOaaFASTC"]["matched"]["pmsi_finess_geo_duplicate"] == ace_dup
-    assert m["T_SSRaaC"]["matched"]["pmsi_return_codes"] == truth["pmsi.ssr.ret_error"]
-    assert m["IR_IMB_R"]["matched"]["imb_occupational"] == truth["ir_imb_r.occupational"]
-    assert (
-        m["IR_IMB_R"]["transformed"]["imb_open_end_sentinel"]
-        == truth["ir_imb_r.open_ended_sentinel"]
-    )
+    matched = _report(lake)["tables"][table]["matched"]
+    assert matched[rule] == truth.get(key, 0), (table, rule)
+
+
+def test_injected_cases_occur_on_the_fixture(built: tuple[Path, Path, dict]) -> None:
+    _, lake, truth = built
+    tables = _report(lake)["tables"]
+    for rule in MUST_OCCUR:
+        total = sum(tables[t]["matched"][r] for t, r, _ in RULE_TRUTH if r == rule)
+        assert total > 0, rule
+    assert truth["pmsi.mco.sej_typ_b_sessions"] > 0  # CMD 28 sessions kept by the B rule
+    assert tables["IR_IMB_R"]["transformed"]["imb_open_end_sentinel"] > 0
+
+
+def test_open_end_sentinel_transforms_the_injected_rows(built: tuple[Path, Path, dict]) -> None:
+    _, lake, truth = built
+    transformed = _report(lake)["tables"]["IR_IMB_R"]["transformed"]["imb_open_end_sentinel"]
+    assert transformed == truth["ir_imb_r.open_ended_sentinel"]
 
 
 def test_first_match_filters(built: tuple[Path, Path, dict]) -> None:
@@ -80,14 +139,39 @@ def test_first_match_filters(built: tuple[Path, Path, dict]) -> None:
     # first in order: exactly the injected 71 lines, and their satellites follow them
     assert t["ER_PRS_F"]["filtered"]["dcir_information_lines"] == truth["dcir.dpn_qlf_71_lines"]
     assert t["ER_ETE_F"]["filtered"]["dcir_information_lines"] == truth["dcir.dpn_qlf_71_lines"]
-    # PMSI: a stay counted once, all its tables follow it
+    # PMSI: a stay counted once, all its tables follow it; every record with an artefact is
+    # filtered (the generator counts the union of its artefacts per record)
     mco = t["T_MCOaaB"]["filtered"]
-    assert sum(mco.values()) <= (
-        truth["pmsi.mco.ghm_90"]
-        + truth["pmsi.mco.ret_error"]
-        + truth["pmsi.mco.finess_geo_duplicates"]
-    )
+    assert sum(mco.values()) == truth["pmsi.mco.filtered_records"]
     assert t["T_MCOaaC"]["filtered"] == mco and t["T_MCOaaUM"]["filtered"] == mco
+    # inter-establishment records carry no other artefact and TYP_GEN_RSA is injected only on
+    # records without one, so these first-match counts are exact too: the B rule takes every
+    # provider record except the CMD 28 sessions it keeps, which ENT_MOD = '0' then removes
+    assert mco["pmsi_sej_typ_b"] == truth["pmsi.mco.sej_typ_b"]
+    assert mco["pmsi_inter_establishment"] == truth["pmsi.mco.sej_typ_b_sessions"]
+    assert mco["pmsi_typ_gen_rsa"] == truth["pmsi.mco.typ_gen_rsa"]
+    assert t["T_RIPaaRSA"]["filtered"].get("pmsi_typ_gen_rsa", 0) == truth["pmsi.rip.typ_gen_rsa"]
+
+
+def test_orphan_satellite_rows_are_quarantined_with_their_reason(
+    built: tuple[Path, Path, dict],
+) -> None:
+    _, lake, truth = built
+    tables = _report(lake)["tables"]
+    total = 0
+    con = duckdb.connect()
+    for sat in ("ER_PHA_F", "ER_CAM_F", "ER_BIO_F", "ER_UCD_F", "ER_ETE_F"):
+        expected = truth.get(f"dcir.orphan_satellite_rows.{sat}", 0)
+        got = tables[sat]["quarantined"].get("orphan_satellite_row", 0) if sat in tables else 0
+        assert got == expected, sat
+        path = lake / "quarantine" / sat / "orphans.parquet"
+        if expected:
+            reasons = con.execute(f"SELECT reason, count(*) FROM '{path}' GROUP BY ALL").fetchall()
+            assert reasons == [("orphan_satellite_row", expected)], sat
+        else:
+            assert not path.exists(), sat
+        total += got
+    assert total == truth["dcir.orphan_satellite_rows"] > 0
 
 
 def test_regularisation_arithmetic(built: tuple[Path, Path, dict]) -> None:

@@ -92,11 +92,13 @@ def test_dcir_satellites_all_match_a_prestation(
     db: duckdb.DuckDBPyConnection, extract: Path
 ) -> None:
     keys = " AND ".join(f"s.{k} = p.{k}" for k in NINE_KEYS)
+    counts = manifest(extract)["counts"]
     orphans = 0
     for sat in ("ER_PHA_F", "ER_CAM_F", "ER_BIO_F", "ER_UCD_F", "ER_ETE_F"):
         n = one(db, f"SELECT count(*) FROM {sat} s ANTI JOIN ER_PRS_F p ON {keys}")
+        assert n == counts.get(f"dcir.orphan_satellite_rows.{sat}", 0), sat
         orphans += int(n)  # type: ignore[arg-type]
-    assert orphans == manifest(extract)["counts"].get("dcir.orphan_satellite_rows", 0)
+    assert orphans == counts["dcir.orphan_satellite_rows"] > 0
     # the 9-column key is unique in ER_PRS_F
     dup = one(db, f"SELECT count(*) - count(DISTINCT ({', '.join(NINE_KEYS)})) FROM ER_PRS_F")
     assert dup == 0
@@ -139,29 +141,42 @@ def test_no_outpatient_care_outside_life(db: duckdb.DuckDBPyConnection, extract:
 def test_hospital_stays_are_consistent(db: duckdb.DuckDBPyConnection) -> None:
     _person_dates(db)
     dtd, dtf = SAS_DATE.format("c.EXE_SOI_DTD"), SAS_DATE.format("c.EXE_SOI_DTF")
+    _mco_view(db)
     db.execute(f"""
         CREATE OR REPLACE TEMP VIEW mco AS
-        SELECT b.*, {dtd} AS entry, {dtf} AS exit, k.person_id, k.birth_date, k.death_date
-        FROM T_MCOaaB b JOIN T_MCOaaC c USING (ETA_NUM, RSA_NUM)
-        JOIN key_person k ON c.NIR_ANO_17 = k.psa AND k.rng = '1'
+        SELECT b.*, {dtd} AS entry, {dtf} AS exit, p.birth_date, p.death_date
+        FROM mco_person b JOIN T_MCOaaC c USING (ETA_NUM, RSA_NUM)
+        JOIN truth_persons p USING (person_id)
     """)
     assert one(db, "SELECT count(*) FROM mco") > 100
+    # every record is one of its person's (truth pmsi_links), under one of the person's keys
+    assert one(db, "SELECT count(*) FROM mco") == one(db, "SELECT count(*) FROM T_MCOaaB")
+    assert (
+        one(
+            db,
+            """SELECT count(*) FROM mco m ANTI JOIN truth_identities i
+               ON i.person_id = m.person_id AND i.ben_nir_psa = m.NIR_ANO_17""",
+        )
+        == 0
+    )
     assert one(db, "SELECT count(*) FROM mco WHERE exit < entry") == 0
     assert one(db, "SELECT count(*) FROM mco WHERE SEJ_NBJ::INT <> exit - entry") == 0
     assert one(db, "SELECT count(*) FROM mco WHERE SOR_ANN::INT <> year(exit)") == 0
     assert one(db, "SELECT count(*) FROM mco WHERE exit > death_date OR entry < birth_date") == 0
     # exit mode 9 (death) exactly when the stay ends on the death day
     assert one(db, "SELECT count(*) FROM mco WHERE (SOR_MOD = '9') <> (exit = death_date)") == 0
-    # a person's stays do not overlap (geographic-FINESS duplicates excluded)
+    # a person's stays do not overlap (geographic-FINESS duplicates excluded, and the records
+    # of inter-establishment services, which lie inside the requesting stay by definition)
     overlap = one(
         db,
         """
-        WITH s AS (SELECT DISTINCT person_id, entry, exit FROM mco)
+        WITH s AS (SELECT DISTINCT person_id, entry, exit FROM mco WHERE ENT_MOD <> '0')
         SELECT count(*) FROM (SELECT entry, lag(exit) OVER (PARTITION BY person_id
                               ORDER BY entry, exit) AS prev_exit FROM s)
         WHERE entry <= prev_exit""",
     )
     assert overlap == 0
+    _inter_establishment_records_are_consistent(db)
     # every satellite row belongs to a stay
     for sat in ("T_MCOaaD", "T_MCOaaA", "T_MCOaaUM"):
         assert (
@@ -169,8 +184,38 @@ def test_hospital_stays_are_consistent(db: duckdb.DuckDBPyConnection) -> None:
         )
 
 
+def _mco_view(db: duckdb.DuckDBPyConnection) -> None:
+    """``mco_person``: T_MCOaaB rows with their true person (truth ``pmsi_links``; a PSA alone
+    is ambiguous for twins and family-rank siblings)."""
+    db.execute("""
+        CREATE OR REPLACE TEMP VIEW mco_person AS
+        SELECT b.*, l.person_id, l.nir_ano_17 AS NIR_ANO_17 FROM T_MCOaaB b
+        JOIN truth_pmsi_links l ON l.product = 'mco' AND l.eta_num = b.ETA_NUM
+         AND l.number = b.RSA_NUM AND l.year = b.SOR_ANN::INT
+    """)
+
+
+def _inter_establishment_records_are_consistent(db: duckdb.DuckDBPyConnection) -> None:
+    """Provider records (ENT_MOD = SOR_MOD = '0', SEJ_TYP = 'B'): one day inside a stay of the
+    same person in another establishment, whose record says SEJ_TYP = 'A'."""
+    pie = "SELECT * FROM mco WHERE ENT_MOD = '0'"
+    assert one(db, f"SELECT count(*) FROM ({pie}) WHERE SOR_MOD <> '0' OR SEJ_TYP <> 'B'") == 0
+    assert one(db, "SELECT count(*) FROM mco WHERE SEJ_TYP = 'B' AND ENT_MOD <> '0'") == 0
+    assert one(db, f"SELECT count(*) FROM ({pie}) WHERE entry <> exit") == 0
+    outside = one(
+        db,
+        f"""SELECT count(*) FROM ({pie}) x ANTI JOIN (SELECT * FROM mco WHERE SEJ_TYP = 'A') r
+            ON r.person_id = x.person_id AND r.ETA_NUM <> x.ETA_NUM
+           AND x.entry >= r.entry AND x.entry < r.exit""",
+    )
+    assert outside == 0
+    sessions = one(db, f"SELECT count(*) FROM ({pie}) WHERE GRG_GHM LIKE '28%'")
+    assert 0 < sessions < one(db, f"SELECT count(*) FROM ({pie})")  # type: ignore[operator]
+
+
 def test_diagnoses_drugs_and_ald_match_conditions(db: duckdb.DuckDBPyConnection) -> None:
     _person_dates(db)
+    _mco_view(db)
     db.execute("""
         CREATE OR REPLACE TEMP VIEW diabetics AS
         SELECT DISTINCT person_id FROM truth_conditions WHERE condition = 'diabetes'
@@ -197,9 +242,7 @@ def test_diagnoses_drugs_and_ald_match_conditions(db: duckdb.DuckDBPyConnection)
     # stays with a diabetes main diagnosis (E10-E14) are diabetics' stays
     dp = db.execute("""
         SELECT count(*) FILTER (WHERE d.person_id IS NULL), count(*)
-        FROM T_MCOaaB b JOIN T_MCOaaC c USING (ETA_NUM, RSA_NUM)
-        JOIN key_person k ON c.NIR_ANO_17 = k.psa AND k.rng = '1'
-        LEFT JOIN diabetics d ON d.person_id = k.person_id
+        FROM mco_person b LEFT JOIN diabetics d ON d.person_id = b.person_id
         WHERE regexp_matches(b.DGN_PAL, '^E1[0-4]')
     """).fetchone()
     assert dp is not None and dp[0] == 0
@@ -257,6 +300,22 @@ def test_identity_quirks_are_present(db: duckdb.DuckDBPyConnection) -> None:
                               HAVING count(DISTINCT BEN_RNG_GEM) > 1)""",
     )
     assert twins > 0
+    # family-rank siblings share a PSA although their sex or birth year differ (twins do not)
+    family = one(
+        db,
+        """
+        SELECT count(*) FROM (SELECT BEN_NIR_PSA FROM IR_BEN_R GROUP BY 1
+          HAVING count(DISTINCT BEN_SEX_COD) > 1
+              OR max(BEN_NAI_ANN::INT) - min(BEN_NAI_ANN::INT) >= 2)""",
+    )
+    counts = db.execute("SELECT role, count(*) FROM truth_identities GROUP BY 1").fetchall()
+    assert family == dict(counts)["family_rank"] > 0
+    # keys left out of IR_BEN_R (the truth says which)
+    absent = one(db, "SELECT count(*) FROM truth_identities WHERE NOT in_ir_ben_r")
+    assert absent > 0
+    assert one(db, "SELECT count(*) FROM IR_BEN_R") == one(
+        db, "SELECT count(*) FROM truth_identities WHERE in_ir_ben_r"
+    )
     # a person with several PSA: same BEN_NIR_ANO on several IR_BEN_R keys
     multi = one(
         db,
@@ -291,6 +350,16 @@ def test_artefact_rates_match_configuration(db: duckdb.DuckDBPyConnection, extra
     assert 0.7 < info / ace < 0.9  # type: ignore[operator]
     ghm90 = one(db, "SELECT count(*) FROM T_MCOaaB WHERE GRG_GHM LIKE '90%'")
     assert ghm90 == counts["pmsi.mco.ghm_90"]
+    pie = one(db, "SELECT count(*) FROM T_MCOaaB WHERE ENT_MOD = '0' OR SOR_MOD = '0'")
+    stays = one(db, "SELECT count(*) FROM T_MCOaaB WHERE SEJ_NBJ::INT >= 1")
+    assert pie == counts["pmsi.mco.inter_establishment"]
+    assert 0.004 < pie / stays < 0.02  # type: ignore[operator]
+    requesting = one(db, "SELECT count(*) FROM T_MCOaaB WHERE SEJ_TYP = 'A'")
+    assert requesting == counts["pmsi.mco.sej_typ_a"] >= pie  # type: ignore[operator]
+    gen = one(db, "SELECT count(*) FROM T_MCOaaB WHERE TYP_GEN_RSA <> '0'")
+    assert gen == counts["pmsi.mco.typ_gen_rsa"] > 0
+    rip_gen = one(db, "SELECT count(*) FROM T_RIPaaRSA WHERE TYP_GEN_RSA <> '0'")
+    assert rip_gen == counts["pmsi.rip.typ_gen_rsa"]
     cpl = one(db, "SELECT count(*) FROM ER_PRS_F WHERE CPL_MAJ_TOP::INT >= 2")
     assert cpl == counts["dcir.surcharge_lines"] and cpl > 0
     sentinel = one(db, "SELECT count(*) FROM IR_IMB_R WHERE IMB_ALD_DTF = '01/01/1600'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter, defaultdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,9 +21,12 @@ from sndslab.synth._pmsi import (
     project_pmsi,
     write_mco_establishments,
 )
+from sndslab.synth._pmsi_extra import SEJ_TYP_B_EXCLUDED_SESSIONS, SESSION_GHM
 from sndslab.synth._population import Identities, Persons
 
-SCHEMAS = Path("/work/shared/reference/schema-snds/schemas/PMSI")
+# schema-snds checkout, only when SNDSLAB_SCHEMA_SNDS points at one (never ../shared: a user's
+# clone has none; the registry test below checks the vendored, derived specs instead)
+SCHEMAS = Path(os.environ.get("SNDSLAB_SCHEMA_SNDS", "/nonexistent")) / "schemas" / "PMSI"
 FINESS = np.array(
     ["750712184", "010000024", "010000032", "690781810", "010000040", "010000057"], dtype=object
 )
@@ -44,7 +48,8 @@ class Writer:
         self.files[table].append((year, data))
 
     def table(self, name: str) -> pa.Table:
-        return pa.concat_tables([t for _, t in self.files[name]])
+        # writes may carry different column subsets (the real writer fills the rest with NULL)
+        return pa.concat_tables([t for _, t in self.files[name]], promote_options="default")
 
     def rows(self, name: str) -> list[dict[str, Any]]:
         return self.table(name).to_pylist() if name in self.files else []
@@ -53,13 +58,24 @@ class Writer:
 class Truth:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
 
     def count(self, name: str, n: int) -> None:
         self.counts[name] += int(n)
 
+    def append(self, name: str, columns: dict[str, Any]) -> None:
+        self.tables[name].extend(pa.table({k: pa.array(v) for k, v in columns.items()}).to_pylist())
+
 
 def _chunk(
-    n_persons: int = 300, *, ret: float = 0.01, ghm: float = 0.003, dup: float = 0.05, seed: int = 0
+    n_persons: int = 300,
+    *,
+    ret: float = 0.01,
+    ghm: float = 0.003,
+    dup: float = 0.05,
+    pie: float = 0.0,
+    gen: float = 0.0,
+    seed: int = 0,
 ) -> SimpleNamespace:
     rng = np.random.default_rng(seed)
     n = n_persons
@@ -111,13 +127,19 @@ def _chunk(
 
     return SimpleNamespace(
         rng=rng,
+        artefact_rng=np.random.default_rng(seed + 100),
         world=world,
         persons=persons,
         ident=ident,
         new_ids=new_ids,
         config=SimpleNamespace(
             artefacts=SimpleNamespace(
-                pmsi_ret_error_rate=ret, ghm_error_rate=ghm, finess_duplicate_rate=dup
+                pmsi_ret_error_rate=ret,
+                ghm_error_rate=ghm,
+                finess_duplicate_rate=dup,
+                inter_establishment_rate=pie,
+                inter_establishment_session_share=0.4,
+                typ_gen_rsa_rate=gen,
             )
         ),
         ref=SimpleNamespace(ccam_codes=CCAM, ghs_number=lambda g: np.full(len(g), 1234, np.int64)),
@@ -355,6 +377,86 @@ def test_no_duplicate_outside_groups() -> None:
     assert len(aphp) == int((stays["est"] == 0).sum())
 
 
+def test_inter_establishment_records() -> None:
+    """Provider records of inter-establishment services: an extra B/C/UM record one day inside
+    the requesting stay, in another MCO establishment, ENT_MOD = SOR_MOD = '0', SEJ_TYP 'B';
+    the requesting stay says SEJ_TYP 'A'; sessions are CMD 28 with a matching Z diagnosis."""
+    writer, truth, ((stays, _, _), _, _, _, _) = _run(_chunk(pie=0.2, dup=0.0))
+    b = writer.rows("T_MCOaaB")
+    pie = [r for r in b if r["ENT_MOD"] == "0"]
+    k = truth.counts["pmsi.mco.inter_establishment"]
+    assert len(pie) == k and len(b) == len(stays) + k
+    eligible = int(((stays["exit"] > stays["entry"]) & (stays["ghm"] != "28Z07Z")).sum())
+    assert abs(k / eligible - 0.2) < 0.04
+    assert all(r["SOR_MOD"] == "0" and r["SEJ_TYP"] == "B" for r in pie)
+    requesting = {(r["ETA_NUM"], r["RSA_NUM"]) for r in b if r["SEJ_TYP"] == "A"}
+    assert len(requesting) == truth.counts["pmsi.mco.sej_typ_a"] == k
+    assert {r["SEJ_TYP"] for r in b if r["ENT_MOD"] != "0"} <= {"A", None}
+    c = {(r["ETA_NUM"], r["RSA_NUM"]): r for r in writer.rows("T_MCOaaC")}
+    um = set(_keys(writer.rows("T_MCOaaUM"), "ETA_NUM", "RSA_NUM"))
+    by_nir = defaultdict(list)
+    for key in requesting:
+        by_nir[c[key]["NIR_ANO_17"]].append(c[key])
+    sessions = 0
+    for r in pie:
+        key = (r["ETA_NUM"], r["RSA_NUM"])
+        assert key in um and c[key]["EXE_SOI_DTD"] == c[key]["EXE_SOI_DTF"]
+        assert any(
+            q["ETA_NUM"] != r["ETA_NUM"]
+            and q["EXE_SOI_DTD"] <= c[key]["EXE_SOI_DTD"] < q["EXE_SOI_DTF"]
+            for q in by_nir[c[key]["NIR_ANO_17"]]
+        )
+        if r["GRG_GHM"] in SESSION_GHM:
+            sessions += 1
+            assert r["DGN_PAL"] == SESSION_GHM[r["GRG_GHM"]][0] and r["SEJ_NBJ"] is None
+        else:
+            assert r["GRG_GHM"].endswith("T") and r["SEJ_NBJ"] == 0
+    kept = [
+        r
+        for r in pie
+        if r["GRG_GHM"].startswith("28") and r["GRG_GHM"] not in SEJ_TYP_B_EXCLUDED_SESSIONS
+    ]
+    assert truth.counts["pmsi.mco.sej_typ_b_sessions"] == len(kept)
+    assert truth.counts["pmsi.mco.sej_typ_b"] == k - len(kept)
+    assert 0 < sessions < k
+    assert truth.counts["pmsi.mco.filtered_records"] >= k
+
+
+def test_typ_gen_rsa_only_on_clean_records() -> None:
+    writer, truth, _ = _run(_chunk(gen=0.1, ret=0.1, ghm=0.1, dup=0.3))
+    geo = {g for v in GEO.values() for g in v}
+    for table, product in (("T_MCOaaB", "mco"), ("T_RIPaaRSA", "rip")):
+        rows = writer.rows(table)
+        gen = [r for r in rows if r["TYP_GEN_RSA"] != "0"]
+        assert len(gen) == truth.counts[f"pmsi.{product}.typ_gen_rsa"] > 0
+        assert {r["TYP_GEN_RSA"] for r in gen} <= {"1", "2", "3"}
+    link = {(r["ETA_NUM"], r["RSA_NUM"]): r for r in writer.rows("T_MCOaaC")}
+    for r in writer.rows("T_MCOaaB"):
+        if r["TYP_GEN_RSA"] != "0":
+            assert not r["GRG_GHM"].startswith("90") and r["ETA_NUM"] not in geo
+            assert all(link[(r["ETA_NUM"], r["RSA_NUM"])][c] == "0" for c in STAY_RET_CODES)
+
+
+def test_pmsi_links_truth_covers_every_record() -> None:
+    writer, truth, _ = _run(_chunk(pie=0.1, dup=0.3))
+    links = truth.tables["pmsi_links"]
+    for table, key, product in (
+        ("T_MCOaaC", ("ETA_NUM", "RSA_NUM"), "mco"),
+        ("T_MCOaaCSTC", ("ETA_NUM", "SEQ_NUM"), "ace"),
+        ("T_SSRaaC", ("ETA_NUM", "RHA_NUM"), "ssr"),
+        ("T_HADaaC", ("ETA_NUM_EPMSI", "RHAD_NUM"), "had"),
+        ("T_RIPaaC", ("ETA_NUM_EPMSI", "RIP_NUM"), "rip"),
+    ):
+        rows = {(*_keys([r], *key)[0], r["NIR_ANO_17"]) for r in writer.rows(table)}
+        mine = {
+            (x["eta_num"], x["number"], x["nir_ano_17"]) for x in links if x["product"] == product
+        }
+        assert rows == mine, table
+    # the person behind the key: the chunk's PSA of that person
+    psa = {f"P{i:016d}": i for i in range(300)}
+    assert all(psa[x["nir_ano_17"]] == x["person_id"] for x in links)
+
+
 def test_dates_types_and_years() -> None:
     writer, _, _ = _run(_chunk())
     for name, files in writer.files.items():
@@ -411,7 +513,7 @@ def test_mco_establishments_once_per_year() -> None:
     assert n == 2 * (len(FINESS) + 5)
 
 
-@pytest.mark.skipif(not SCHEMAS.is_dir(), reason="schema-snds reference not available")
+@pytest.mark.skipif(not SCHEMAS.is_dir(), reason="SNDSLAB_SCHEMA_SNDS not set")
 def test_columns_exist_in_schema() -> None:
     writer, _, _ = _run(_chunk())
     write_mco_establishments(_chunk().world, writer, [2020])  # type: ignore[arg-type]

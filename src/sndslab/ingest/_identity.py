@@ -15,7 +15,8 @@ Algorithm (all in DuckDB SQL, no Python loop over rows):
    ``'P' || md5(min BEN_IDT_ANO of the component)[:16]``: stable across runs and extracts.
 4. **Person attributes**: sex, birth year/month (most frequent non-null value), earliest death
    date, residence of the most recent row; flags ``fictitious_nir``, ``provisional_nir`` (03/04
-   or no BEN_NIR_ANO), ``twin_shared_psa`` (a PSA of the person is shared with another person,
+   or, for an IR_BEN_R key, no BEN_NIR_ANO: a ``dcir_only`` key's is unknown, not empty),
+   ``twin_shared_psa`` (a PSA of the person is shared with another person,
    i.e. twins), ``multiple_psa`` (the person has several PSA), ``inconsistent_birth_or_sex``.
 
 PMSI link (:func:`link_pmsi`): NIR_ANO_17 = BEN_NIR_PSA. A PSA of one person links directly;
@@ -145,7 +146,8 @@ def resolve_persons(
         SELECT k.*, c.group_idt_ano, 'P' || substr(md5(c.group_idt_ano), 1, 16) AS person_id,
                COALESCE(k.BEN_CDI_NIR, '00') IN ({fict}) AS is_fict,
                COALESCE(k.BEN_CDI_NIR, '00') IN ({prov})
-                 OR (k.BEN_NIR_ANO IS NULL AND COALESCE(k.BEN_CDI_NIR, '00') NOT IN ({fict}))
+                 OR (k.BEN_NIR_ANO IS NULL AND k.key_type = 'ir_ben_r'
+                     AND COALESCE(k.BEN_CDI_NIR, '00') NOT IN ({fict}))
                  AS is_prov
         FROM k JOIN comp c USING (lab)"""
     )

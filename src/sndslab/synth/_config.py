@@ -100,6 +100,53 @@ class ArtefactRates(BaseModel):
         description="Extra IR_IMB_R rows for occupational accident/disease or invalidity "
         "(IMB_ETM_NAT 11/12/13), as a share of ALD rows.",
     )
+    orphan_satellite_rate: float = Field(
+        0.0005,
+        ge=0,
+        le=1,
+        description="Share of DCIR prestation lines carrying a satellite (ER_PHA_F, ER_CAM_F, "
+        "ER_BIO_F, ER_UCD_F) whose ER_PRS_F line is missing from the extract: their satellite "
+        "rows (and ER_ETE_F row) are orphans. Regularised lines are never chosen.",
+    )
+    inter_establishment_rate: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Share of MCO stays of one night or more during which the patient is sent "
+        "to another establishment for an act or a session and comes back (prestation "
+        "inter-établissements): the provider sends an extra record with ENT_MOD = SOR_MOD = "
+        "'0' and SEJ_TYP = 'B', the requesting stay gets SEJ_TYP = 'A'.",
+    )
+    inter_establishment_session_share: float = Field(
+        0.35,
+        ge=0,
+        le=1,
+        description="Share of those inter-establishment records that are sessions (CMD 28: "
+        "dialysis, chemotherapy, radiotherapy, transfusion, apheresis, hyperbaric oxygen).",
+    )
+    typ_gen_rsa_rate: float = Field(
+        0.002,
+        ge=0,
+        le=1,
+        description="Share of MCO and RIM-P records (from 2015, when TYP_GEN_RSA exists) "
+        "generated automatically instead of from a discharge summary (TYP_GEN_RSA 1-3); "
+        "chosen among records without another PMSI artefact.",
+    )
+    ir_ben_r_missing_rate: float = Field(
+        0.005,
+        ge=0,
+        le=1,
+        description="Share of persons with a single pseudonymous key whose key is absent from "
+        "IR_BEN_R (their DCIR lines and PMSI records still carry it).",
+    )
+    family_rank_share_of_minors: float = Field(
+        0.03,
+        ge=0,
+        le=1,
+        description="Share of minors insured by a scheme where BEN_RNG_GEM is the rank in the "
+        "family (MSA...): they share the BEN_NIR_PSA of an older or other-sex sibling, with "
+        "rank 2. PMSI, which has no rank, can only tell them apart by sex and birth year.",
+    )
 
 
 class TruthSettings(BaseModel):

@@ -34,6 +34,18 @@ class Chunk:
     truth_windows: Frame | None = None
     #: persons behind the fictitious-NIR keys and the first such key row (truth)
     fictitious_truth: tuple[np.ndarray, int] | None = None
+    #: rows of ``ident`` left out of IR_BEN_R (set when IR_BEN_R is written; truth)
+    absent_keys: np.ndarray | None = None
+    _artefact_rng: np.random.Generator | None = field(default=None, repr=False)
+
+    @property
+    def artefact_rng(self) -> np.random.Generator:
+        """A random stream of its own for the later artefacts (orphan satellites,
+        inter-establishment records, TYP_GEN_RSA, IR_BEN_R gaps, family ranks), so that
+        switching them on or off leaves every other draw of the chunk unchanged."""
+        if self._artefact_rng is None:
+            self._artefact_rng = np.random.default_rng([self.config.seed, 3, self.index])
+        return self._artefact_rng
 
     @property
     def alive_end(self) -> np.ndarray:

@@ -11,7 +11,13 @@ Artefacts injected here (each counted in the truth manifest):
 - regularisations: a later line identical but negative (BSE_REM_SGN = 2, negative quantities),
   half of them followed by a corrected re-issue;
 - late flows (FLX_DIS_DTD more than 6 months after care), invalid care dates,
-- orphan satellite rows (their prestation line is missing from ER_PRS_F).
+- orphan satellite rows: with probability ``orphan_satellite_rate`` a line carrying a
+  satellite (never a regularised line, its cancellation or re-issue) is left out of ER_PRS_F
+  while its satellite row and ER_ETE_F row are written (``dcir.orphan_satellite_rows``, and
+  per table ``dcir.orphan_satellite_rows.<TABLE>``).
+
+Line counts in the truth (``dcir.*_lines``, ``dcir.lines.*``) are counts of lines written to
+ER_PRS_F: a left-out line is not counted.
 """
 
 from __future__ import annotations
@@ -132,6 +138,7 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
     )
     final = src[order]
     lines = Frame(**{c: v[final] for c, v in lines.items()})
+    regularised = np.isin(final, chosen)  # originals whose cancellation follows
     is_cpl, line_kind, sign = is_cpl[order], line_kind[order], sign[order]
     extra_delay, factor = extra_delay[order], factor[order]
     base_nat = lines["nat"].copy()
@@ -177,7 +184,7 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
     by_year = np.argsort(year_of(flx_dis[g]), kind="stable")
     lines = Frame(**{c: v[by_year] for c, v in lines.items()})
     g, prs_ord, sign, line_kind = g[by_year], prs_ord[by_year], sign[by_year], line_kind[by_year]
-    is_cpl = is_cpl[by_year]
+    is_cpl, regularised = is_cpl[by_year], regularised[by_year]
     persons = chunk.persons
     person = lines["person"]
     dep = persons.dep[person]
@@ -190,9 +197,6 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
     half = rng.random(n) < 0.5
     care_missing[bad & half] = True
     care[bad & ~half] = flx_dis[g][bad & ~half] + rng.integers(40, 400, (bad & ~half).sum())
-    truth.count("dcir.invalid_care_date_lines", int(bad.sum()))
-    # late flows, among lines whose care date is valid (an invalid date hides the lag)
-    truth.count("dcir.late_flow_lines", int((late[g] & ~bad).sum()))
 
     ident = chunk.ident
     key = lines["key"]
@@ -280,10 +284,19 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
     }
     prs_table = pa.table(prs)
 
-    # -- orphan satellites: drop some prestation lines that carry a satellite ---
-    has_sat = lines["sat"] > 0
-    orphan = has_sat & (rng.random(n) < getattr(art, "orphan_satellite_rate", 0.0))
-    truth.count("dcir.orphan_satellite_rows", int(orphan.sum()))
+    # -- orphan satellites: leave out some prestation lines that carry a satellite ---
+    eligible = (lines["sat"] > 0) & (line_kind == 0) & ~regularised
+    orphan = eligible & (rng.random(n) < art.orphan_satellite_rate)
+    kept = ~orphan
+    for kind, table in SATELLITE_TABLE.items():
+        n_kind = int((orphan & (lines["sat"] == kind)).sum())
+        truth.count(f"dcir.orphan_satellite_rows.{table}", n_kind)
+    with_ete = orphan & (lines["est"] >= 0)
+    truth.count("dcir.orphan_satellite_rows.ER_ETE_F", int(with_ete.sum()))
+    truth.count("dcir.orphan_satellite_rows", int(orphan.sum() + with_ete.sum()))
+    truth.count("dcir.invalid_care_date_lines", int((bad & kept).sum()))
+    # late flows, among lines whose care date is valid (an invalid date hides the lag)
+    truth.count("dcir.late_flow_lines", int((late[g] & ~bad & kept).sum()))
     year = year_of(flx_dis[g])
     _write_split(writer, "ER_PRS_F", prs_table.filter(pa.array(~orphan)), year[~orphan])
 
@@ -349,12 +362,12 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
         }
         _write_split(writer, "ER_ETE_F", pa.table(cols), year[rows])
 
-    truth.count_lines("dcir", lines["category"][line_kind == 0])
-    truth.count("dcir.surcharge_lines", int(is_cpl.sum()))
-    truth.count("dcir.dpn_qlf_71_lines", int((lines["dpn"] == 71).sum()))
-    truth.count("dcir.ete_ind_taa_lines", int((lines["taa"] == 1).sum()))
-    truth.count("dcir.fictitious_nir_lines", int(fict.sum()))
-    truth.count("dcir.prs_rows", int((~orphan).sum()))
+    truth.count_lines("dcir", lines["category"][(line_kind == 0) & kept])
+    truth.count("dcir.surcharge_lines", int((is_cpl & kept).sum()))
+    truth.count("dcir.dpn_qlf_71_lines", int(((lines["dpn"] == 71) & kept).sum()))
+    truth.count("dcir.ete_ind_taa_lines", int(((lines["taa"] == 1) & kept).sum()))
+    truth.count("dcir.fictitious_nir_lines", int((fict & kept).sum()))
+    truth.count("dcir.prs_rows", int(kept.sum()))
 
 
 def gather(values: pa.Array, index: np.ndarray) -> pa.Array:

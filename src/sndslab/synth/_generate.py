@@ -56,6 +56,7 @@ from sndslab.synth._population import (
     fictitious_keys,
     make_identities,
     make_persons,
+    share_family_psa,
 )
 from sndslab.synth._reference import Reference
 from sndslab.synth._tables import (
@@ -269,7 +270,7 @@ def _make_chunk(
         rng, persons, cond, ref.conditions, ref.annual_death_prob, study_start, study_end
     )
     ident = make_identities(rng, persons, study_start, study_end)
-    return Chunk(
+    chunk = Chunk(
         index=ci,
         rng=rng,
         config=config,
@@ -282,6 +283,9 @@ def _make_chunk(
         cond=cond,
         death_cause=death_cause,
     )
+    share = config.artefacts.family_rank_share_of_minors
+    share_family_psa(chunk.artefact_rng, persons, ident, study_start, share)
+    return chunk
 
 
 def _generate_chunk(
@@ -425,6 +429,8 @@ def _append_truth_tables(
     fict_pid, fict_start = chunk.fictitious_truth or (np.zeros(0, np.int64), len(ident))
     pid = ident.pid.copy()
     pid[fict_start:] = fict_pid
+    absent = chunk.absent_keys if chunk.absent_keys is not None else np.zeros(len(ident), bool)
+    truth.count("identity.family_rank_keys", int((ident.role == "family_rank").sum()))
     truth.append(
         "identities",
         {
@@ -433,6 +439,7 @@ def _append_truth_tables(
             "ben_rng_gem": ident.rng_gem.astype(np.int64),
             "role": ident.role,
             "ben_cdi_nir": ident.cdi_nir,
+            "in_ir_ben_r": ~absent,
             "valid_from": truth.dates(ident.valid_from),
             "valid_to": truth.dates(
                 np.where(ident.valid_to >= NO_DAY, 0, ident.valid_to), ident.valid_to >= NO_DAY

@@ -20,6 +20,10 @@ duplicates included, so that the counts reconcile with queries on the raw tables
   ``finess_duplicate_rate``, sent a second time (all tables) under a geographic FINESS of the
   group and another record number (``pmsi.<product>.finess_geo_duplicates``).
 
+Inter-establishment records (SEJ_TYP, ENT_MOD/SOR_MOD '0') and TYP_GEN_RSA are injected by
+``_pmsi_extra``, which also documents the ``pmsi_links`` truth table (one row per written
+record). ``pmsi.mco.filtered_records`` counts the MCO records carrying at least one artefact.
+
 Products in the truth names: ``mco``, ``ace``, ``ssr``, ``had``, ``rip``. Row counts of every
 written table are recorded as ``rows.<TABLE>`` (generic name, e.g. ``rows.T_MCOaaB``).
 """
@@ -34,6 +38,13 @@ import pyarrow as pa
 
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import civil_from_days, digits, rank_within, repeat_index, to_date32
+from sndslab.synth._pmsi_extra import (
+    draw_inter_establishment,
+    inter_establishment_tables,
+    link_truth,
+    sej_typ_of_stays,
+    typ_gen_rsa,
+)
 from sndslab.synth._population import key_for_events
 
 if TYPE_CHECKING:
@@ -296,7 +307,7 @@ def _project_mco(
     entry = np.asarray(stays["entry"], np.int64)
     exit_ = np.asarray(stays["exit"], np.int64)
     patient = _Patient(chunk, person, entry)
-    codes, _ = _ret_codes(rng, n, STAY_RET_CODES, art.pmsi_ret_error_rate)
+    codes, ret_err = _ret_codes(rng, n, STAY_RET_CODES, art.pmsi_ret_error_rate)
     ghm = _text(stays["ghm"])
     ghm_err = rng.random(n) < art.ghm_error_rate
     grg = np.where(ghm_err, ERROR_GROUP, ghm).astype(object)
@@ -314,6 +325,9 @@ def _project_mco(
     m = len(src)
     year = civil_from_days(exit_[src])[0]
     sor_ann, sor_moi = _month(exit_[src])
+    pie = draw_inter_establishment(chunk, stays)
+    sej_typ = sej_typ_of_stays(n, pie)[src]
+    gen = typ_gen_rsa(chunk, year, ~is_dup & ~ret_err[src] & ~ghm_err[src])
     rsa = digits(number, NUM_WIDTH)
     eta = _s(finess)
     b = {
@@ -335,7 +349,8 @@ def _project_mco(
         "NBR_DGN": _i(n_das[src]),
         "NBR_ACT": _i(n_act[src]),
         "NBR_RUM": _i(np.ones(m)),
-        "TYP_GEN_RSA": _const("0", m),
+        "SEJ_TYP": _s(sej_typ, missing=sej_typ == ""),
+        "TYP_GEN_RSA": _s(gen),
     }
     _write(writer, truth, "T_MCOaaB", year, b)
     c = _link(
@@ -383,11 +398,19 @@ def _project_mco(
             "ENT_DAT_DEL": _i(acts["delay"][child]),
         }
         _write(writer, truth, "T_MCOaaA", year[rec], a)
+    pie_year, pie_tables = inter_establishment_tables(chunk, pie, patient, person, truth)
+    for table, cols in pie_tables.items() if len(pie) else ():
+        _write(writer, truth, table, pie_year, cols)
+    link_truth(truth, "mco", finess, number, year, chunk.persons.pid[person[src]], patient.nir[src])
     written_err = np.any([v == "1" for v in codes.values()], axis=0)[src]
     truth.count("pmsi.mco.stays", n)
     truth.count("pmsi.mco.ret_error", int(written_err.sum()))
     truth.count("pmsi.mco.ghm_90", int(ghm_err[src].sum()))
     truth.count("pmsi.mco.finess_geo_duplicates", int(is_dup.sum()))
+    truth.count("pmsi.mco.typ_gen_rsa", int((gen != "0").sum()))
+    truth.count("pmsi.mco.sej_typ_a", int((sej_typ == "A").sum()))
+    flagged = is_dup | written_err | ghm_err[src] | (gen != "0")
+    truth.count("pmsi.mco.filtered_records", int(flagged.sum()) + len(pie))
 
 
 def _project_ace(chunk: Chunk, ace: Frame, writer: Any, truth: Any) -> None:
@@ -478,6 +501,7 @@ def _project_ace(chunk: Chunk, ace: Frame, writer: Any, truth: Any) -> None:
             "PHA_ACT": _const("0", k),
         }
         _write(writer, truth, "T_MCOaaFMSTC", year[with_act], fm)
+    link_truth(truth, "ace", finess, number, year, chunk.persons.pid[person[src]], patient.nir[src])
     written_err = np.any([v == "1" for v in codes.values()], axis=0)[src]
     truth.count("pmsi.ace.visits", n)
     truth.count("pmsi.ace.ret_error", int(written_err.sum()))
@@ -579,9 +603,12 @@ def _project_ssr(
                 "DGN_COD": _s(mco["dp"][mpos[src[rows]]]),
             }
             _write(writer, truth, "T_SSRaaD", year[rows], d)
+    link_truth(truth, "ssr", finess, number, year, chunk.persons.pid[person[src]], patient.nir[src])
     written_err = np.any([v == "1" for v in codes.values()], axis=0)[src]
     truth.count("pmsi.ssr.stays", n)
     truth.count("pmsi.ssr.weeks", k)
+    truth.count("pmsi.ssr.gme_90_rows", int(gme_err[src][rec].sum()))
+    truth.count("pmsi.ssr.finess_geo_duplicate_rows", int(is_dup[rec].sum()))
     truth.count("pmsi.ssr.ret_error", int(written_err.sum()))
     truth.count("pmsi.ssr.gme_90", int(gme_err[src].sum()))
     truth.count("pmsi.ssr.finess_geo_duplicates", int(is_dup.sum()))
@@ -634,6 +661,7 @@ def _project_had(chunk: Chunk, had: Frame, writer: Any, truth: Any) -> None:
     )
     c["ETA_NUM_GEO"] = eta
     _write(writer, truth, "T_HADaaC", year, c)
+    link_truth(truth, "had", fin, number, year, chunk.persons.pid[person], patient.nir)
     truth.count("pmsi.had.stays", n)
     truth.count("pmsi.had.ret_error", int(err.sum()))
 
@@ -652,6 +680,7 @@ def _project_rip(chunk: Chunk, psy: Frame, writer: Any, truth: Any) -> None:
     year, month = _month(exit_)
     los = exit_ - entry
     legal = _s(psy["legal"])
+    gen = typ_gen_rsa(chunk, year, ~err)
     rsa = {
         "ETA_NUM_EPMSI": _s(fin),
         "RIP_NUM": digits(number, NUM_WIDTH),
@@ -668,7 +697,7 @@ def _project_rip(chunk: Chunk, psy: Frame, writer: Any, truth: Any) -> None:
         "SEQ_COU_NBJ": _i(los),
         "PRE_JOU_NBJ": _i(los),
         "NBR_DGN": _i(np.zeros(n)),
-        "TYP_GEN_RSA": _const("0", n),
+        "TYP_GEN_RSA": _s(gen),
     }
     _write(writer, truth, "T_RIPaaRSA", year, rsa)
     c = _link(
@@ -684,7 +713,9 @@ def _project_rip(chunk: Chunk, psy: Frame, writer: Any, truth: Any) -> None:
         OTHER_RET_CODES["T_RIPaaC"],
     )
     _write(writer, truth, "T_RIPaaC", year, c)
+    link_truth(truth, "rip", fin, number, year, chunk.persons.pid[person], patient.nir)
     truth.count("pmsi.rip.stays", n)
+    truth.count("pmsi.rip.typ_gen_rsa", int((gen != "0").sum()))
     truth.count("pmsi.rip.ret_error", int(err.sum()))
 
 

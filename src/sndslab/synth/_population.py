@@ -9,7 +9,11 @@ documented quirks of the SNDS identity chain:
 - some adults change PSA during the period (change of rights-opener / scheme);
 - provisional NIRs (BEN_CDI_NIR 03/04) have no BEN_NIR_ANO;
 - fictitious NIRs (BEN_CDI_NIR 01/05/06/08/09/11, often born "1955") are separate keys used
-  for a few anonymous acts of real persons (see ``fictitious_keys``).
+  for a few anonymous acts of real persons (see ``fictitious_keys``);
+- in schemes where BEN_RNG_GEM is the rank in the family (MSA…, snds-data-model §2.2 rule 3),
+  minor siblings of different sex or birth year share one BEN_NIR_PSA with ranks 1 and 2
+  (``share_family_psa``, role ``family_rank``): the PMSI, which has no rank, can tell them
+  apart only by sex and birth year.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sndslab.synth._ids import NO_DAY, day_of, random_codes
+from sndslab.synth._ids import NO_DAY, day_of, random_codes, year_of
 from sndslab.synth._world import GP, LAB, PHARMACY, World
 
 TWIN_SHARE_OF_MINORS = 0.012
@@ -206,6 +210,38 @@ def make_identities(
         cdi_nir=np.concatenate([cdi, cdi[extra_pid]]),
         role=np.concatenate([role, extra_role]),
     )
+
+
+def share_family_psa(
+    rng: np.random.Generator, persons: Persons, ident: Identities, study_start: int, share: float
+) -> int:
+    """Give some minors the BEN_NIR_PSA of a sibling (rank 2 in the family); returns how many.
+
+    Pairs are consecutive minors of the chunk (twins excluded) whose sex differs or whose birth
+    years are at least two years apart, so that sex and birth year identify each of them. The
+    second sibling's main key takes the first one's PSA and rank 2 (role ``family_rank``).
+    Modifies ``ident`` in place (main key rows are the person indices).
+    """
+    minors = np.flatnonzero(persons.age_at(study_start) < 18)
+    if len(minors) < 2 or share <= 0:
+        return 0
+    pairs = getattr(persons, "twin_pairs", np.zeros((0, 2), np.int64))
+    first, second = minors[:-1], minors[1:]
+    year = year_of(persons.birth)
+    distinct = (persons.sex[first] != persons.sex[second]) | (
+        np.abs(year[first] - year[second]) >= 2
+    )
+    free = ~np.isin(first, pairs) & ~np.isin(second, pairs)
+    free &= (ident.rng_gem[first] == 1) & (ident.rng_gem[second] == 1)
+    chosen = np.flatnonzero(distinct & free & (rng.random(len(first)) < share))
+    # a person is in one pair at most: drop a pair whose first sibling is the previous second
+    if len(chosen) > 1:
+        chosen = chosen[np.r_[True, first[chosen[1:]] != second[chosen[:-1]]]]
+    a, b = first[chosen], second[chosen]
+    ident.psa[b] = ident.psa[a]
+    ident.rng_gem[b] = 2
+    ident.role[b] = "family_rank"
+    return len(b)
 
 
 def key_for_events(

@@ -26,6 +26,7 @@ from sndslab.synth._ids import (
     to_date32,
     year_of,
 )
+from sndslab.synth._pmsi_extra import SESSION_GHM
 from sndslab.synth._population import FICTITIOUS_BIRTH_DAY
 from sndslab.synth._world import CHU, World
 
@@ -147,7 +148,32 @@ def beneficiaries(chunk: Chunk, consumers: np.ndarray, writer: Any, truth: Any) 
         "BEN_DTE_INS": to_date32(np.maximum(birth, day_of(1990, 1, 1))),
         "BEN_DTE_MAJ": to_date32(update),
     }
+    absent = _absent_from_ir_ben_r(chunk, real, pos)
+    chunk.absent_keys = absent
+    keep = pa.array(~absent)
+    cols = {
+        k: (v.filter(keep) if isinstance(v, pa.Array) else np.asarray(v)[~absent])
+        for k, v in cols.items()
+    }
+    truth.count("ir_ben_r.absent_keys", int(absent.sum()))
     truth.count("rows.IR_BEN_R", emit(writer, "IR_BEN_R", None, cols))
+
+
+def _absent_from_ir_ben_r(chunk: Chunk, real: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Keys left out of IR_BEN_R: main keys (regular NIR) of persons who have no other key
+    and share their PSA with nobody, with probability ``ir_ben_r_missing_rate`` (drawn on the
+    artefact stream). Such a key is found only in the care tables (ingest: ``dcir_only``)."""
+    ident = chunk.ident
+    n = len(ident)
+    n_persons = len(chunk.persons)
+    keys_per_person = np.bincount(pos[real], minlength=n_persons)
+    eligible = real & (ident.role == "main") & (np.arange(n) < n_persons)
+    eligible &= ident.cdi_nir == "00"  # a regular NIR (not provisional)
+    eligible &= keys_per_person[np.where(real, pos, 0)] == 1
+    _, inverse, counts = np.unique(ident.psa, return_inverse=True, return_counts=True)
+    eligible &= counts[inverse] == 1
+    rate = chunk.config.artefacts.ir_ben_r_missing_rate
+    return eligible & (chunk.artefact_rng.random(n) < rate)
 
 
 def long_term_diseases(chunk: Chunk, ald: Frame, writer: Any, truth: Any) -> None:
@@ -323,10 +349,15 @@ def ghm_referential(ref: Any, writer: Any) -> int:
     r = np.repeat(np.arange(len(roots)), len(levels))
     lev = np.tile(levels, len(roots))
     codes = np.char.add(roots[r].astype(str), lev.astype(str)).astype(object)
+    # sessions of inter-establishment services (level Z, CMD 28), then the error group
+    sess = np.array(list(SESSION_GHM), dtype=object)
+    sess_lib = np.array([lib for _, lib in SESSION_GHM.values()], dtype=object)
     cols = {
-        "GHM_COD": pa.array(np.concatenate([codes, ["90Z00Z"]]), pa.string()),
-        "GHM_LIB": pa.array(np.concatenate([labels[r], ["Erreur de groupage"]]), pa.string()),
-        "CMD_COD": pa.array(np.concatenate([cmd[r], ["90"]]), pa.string()),
+        "GHM_COD": pa.array(np.concatenate([codes, sess, ["90Z00Z"]]), pa.string()),
+        "GHM_LIB": pa.array(
+            np.concatenate([labels[r], sess_lib, ["Erreur de groupage"]]), pa.string()
+        ),
+        "CMD_COD": pa.array(np.concatenate([cmd[r], ["28"] * len(sess), ["90"]]), pa.string()),
     }
     return emit(writer, "XX_GHM_R", None, cols)
 
