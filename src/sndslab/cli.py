@@ -118,6 +118,12 @@ registry_app = typer.Typer(
     help="Browse the SNDS table registry.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(registry_app, name="registry")
+export_app = typer.Typer(
+    help="Export the event layer (LAKE/events) to a standard format.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(export_app, name="export")
 
 
 def _version(value: bool) -> None:
@@ -336,12 +342,14 @@ def ingest(
     _print_ingest(_ingest(raw_dir, lake, engine))
 
 
-def _events(lake: Path) -> Any:
+def _events(lake: Path, engine: str = "duckdb") -> Any:
     if not (lake / "int").is_dir():
         raise InvalidArgumentError(f"{lake} has no int/ layer: run `sndslab ingest` first")
+    if engine not in ("duckdb", "spark"):
+        raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
     from sndslab.events import extract_events
 
-    return extract_events(lake)
+    return extract_events(lake, engine=engine)
 
 
 def _print_events(result: Any) -> None:
@@ -363,10 +371,11 @@ def _print_events(result: Any) -> None:
 @app.command()
 def events(
     lake: Annotated[Path, typer.Argument(help="Lake directory built by `sndslab ingest`.")],
+    engine: Annotated[str, typer.Option("--engine", help="duckdb or spark.")] = "duckdb",
 ) -> None:
     """Extract the long event table, patients and codes into LAKE/events (declarative
-    extractors: src/sndslab/events/extractors/*.yaml)."""
-    _print_events(_events(lake))
+    extractors: src/sndslab/events/extractors/*.yaml). Same files on both engines."""
+    _print_events(_events(lake, engine))
 
 
 @app.command()
@@ -399,6 +408,58 @@ def demo(
     _print_summary(result.summary())
     _print_ingest(_ingest(out_dir / "synth" / "raw", out_dir / "lake", "duckdb"))
     _print_events(_events(out_dir / "lake"))
+
+
+def _export_checks(lake: Path, out_dir: Path, overwrite: bool) -> None:
+    if not (lake / "events" / "patients.parquet").is_file():
+        raise InvalidArgumentError(f"{lake} has no events: run `sndslab events {lake}` first")
+    check_output_dir(out_dir, overwrite=overwrite)
+
+
+@export_app.command("omop")
+def export_omop(
+    lake: Annotated[Path, typer.Argument(help="Lake directory with events/ (`sndslab events`).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory (created).")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+    years: Annotated[
+        str | None,
+        typer.Option("--years", help="Extract years YYYY[-YYYY] (default: years of the events)."),
+    ] = None,
+) -> None:
+    """Write the OMOP CDM 5.4 tables (one Parquet file per table), validated against the CDM
+    5.4 DDL. person_id is a random surrogate, never the SNDS identifier."""
+    window = None
+    if years is not None:
+        import datetime as dt
+
+        first, last = parse_years(years)
+        window = (dt.date(first, 1, 1), dt.date(last, 12, 31))
+    _export_checks(lake, out_dir, overwrite)
+    from sndslab.events import to_omop
+
+    result = to_omop(lake, out_dir, overwrite=overwrite, window=window)
+    table = Table(title=f"OMOP CDM 5.4 in {out_dir}", title_justify="left")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in result.rows.items():
+        table.add_row(name, f"{n:,}")
+    out.print(table)
+    not_exported = sum(result.not_exported.values())
+    _print_summary([("events", f"{result.events:,}"), ("not exported", f"{not_exported:,}")])
+
+
+@export_app.command("meds")
+def export_meds(
+    lake: Annotated[Path, typer.Argument(help="Lake directory with events/ (`sndslab events`).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory (created).")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+) -> None:
+    """Write the MEDS 0.4 dataset (data/, metadata/) of the event table."""
+    _export_checks(lake, out_dir, overwrite)
+    from sndslab.events import to_meds
+
+    written = to_meds(lake, out_dir, overwrite=overwrite)
+    _print_summary([("MEDS dataset", str(written))])
 
 
 def _registry_tables() -> list[Any]:

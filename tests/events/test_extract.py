@@ -46,9 +46,16 @@ def test_written_files_validate(events_result: EventsResult) -> None:
     assert manifest["events"] == events_result.events
 
 
+#: Extractors of tables the synthetic generator does not write (skipped, with the reason).
+NOT_GENERATED = {"ssr_ccam_act": "clean/T_SSRaaCCAM", "had_ccam_act": "clean/T_HADaaA"}
+
+
 def test_every_row_accounted(events_result: EventsResult) -> None:
+    skipped = {r.name: r.skipped for r in events_result.runs if r.skipped is not None}
+    assert set(skipped) == set(NOT_GENERATED), skipped
+    for name, table in NOT_GENERATED.items():
+        assert skipped[name] == f"absent: [{table!r}]"
     for r in events_result.runs:
-        assert r.skipped is None, r
         dropped = r.null_person + r.null_code + r.null_start + r.sentinel_start
         assert r.rows == r.emitted + dropped, r
     assert sum(r.emitted for r in events_result.runs) == events_result.events
@@ -178,3 +185,58 @@ def test_mco_stay_date_quality(con: duckdb.DuckDBPyConnection) -> None:
         ).fetchall()
     )
     assert set(rows) <= {"exact", "estimated"}
+
+
+def test_ssr_and_had_ccam_acts(
+    ingested_synth: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The generator writes no T_SSRaaCCAM / T_HADaaA: a copy of the lake gets kept rows of
+    both (two acts per stay, one act without a code) and the extractors must emit them."""
+    import shutil
+
+    from sndslab.events import extract_events
+
+    lake = tmp_path / "lake"
+    shutil.copytree(ingested_synth[1], lake, ignore=shutil.ignore_patterns("events"))
+    c = duckdb.connect()
+    ccam = f"(SELECT min(CAM_PRS_IDE_COD) FROM read_parquet({_q(lake / 'stg' / 'IR_CCAM_V63' / '**' / '*.parquet')}))"
+    tables = {
+        "T_SSRaaCCAM": ("ssr_stays", "s.ETA_NUM, s.RHA_NUM, '1' AS RHS_NUM, CAST(k.n AS DOUBLE) AS CCAM_DEL_ENT_UM, CASE WHEN k.n < 3 THEN {ccam} END AS CCAM_ACT, '1' AS CCAM_COD_ACT, CAST(k.n AS BIGINT) AS CCAM_NBR_REA"),
+        "T_HADaaA": ("had_stays", "s.ETA_NUM_EPMSI, s.RHAD_NUM, '1' AS SEQ_NUM, '1' AS SSEQ_NUM, CASE WHEN k.n < 3 THEN {ccam} END AS CCAM_COD, '4' AS ACT_COD, CAST(k.n AS BIGINT) AS REAL_NBR, CAST(0 AS DOUBLE) AS DEL_DEB_SSEQ"),
+    }
+    for table, (stays, cols) in tables.items():
+        out = lake / "int" / "clean" / table / "data.parquet"
+        out.parent.mkdir(parents=True)
+        # two acts of each stay (n = 1, 2), a third act only for the first stay, without a code
+        c.execute(
+            f"""COPY (SELECT {cols.format(ccam=ccam)}, '{table}.csv' AS _source_file,
+                row_number() OVER () AS _source_line, s._year
+            FROM read_parquet({_q(lake / 'int' / (stays + '.parquet'))}) s, (VALUES (1), (2), (3)) k(n)
+            WHERE k.n < 3 OR s.entry_date = (SELECT min(entry_date) FROM read_parquet({_q(lake / 'int' / (stays + '.parquet'))})))
+            TO {_q(out)} (FORMAT PARQUET)"""
+        )
+    result = extract_events(lake, extractors=["ssr_ccam_act", "had_ccam_act"])
+    ev = pq.read_table(result.events_dir).to_pylist()
+    code = c.execute(ccam).fetchone()
+    assert code is not None
+    for name, stays, prefix in (("ssr_ccam_act", "ssr_stays", "SSR|"), ("had_ccam_act", "had_stays", "HAD|")):
+        path = _q(lake / "int" / (stays + ".parquet"))
+        n_stays = _one(c, f"SELECT count(*) FROM read_parquet({path})")
+        first = _one(c, f"SELECT count(*) FROM read_parquet({path}) WHERE entry_date = (SELECT min(entry_date) FROM read_parquet({path}))")
+        linked = _one(c, f"SELECT count(*) FROM read_parquet({path}) WHERE person_id IS NOT NULL")
+        run = result.run(name)
+        assert n_stays > 0 and run.skipped is None
+        assert run.rows == 2 * n_stays + first
+        assert run.emitted == 2 * linked and run.null_code == first
+        mine = [e for e in ev if e["stay_id"].startswith(prefix)]
+        assert len(mine) == run.emitted
+        assert {(e["code"], e["category"], e["date_quality"]) for e in mine} == {
+            (f"CCAM//{code[0]}", "act", "estimated")
+        }
+        assert sorted({e["quantity"] for e in mine}) == [1.0, 2.0]
+    entry = dict(
+        c.execute(
+            f"SELECT concat_ws('|', 'SSR', ETA_NUM, RHA_NUM, _year), entry_date FROM read_parquet({_q(lake / 'int' / 'ssr_stays.parquet')})"
+        ).fetchall()
+    )
+    assert all(e["start"] == entry[e["stay_id"]] for e in ev if e["stay_id"].startswith("SSR|"))

@@ -1,4 +1,5 @@
-"""Event layer: ``lake/int`` → ``lake/events`` (events, patients, codes) and exports.
+"""Event layer: ``lake/int`` → ``lake/events`` (events, patients, codes) and exports (MEDS,
+OMOP CDM 5.4).
 
 >>> from sndslab.events import EventSchema, Vocab
 >>> EventSchema.code_of(Vocab.ICD10, "S720")
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from sndslab.events._extract import EventsResult, ExtractorFailedError, ExtractorRun, extract_events
 from sndslab.events._meds import to_meds
+from sndslab.events._omop import OmopResult, to_omop
+from sndslab.events._omop_cdm import OmopValidationError, validate_omop
 from sndslab.events._schema import (
     Category,
     DateQuality,
@@ -29,9 +32,13 @@ __all__ = [
     "ExtractorRun",
     "ExtractorSpec",
     "ExtractorSpecError",
+    "OmopResult",
+    "OmopValidationError",
     "Vocab",
     "extract_events",
     "load_extractors",
     "to_meds",
+    "to_omop",
     "validate",
+    "validate_omop",
 ]

@@ -16,7 +16,6 @@ meds#16/#23); the paired form is left for the ML-tokenisation exporter.
 from __future__ import annotations
 
 import json
-import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 from sndslab import __version__
 from sndslab._atomic import atomic_output_dir
 from sndslab.errors import SndslabError
+from sndslab.events._ids import create_subject_map, new_salt
 from sndslab.events._schema import EventSchema
 
 __all__ = ["MEDS_VERSION", "to_meds"]
@@ -58,17 +58,11 @@ def to_meds(
     codes = lake / EventSchema.codes_file
     if not events.is_dir() or not patients.exists():
         raise SndslabError(f"{lake} has no events: run extract_events (sndslab events) first")
-    salt = secrets.token_hex(16) if salt is None else salt
+    salt = new_salt() if salt is None else salt
     own = con is None
     con = duckdb.connect() if own else con
     try:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _subject AS
-            SELECT person_id, CAST(row_number() OVER (ORDER BY md5(person_id || ?)) AS BIGINT)
-                   AS subject_id
-            FROM read_parquet({_q(patients)})""",
-            [salt],
-        )
+        create_subject_map(con, patients, salt)
         ext = "modifier, source_table, source_key, stay_id, establishment_id, category"
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _meds AS

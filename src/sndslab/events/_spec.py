@@ -2,7 +2,8 @@
 
 A spec names an ``int/`` source table (alias ``s``), optional joins (int tables, ``clean/<TABLE>``
 kept rows, or ``stg/<TABLE>`` nomenclatures), and SQL expressions over those aliases for the code
-value, dates and numeric fields. :func:`compile_sql` turns a spec into one DuckDB ``SELECT``.
+value, dates and numeric fields. :func:`compile_sql` turns a spec into one DuckDB ``SELECT``
+(engine-neutral: the Spark engine runs it through sqlglot).
 
 Load-time checks (:func:`load_extractors`): YAML shape, category and vocabulary (enumerated in
 :mod:`sndslab.events._schema`), known source tables; with ``lake`` also every expression binds
@@ -214,7 +215,7 @@ def _str(e: str) -> str:
 
 def _keys(exprs: tuple[str, ...]) -> str:
     if not exprs:
-        return "NULL"
+        return "CAST(NULL AS VARCHAR)"
     return "concat_ws('|', " + ", ".join(f"coalesce({_str(e)}, '')" for e in exprs) + ")"
 
 
@@ -223,7 +224,8 @@ def _code_value(spec: ExtractorSpec) -> str:
 
 
 def compile_sql(spec: ExtractorSpec, lake: Path) -> str:
-    """One ``SELECT`` of the event columns plus ``_code_value`` (null: row counted, not emitted).
+    """One ``SELECT`` of the event columns plus ``_code_value`` (null: row counted, not emitted),
+    in DuckDB SQL (run as is on DuckDB, transpiled by the Spark SQL facade on Spark).
 
     Rows are not filtered on null codes/dates here: :func:`sndslab.events.extract_events`
     counts them per extractor before dropping them (never silently).
@@ -239,7 +241,7 @@ def compile_sql(spec: ExtractorSpec, lake: Path) -> str:
     )
 
     def opt(e: str | None, typ: str) -> str:
-        return "NULL" if e is None else f"CAST(({e}) AS {typ})"
+        return f"CAST(NULL AS {typ})" if e is None else f"CAST(({e}) AS {typ})"
 
     wheres = ["TRUE"]
     if spec.filter.codes:
