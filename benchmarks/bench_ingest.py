@@ -1,17 +1,20 @@
-"""Benchmark of the staging step (raw CSV -> typed stg Parquet + quarantine + accounting).
+"""Benchmark of the whole ingest (raw CSV -> stg/ + quarantine/ -> rules -> identity -> int/ ->
+report), DuckDB and PySpark local side by side on the same files, plus a bare peer.
 
 Generates a synthetic extract of ``--patients`` persons × 3 years once into a cache directory
-(reused by later runs), then stages it into a fresh lake in a child process (so the peak RSS,
-read with ``os.wait4``, is the run's own) and writes ``benchmarks/results/ingest.json``: MB/s of
-raw CSV, rows/s, peak RSS, overall and per table. ``--memory-limit`` sets DuckDB's
-``memory_limit`` (out-of-core check: DuckDB spills to ``<lake>/.tmp/duckdb``). A PySpark run
-is added side by side only when pyspark is importable (otherwise the JSON carries a note).
+(reused by later runs), then, for each engine, runs ``sndslab.ingest.ingest`` into a fresh lake
+in a child process while the parent samples the resident memory of the child's whole process
+tree (the JVM included) every 0.1 s. The peer is a bare DuckDB conversion of every CSV file to
+Parquet (``read_csv`` with sniffed types → ``COPY … (FORMAT parquet)``: no accounting, no line
+numbers, no rules), i.e. what any hand-written ingest costs at least. Writes
+``benchmarks/results/ingest.json``: per engine the wall time per phase, MB/s of raw CSV and rows/s
+(overall and per table for staging), peak RSS; and the ratios DuckDB/Spark and DuckDB/peer.
 
 Usage::
 
-    python benchmarks/bench_ingest.py                          # 100k persons × 3 years
-    python benchmarks/bench_ingest.py --patients 20000 --threads 2
-    python benchmarks/bench_ingest.py --memory-limit 1GB --append   # add an out-of-core run
+    python benchmarks/bench_ingest.py                 # 100k persons × 3 years, both engines + peer
+    python benchmarks/bench_ingest.py --patients 20000 --engines duckdb
+    python benchmarks/bench_ingest.py --memory-limit 1GB --engines duckdb --append  # out-of-core
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -44,39 +49,87 @@ def _extract(patients: int, first: int, last: int, cache: Path) -> Path:
     return out / "raw"
 
 
-def _child(raw: Path, lake: Path, memory_limit: str | None, threads: int | None, out: Path):  # type: ignore[no-untyped-def]
-    from sndslab.engines import get_engine
-    from sndslab.ingest import stage
+# ---- child: one measured run ------------------------------------------------------------------
 
-    engine = get_engine("duckdb", lake=lake, memory_limit=memory_limit, threads=threads)
+
+def _child(args: argparse.Namespace) -> None:
+    from sndslab.engines import get_engine
+    from sndslab.ingest import ingest
+
+    engine = get_engine(
+        args.child, lake=args.lake, memory_limit=args.memory_limit, threads=args.threads
+    )
     t = time.perf_counter()
-    result = stage(raw, lake, engine=engine)
+    result = ingest(args.raw, args.lake, engine=engine)
     wall = time.perf_counter() - t
     payload = {
         "wall_s": wall,
-        "totals": result.totals,
-        "accounts": [a.to_dict() for a in result.accounts],
+        "phases_s": dict(getattr(result, "timings", {}) or {}),
+        "totals": result.stage.totals,
+        "accounts": [a.to_dict() for a in result.stage.accounts],
+        "rule_counts": result.report.get("rules", {}),
     }
-    out.write_text(json.dumps(payload))
+    Path(args.report).write_text(json.dumps(payload, default=str))
 
 
-def _run_child(
-    raw: Path, lake: Path, memory_limit: str | None, threads: int | None
-) -> tuple[dict[str, Any], int]:
-    report = lake.parent / f"{lake.name}.report.json"
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        code = 0
+def _peer(args: argparse.Namespace) -> None:
+    """Bare DuckDB CSV -> Parquet of every raw file (sniffed types, no accounting)."""
+    import duckdb
+
+    con = duckdb.connect(config={"threads": args.threads} if args.threads else {})
+    out = Path(args.lake)
+    out.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    rows = 0
+    for i, path in enumerate(sorted(p for p in Path(args.raw).rglob("*.csv*") if p.is_file())):
+        got = con.execute(
+            f"COPY (SELECT * FROM read_csv('{path}', delim = ';', header = true)) "
+            f"TO '{out / f'{i}.parquet'}' (FORMAT parquet, COMPRESSION zstd)"
+        ).fetchone()
+        rows += int(got[0]) if got else 0
+    Path(args.report).write_text(json.dumps({"wall_s": time.perf_counter() - t, "rows": rows}))
+
+
+# ---- parent: run children, sample memory ------------------------------------------------------
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
         try:
-            _child(raw, lake, memory_limit, threads, report)
-        except BaseException as exc:  # report and exit without running parent cleanups
-            print(f"child failed: {exc!r}", file=sys.stderr)
-            code = 1
-        os._exit(code)
-    _, status, usage = os.wait4(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit("staging failed in the child process")
-    return json.loads(report.read_text()), int(usage.ru_maxrss) * 1024  # KiB on Linux
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def _measured(cmd: list[str]) -> int:
+    """Run ``cmd``; peak resident memory of its process tree, in bytes."""
+    proc = subprocess.Popen(cmd)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code = proc.wait()
+    done.set()
+    sampler.join()
+    if code != 0:
+        raise SystemExit(f"benchmark child failed ({code}): {' '.join(cmd)}")
+    return peak
 
 
 def _per_table(accounts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -94,11 +147,50 @@ def _per_table(accounts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "files": int(t["files"]),
             "mb": round(t["bytes"] / 1e6, 2),
             "rows": int(t["rows"]),
-            "seconds": round(t["seconds"], 3),
+            "file_seconds": round(t["seconds"], 3),
             "mb_per_s": round(t["bytes"] / 1e6 / secs, 1),
             "rows_per_s": round(t["rows"] / secs),
         }
     return out
+
+
+def _run(
+    kind: str, raw: Path, work: Path, args: argparse.Namespace, csv_bytes: int
+) -> dict[str, Any]:
+    lake = work / f"lake-{kind}"
+    report = work / f"{kind}.json"
+    cmd = [sys.executable, __file__, "--raw", str(raw), "--lake", str(lake)]
+    cmd += ["--report", str(report)]
+    cmd += ["--peer"] if kind == "peer" else ["--child", kind]
+    if args.memory_limit and kind == "duckdb":
+        cmd += ["--memory-limit", args.memory_limit]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    print(f"running {kind} ...", file=sys.stderr)
+    peak = _measured(cmd)
+    got = json.loads(report.read_text())
+    shutil.rmtree(lake, ignore_errors=True)
+    wall = got["wall_s"]
+    run: dict[str, Any] = {
+        "engine": kind if kind != "peer" else "duckdb-bare-csv-to-parquet",
+        "memory_limit": args.memory_limit if kind == "duckdb" else None,
+        "threads": args.threads or os.cpu_count(),
+        "wall_s": round(wall, 2),
+        "raw_mb": round(csv_bytes / 1e6, 1),
+        "mb_per_s": round(csv_bytes / 1e6 / wall, 1),
+        "peak_rss_mib": round(peak / 2**20, 1),
+    }
+    if kind == "peer":
+        run["rows"] = got["rows"]
+        run["rows_per_s"] = round(got["rows"] / wall)
+        return run
+    rows = got["totals"]["rows_in"]
+    run |= {"rows": rows, "rows_per_s": round(rows / wall)}
+    phases = {k: round(v, 2) for k, v in got["phases_s"].items()}
+    if "stage" in phases:
+        run["stage_mb_per_s"] = round(csv_bytes / 1e6 / max(phases["stage"], 1e-9), 1)
+    run |= {"phases_s": phases, "totals": got["totals"], "per_table": _per_table(got["accounts"])}
+    return run
 
 
 def _previous_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -109,55 +201,65 @@ def _previous_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
     return list(previous.get("runs", [])) if same else []
 
 
+def _ratios(runs: list[dict[str, Any]]) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for r in runs:
+        if r.get("memory_limit"):
+            continue
+        best[r["engine"]] = min(best.get(r["engine"], float("inf")), r["wall_s"])
+    out: dict[str, float] = {}
+    if "duckdb" in best and "spark" in best:
+        out["spark_wall_over_duckdb_wall"] = round(best["spark"] / best["duckdb"], 2)
+    if "duckdb" in best and "duckdb-bare-csv-to-parquet" in best:
+        out["duckdb_ingest_wall_over_bare_conversion_wall"] = round(
+            best["duckdb"] / best["duckdb-bare-csv-to-parquet"], 2
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--first-year", type=int, default=2019)
     parser.add_argument("--last-year", type=int, default=2021)
+    parser.add_argument("--engines", default="duckdb,spark,peer")
     parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 2GB")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument(
-        "--append", action="store_true", help="add this run to the runs already in --output"
+        "--append", action="store_true", help="add these runs to the runs already in --output"
     )
+    # internal: child processes
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--raw", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--lake", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--report", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        _child(args)
+        return 0
+    if args.peer:
+        _peer(args)
+        return 0
 
     raw = _extract(args.patients, args.first_year, args.last_year, args.cache)
     csv_bytes = sum(p.stat().st_size for p in raw.rglob("*") if p.is_file())
     work = Path(tempfile.mkdtemp(prefix="sndslab-bench-ingest-"))
+    runs: list[dict[str, Any]] = []
     try:
-        report, rss = _run_child(raw, work / "lake", args.memory_limit, args.threads)
+        for kind in [e.strip() for e in args.engines.split(",") if e.strip()]:
+            runs.append(_run(kind, raw, work, args, csv_bytes))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    wall = report["wall_s"]
-    totals = report["totals"]
-    duckdb_run = {
-        "engine": "duckdb",
-        "memory_limit": args.memory_limit,
-        "threads": args.threads or os.cpu_count(),
-        "wall_s": round(wall, 2),
-        "raw_mb": round(csv_bytes / 1e6, 1),
-        "rows": totals["rows_in"],
-        "mb_per_s": round(csv_bytes / 1e6 / wall, 1),
-        "rows_per_s": round(totals["rows_in"] / wall),
-        "peak_rss_mib": round(rss / 2**20, 1),
-        "totals": totals,
-        "per_table": _per_table(report["accounts"]),
-    }
-    from sndslab.engines import spark_available
-
-    spark: dict[str, Any]
-    if spark_available():
-        spark = {"note": "pyspark installed but the Spark staging path is not implemented yet"}
-    else:
-        spark = {"note": "pyspark not installed: Spark run skipped"}
     import duckdb
 
     import sndslab
 
+    all_runs = [*_previous_runs(args), *runs]
     result = {
-        "benchmark": "ingest.stage",
+        "benchmark": "ingest",
         "sndslab_version": sndslab.__version__,
         "duckdb_version": duckdb.__version__,
         "python": platform.python_version(),
@@ -165,15 +267,17 @@ def main(argv: list[str] | None = None) -> int:
         "extract": {
             "patients": args.patients,
             "years": [args.first_year, args.last_year],
-            "files": totals["files"],
+            "files": sum(1 for p in raw.rglob("*") if p.is_file()),
+            "raw_mb": round(csv_bytes / 1e6, 1),
         },
-        "runs": [*_previous_runs(args), duckdb_run],
-        "spark": spark,
+        "runs": all_runs,
+        "ratios": _ratios(all_runs),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
-    summary = {k: v for k, v in duckdb_run.items() if k not in ("per_table", "totals")}
-    print(json.dumps(summary, indent=2))
+    for r in runs:
+        print(json.dumps({k: v for k, v in r.items() if k not in ("per_table", "totals")}))
+    print(json.dumps(result["ratios"]))
     return 0
 
 

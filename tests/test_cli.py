@@ -189,7 +189,7 @@ def test_ingest_errors_are_one_line(tmp_path: Path) -> None:
     )
 
 
-def test_demo_runs_synth_then_ingest(tmp_path: Path) -> None:
+def test_demo_runs_synth_ingest_events_omop(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = runner.invoke(app, ["demo", "--out", str(out), "--patients", "300"])
     assert result.exit_code == 0, result.output
@@ -198,7 +198,8 @@ def test_demo_runs_synth_then_ingest(tmp_path: Path) -> None:
     assert (out / "lake" / "_reports" / "ingest.md").is_file()
     assert (out / "lake" / "int" / "persons.parquet").is_file()
     assert (out / "lake" / "events" / "patients.parquet").is_file()
-    assert "events" in result.output
+    assert (out / "omop" / "person.parquet").is_file()
+    assert "events" in result.output and "OMOP CDM 5.4" in result.output
     # a second run refuses to overwrite, then replaces with --overwrite
     _fails_cleanly(["demo", "--out", str(out), "--patients", "300"])
     again = runner.invoke(app, ["demo", "--out", str(out), "--patients", "300", "--overwrite"])

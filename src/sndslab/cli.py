@@ -387,8 +387,9 @@ def demo(
     """Run the whole pipeline end to end on a small synthetic population.
 
     Generates --patients persons over 2019-2021 (seed 42) into --out/synth (raw files and
-    truth), ingests them into --out/lake (typed stg/, quarantine/, int/, report) and extracts
-    the event table (--out/lake/events). Later stages (indicators) will be chained here.
+    truth), ingests them into --out/lake (typed stg/, quarantine/, int/, report), extracts
+    the event table (--out/lake/events) and exports it to OMOP CDM 5.4 (--out/omop, validated
+    against the CDM DDL). Later stages (indicators) will be chained here.
     """
     _check_positive("--patients", patients, 1)
     check_output_dir(out_dir, overwrite=overwrite)
@@ -408,6 +409,9 @@ def demo(
     _print_summary(result.summary())
     _print_ingest(_ingest(out_dir / "synth" / "raw", out_dir / "lake", "duckdb"))
     _print_events(_events(out_dir / "lake"))
+    from sndslab.events import to_omop
+
+    _print_omop(to_omop(out_dir / "lake", out_dir / "omop", overwrite=True), out_dir / "omop")
 
 
 def _export_checks(lake: Path, out_dir: Path, overwrite: bool) -> None:
@@ -437,7 +441,10 @@ def export_omop(
     _export_checks(lake, out_dir, overwrite)
     from sndslab.events import to_omop
 
-    result = to_omop(lake, out_dir, overwrite=overwrite, window=window)
+    _print_omop(to_omop(lake, out_dir, overwrite=overwrite, window=window), out_dir)
+
+
+def _print_omop(result: Any, out_dir: Path) -> None:
     table = Table(title=f"OMOP CDM 5.4 in {out_dir}", title_justify="left")
     table.add_column("table")
     table.add_column("rows", justify="right")

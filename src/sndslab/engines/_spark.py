@@ -8,9 +8,11 @@ spelled explicitly in the SQL), no UI, few shuffle partitions.
 
 ``SparkEngine.connect()`` returns a :class:`sndslab.ingest._spark_sql.SparkSqlConnection`: a
 DuckDB-like ``execute(sql).fetchall()`` facade that transpiles the pipeline's DuckDB SQL to
-Spark SQL with ``sqlglot`` (one definition of the logic, two engines). Staging raw CSV on Spark
-is not implemented: ``sndslab.ingest.ingest(..., engine="spark")`` stages with DuckDB and runs
-rules, identity and intermediate tables on Spark.
+Spark SQL with ``sqlglot`` (one definition of the logic, two engines).
+``sndslab.ingest.ingest(..., engine="spark")`` runs every step on Spark: staging raw files
+(``sndslab.ingest._stage_spark``: Spark's own reader with exact line numbers, then the same
+typing SQL; it sets ``STAGING_CONF`` there while files are staged), rules, identity and the
+intermediate tables.
 """
 
 from __future__ import annotations

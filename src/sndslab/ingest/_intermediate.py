@@ -89,13 +89,14 @@ class _Ctx:
 def _dcir(c: _Ctx, out: dict[str, int]) -> None:
     if not c.has("ER_PRS_F"):
         return
-    c.con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE int_prs AS
-        SELECT k.person_id, p.* FROM {c.t("ER_PRS_F")} p
+    # streamed straight to Parquet (ER_PRS_F is the widest and largest table: never held whole)
+    out["dcir_prestations"] = c.write(
+        "dcir_prestations",
+        f"""SELECT k.person_id, p.* FROM {c.t("ER_PRS_F")} p
         LEFT JOIN read_parquet({_p(c.keys)}) k
-          ON p.BEN_NIR_PSA = k.ben_nir_psa AND p.BEN_RNG_GEM = k.ben_rng_gem"""
+          ON p.BEN_NIR_PSA = k.ben_nir_psa AND p.BEN_RNG_GEM = k.ben_rng_gem""",
     )
-    out["dcir_prestations"] = c.write("dcir_prestations", "SELECT * FROM int_prs")
+    prestations = f"read_parquet({_p(c.base / 'dcir_prestations.parquet')})"
     # one prestation row per 9 keys (the keys are unique; any_value guards against blow-up)
     c.con.execute(
         f"""CREATE OR REPLACE TEMP TABLE int_prs_k AS
@@ -105,7 +106,7 @@ def _dcir(c: _Ctx, out: dict[str, int]) -> None:
                any_value(PSE_SPE_COD) AS executor_specialty,
                any_value(PSP_SPE_COD) AS prescriber_specialty,
                any_value(PRE_PRE_DTD) AS prescription_date
-        FROM int_prs GROUP BY ALL"""
+        FROM {prestations} GROUP BY ALL"""
     )
     sats = {
         "dcir_pharmacy": (

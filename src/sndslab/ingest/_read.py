@@ -10,6 +10,17 @@ Everything is one DuckDB query per pass (no Python row loops):
 * ``checked_sql`` types every registry column in one SELECT and computes ``_q``: ``NULL`` for a
   good row, else the 1-based index of the first failed check in :class:`TypingPlan.checks`
   (type errors in column order, then plausibility checks).
+
+Two ways to read a CSV file feed the same checks:
+
+* the **text path** (``source_sql``): every column as VARCHAR, typed in SQL with the table's
+  date format then the :data:`DATE_FALLBACKS`, decimal commas accepted. Exact and general.
+* the **typed path** (``typed_source_sql``, the default for CSV): DuckDB's CSV reader casts each
+  column itself with the table's date format, in parallel and without materialising text — about
+  twice as fast on the wide DCIR tables. A line whose value does not cast (another date format, a
+  decimal comma, a type error) is *rejected by the reader* and re-read on the text path, so the
+  typed path never changes a result, only the speed: ``checked_sql(..., typed=True)`` then runs
+  only the plausibility checks, on the reader's typed values.
 """
 
 from __future__ import annotations
@@ -89,6 +100,24 @@ def date_formats(table: TableSpec) -> list[str]:
     return [table.date_format, *[f for f in DATE_FALLBACKS if f != table.date_format]]
 
 
+def _reader_typed_expr(plan: TypingPlan, col: str, ctype: str) -> tuple[str, str | None]:
+    """(typed SQL, text SQL used by checks) of one column already cast by the CSV reader.
+
+    The text re-renders the typed value in the file's format (dates with the table's
+    ``date_format``, SAS month names upper-cased), which is what the file held for every value
+    the reader accepted.
+    """
+    src = plan.source_cols[col]
+    if ctype == "string":
+        return src, None
+    if ctype in ("date", "datetime"):
+        fmt = plan.table.date_format
+        text = f"strftime({src}, {quote_str(fmt)})"
+        text = f"upper({text})" if "%b" in fmt else text
+        return (f"CAST({src} AS DATE)" if ctype == "date" else src), text
+    return src, f"CAST({src} AS VARCHAR)"
+
+
 def _typed_expr(plan: TypingPlan, col: str, ctype: str) -> tuple[str, str | None]:
     """(typed SQL, raw-text SQL used by checks) of one registry column read from ``raw``."""
     src = plan.source_cols.get(col)
@@ -113,6 +142,68 @@ def _typed_expr(plan: TypingPlan, col: str, ctype: str) -> tuple[str, str | None
     return f"CAST(try_strptime({raw}, {fmts}) AS {target})", raw
 
 
+#: DuckDB type the CSV reader casts a canonical type to (dates read as timestamps, so one
+#: ``timestampformat`` serves date and datetime columns; the SELECT casts them back to DATE).
+READER_TYPES: dict[str, str] = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "number": "DOUBLE",
+    "date": "TIMESTAMP",
+    "datetime": "TIMESTAMP",
+}
+
+
+def _csv_options(rf: RawFile, columns: str, encoding: str | None) -> list[str]:
+    return [
+        f"delim = {quote_str(rf.delimiter)}",
+        "quote = '\"'",
+        "escape = '\"'",
+        "header = true",
+        "auto_detect = false",
+        f"columns = {columns}",
+        f"encoding = {quote_str(encoding or rf.encoding)}",
+        f"compression = {quote_str(rf.compression or 'none')}",
+    ]
+
+
+def _rejects_options(rejects: tuple[str, str]) -> list[str]:
+    return [
+        "store_rejects = true",
+        f"rejects_table = {quote_str(rejects[0])}",
+        f"rejects_scan = {quote_str(rejects[1])}",
+    ]
+
+
+def typed_source_sql(
+    rf: RawFile,
+    plan: TypingPlan,
+    *,
+    encoding: str | None = None,
+    rejects: tuple[str, str] | None = None,
+) -> str:
+    """SELECT of a CSV file's rows cast by the reader: ``_ord`` then ``c0 … cN``.
+
+    Registry columns get the reader type of their canonical type (:data:`READER_TYPES`), with
+    the table's ``date_format`` as the timestamp format; unknown columns stay VARCHAR. Lines the
+    reader cannot cast land in the ``rejects`` tables with error type ``CAST``, to be re-read on
+    the text path (see the module doc). Without ``rejects``, ``ignore_errors``: beware that
+    DuckDB may then keep a line whose value does not cast, with a NULL.
+    """
+    by_alias = {alias: col for col, alias in plan.source_cols.items()}
+    kinds = {c.name: c.type for c in plan.table.columns}
+    types = [
+        READER_TYPES[kinds[by_alias[f"c{i}"]]] if f"c{i}" in by_alias else "VARCHAR"
+        for i in range(len(rf.columns))
+    ]
+    columns = "{" + ", ".join(f"'c{i}': '{t}'" for i, t in enumerate(types)) + "}"
+    opts = _csv_options(rf, columns, encoding)
+    opts.append(f"timestampformat = {quote_str(plan.table.date_format)}")
+    opts += _rejects_options(rejects) if rejects is not None else ["ignore_errors = true"]
+    path = quote_str(str(rf.path))
+    cs = ", ".join(f"c{i}" for i in range(len(rf.columns)))
+    return f"SELECT row_number() OVER () AS _ord, {cs} FROM read_csv({path}, {', '.join(opts)})"
+
+
 def source_sql(
     rf: RawFile,
     *,
@@ -131,41 +222,35 @@ def source_sql(
             f"FROM read_parquet({path}, file_row_number = true)"
         )
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(rf.columns))) + "}"
-    opts = [
-        f"delim = {quote_str(rf.delimiter)}",
-        "quote = '\"'",
-        "escape = '\"'",
-        "header = true",
-        "auto_detect = false",
-        f"columns = {columns}",
-        f"encoding = {quote_str(encoding or rf.encoding)}",
-        f"compression = {quote_str(rf.compression or 'none')}",
-    ]
+    opts = _csv_options(rf, columns, encoding)
     if rejects is not None:
-        opts += [
-            "store_rejects = true",
-            f"rejects_table = {quote_str(rejects[0])}",
-            f"rejects_scan = {quote_str(rejects[1])}",
-        ]
+        opts += _rejects_options(rejects)
     else:
         opts.append("ignore_errors = true")
     cs = ", ".join(f"c{i}" for i in range(len(rf.columns)))
     return f"SELECT row_number() OVER () AS _ord, {cs} FROM read_csv({path}, {', '.join(opts)})"
 
 
-def checked_sql(plan: TypingPlan, source: str) -> str:
+def checked_sql(plan: TypingPlan, source: str, *, typed: bool = False) -> str:
     """Typed rows plus ``_q`` (first failed check, 1-based) from ``source`` (see module doc).
 
     Columns: ``_ord``, every registry column (canonical type, registry order), ``_q``, and
-    ``_raw_<i>`` (raw text of check i's column) for quarantine reporting.
+    ``_raw_<i>`` (raw text of check i's column) for quarantine reporting. ``typed=True`` when
+    ``source`` is :func:`typed_source_sql` (the reader cast the values: no type checks).
     """
     table = plan.table
-    typed: list[str] = []
+    typed_cols: list[str] = []
     raws: dict[str, str] = {}
     checks: list[Check] = []
     for col in table.columns:
+        if typed and col.name in plan.source_cols:
+            expr, raw = _reader_typed_expr(plan, col.name, col.type)
+            typed_cols.append(f"{expr} AS {quote_ident(col.name)}")
+            if raw is not None:
+                raws[col.name] = raw
+            continue
         expr, raw = _typed_expr(plan, col.name, col.type)
-        typed.append(f"{expr} AS {quote_ident(col.name)}")
+        typed_cols.append(f"{expr} AS {quote_ident(col.name)}")
         if raw is not None:
             raws[col.name] = raw
             checks.append(
@@ -219,7 +304,7 @@ def checked_sql(plan: TypingPlan, source: str) -> str:
         q_expr, raw_cols, raw_cols_out = "CAST(NULL AS INTEGER)", "", ""
     return (
         f"WITH src AS ({source}), "
-        f"typed AS (SELECT _ord, {', '.join(typed)}{raw_cols} FROM src) "
+        f"typed AS (SELECT _ord, {', '.join(typed_cols)}{raw_cols} FROM src) "
         f"SELECT _ord, {cols}, {q_expr} AS _q{raw_cols_out} FROM typed"
     )
 

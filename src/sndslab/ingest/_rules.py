@@ -470,16 +470,27 @@ def _create_flag_table(
     case = " ".join(f"WHEN _m_{i} THEN {order[r.name]}" for i, r in enumerate(selected))
     ord_expr = f"CASE {case} ELSE NULL END" if case else "NULL::INTEGER"
     with_sql = ("WITH " + ", ".join(ctes) + " ") if ctes else ""
+    ident = ", ".join(f"t.{c}" for c in _ident_columns(con, table))
     inner = (
-        f"{with_sql}SELECT t.* EXCLUDE ({', '.join(f'_j{i}' for i in range(0))}) "
-        if False
-        else f"{with_sql}SELECT t.*{''.join(', ' + c for c in m_cols)} FROM stg_{table} t "
+        f"{with_sql}SELECT {ident}{''.join(', ' + c for c in m_cols)} FROM stg_{table} t "
         + " ".join(joins)
     )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE flag_{table} AS "
         f"SELECT *, CAST({ord_expr} AS INTEGER) AS _ord FROM ({inner})"
     )
+
+
+#: Columns a flag table keeps besides its match flags: the row's identity and the join keys
+#: of the DCIR and PMSI families (flag tables stay narrow; the clean rows are read back from
+#: stg by anti-join, so no table is ever held whole in memory).
+ROW_ID: tuple[str, ...] = ("_source_file", "_source_line")
+
+
+def _ident_columns(con: Any, table: str) -> list[str]:
+    cols = set(_columns(con, f"stg_{table}"))
+    keys = {k for f in PMSI_FAMILIES.values() for k in f.key} | set(DCIR_KEYS)
+    return [*ROW_ID, "_year", *sorted(k for k in keys if k in cols)]
 
 
 def _flag_rows(con: Any, table: str, rules: list[QualityRule], order: dict[str, int]) -> list[str]:
@@ -504,9 +515,9 @@ def _flag_children(
     on = " AND ".join(f"c.{k} = p.{k}" for k in key)
     src = f"flag_{table}" if own_ord else f"stg_{table}"
     own = f"c.{own_ord}" if own_ord else "NULL"
-    drop = " EXCLUDE (_ord)" if own_ord else ""
+    ident = ", ".join(f"c.{k}" for k in ROW_ID)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE flagc_{table} AS SELECT c.*{drop}, "
+        f"CREATE OR REPLACE TEMP TABLE flagc_{table} AS SELECT {ident}, "
         f"CAST(CASE WHEN p._present IS NULL THEN -1 "
         f"ELSE COALESCE(p._pord, {own}) END AS INTEGER) AS _ord "
         f"FROM {src} c LEFT JOIN {parent_rel} p ON {on}"
@@ -640,8 +651,9 @@ def _write_table(
     quarantine: Path,
     counts: RuleCounts,
 ) -> None:
-    internal = [c for c in _columns(con, rel) if c.startswith("_m_") or c == "_ord"]
-    exclude = f" EXCLUDE ({', '.join(internal)})" if internal else ""
+    on = " AND ".join(f"s.{k} = d.{k}" for k in ROW_ID)
+    decided = f"(SELECT {', '.join(ROW_ID)} FROM {rel} WHERE _ord IS NOT NULL)"
+    kept = f"(SELECT s.* FROM stg_{table} s ANTI JOIN {decided} d ON {on})"
     transforms = [r for r in rules if r.enabled and r.kind == "transform" and table in r.table]
     replace = ""
     if transforms:
@@ -652,14 +664,13 @@ def _write_table(
             cond = r.params.get("changed_when")
             if cond:
                 n = con.execute(
-                    f"SELECT count(*) FROM {rel} WHERE _ord IS NULL AND "
+                    f"SELECT count(*) FROM {kept} t WHERE "
                     f"COALESCE(({render_sql(cond, r.params)}), FALSE)"
                 ).fetchone()[0]
                 changed[r.name] = int(n)
         counts.transformed[table] = changed
     # REPLACE must apply to the stg columns: select them first, then replace.
-    base = f"SELECT *{exclude} FROM {rel} WHERE _ord IS NULL"
-    query = f"SELECT *{replace} FROM ({base})" if replace else base
+    query = f"SELECT *{replace} FROM {kept} t" if replace else f"SELECT * FROM {kept} t"
     _copy(con, query, out / "clean" / table / "data.parquet")
     names = " ".join(f"WHEN {i} THEN '{r.name}'" for i, r in enumerate(rules))
     rule_name = f"CASE _ord {names} END" if names else "NULL::VARCHAR"

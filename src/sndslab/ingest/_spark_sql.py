@@ -11,13 +11,18 @@ and runs them on Spark:
   directory whose single part file is renamed to ``file.parquet``; returns the row count.
 * ``DROP TABLE|VIEW IF EXISTS x`` → ``dropTempView``; ``DESCRIBE q`` → ``(name, type)`` rows;
   ``SET …`` → ignored; any other statement is a query whose rows ``fetchall`` returns.
+* ``sql(q).to_arrow_table()`` → the query's rows as an Arrow table (``DataFrame.toArrow``), like
+  a DuckDB relation (used to check a relation's schema with a ``LIMIT 0`` query).
 * ``read_parquet('glob', hive_partitioning = …, union_by_name = …)`` inside any statement is
   replaced by a temp view over ``spark.read.parquet`` (``mergeSchema`` for ``union_by_name``,
   partition discovery from the directory before ``**`` for ``hive_partitioning``).
 
 Queries are transpiled with ``sqlglot`` (``read="duckdb"``, ``write="spark"``) after the dialect
 shims of :data:`SHIMS` (sqlglot AST transforms, each tested in
-``tests/ingest/test_engines_parity.py``) for what sqlglot does not translate or Spark lacks.
+``tests/ingest/test_engines_parity.py`` or, for the typing of raw text, in
+``tests/ingest/test_stage_spark.py``) for what sqlglot does not translate or Spark lacks.
+:meth:`SparkSqlConnection.register` exposes a DataFrame to the statements (Spark staging
+registers the raw lines it parsed), :meth:`~SparkSqlConnection.cursor` gives a facade per thread.
 Positional parameters (``?``) are not supported: the steps run on Spark do not use them.
 """
 
@@ -75,7 +80,8 @@ def _interval_paren(node: exp.Expression) -> exp.Expression:
 def _row_number_unordered(node: exp.Expression) -> exp.Expression:
     """``row_number() OVER ()`` → ``monotonically_increasing_id()``. Spark refuses an
     unordered row_number; the pipeline uses it only as a unique row key (``link_pmsi``'s
-    ``_lk``), never as a line number (staging, which does, does not run on Spark)."""
+    ``_lk``), never as a line number (Spark staging numbers lines itself, exactly:
+    ``sndslab.ingest._stage_spark``)."""
     if (
         isinstance(node, exp.Window)
         and isinstance(node.this, exp.RowNumber)
@@ -121,12 +127,139 @@ def _any_value_ignore_nulls(node: exp.Expression) -> exp.Expression:
     return node
 
 
+# DuckDB's TRY_CAST from text: integers accept a decimal part (rounded half away from zero), an
+# exponent and ``_`` digit separators; doubles accept ``inf``/``nan`` words but not Java's
+# ``1.5d``. Spark's TRY_CAST is stricter for integers and laxer for doubles: spell DuckDB's grammar.
+_DIGITS = "[0-9]+(_[0-9]+)*"
+_INT_RE = f"^[ ]*[+-]?{_DIGITS}[ ]*$"
+_NUM_RE = f"^[ ]*[+-]?({_DIGITS}([.]({_DIGITS})?)?|[.]{_DIGITS})([eE][+-]?[0-9]+)?[ ]*$"
+_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INT", "BIGINT")
+_FLOAT_TYPES = ("FLOAT", "DOUBLE")
+
+
+def _call(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _rlike(x: exp.Expression, pattern: str) -> exp.Expression:
+    return exp.RegexpLike(this=x.copy(), expression=exp.Literal.string(pattern))
+
+
+def _try_cast_text(node: exp.Expression) -> exp.Expression:
+    """``TRY_CAST(x AS BIGINT|INT|…|DOUBLE)`` with DuckDB's text grammar (see above): integers
+    through ``DECIMAL(38, 19)`` and ``round`` (half up, like DuckDB), ``_`` removed, the words
+    ``inf``/``infinity``/``nan`` (any case, signed) for doubles; NULL otherwise, as in DuckDB.
+    Integer strings are cast directly (exact up to BIGINT's range). Hexadecimal and binary
+    literals (``0x10``), which DuckDB reads as integers, are NULL here."""
+    if not isinstance(node, exp.TryCast):
+        return node
+    to = node.args["to"]
+    kind = to.this.name if hasattr(to.this, "name") else str(to.this)
+    if kind not in _INTEGER_TYPES + _FLOAT_TYPES:
+        return node
+    x = node.this.transform(_try_cast_text)  # a replaced node's subtree is not visited again
+    plain = _call("regexp_replace", x.copy(), exp.Literal.string("_"), exp.Literal.string(""))
+
+    def try_cast(e: exp.Expression, target: exp.Expression) -> exp.Expression:
+        return exp.TryCast(this=e, to=target.copy(), safe=True)
+
+    if kind in _INTEGER_TYPES:
+        rounded = exp.Round(this=try_cast(plain.copy(), exp.DataType.build("DECIMAL(38, 19)")))
+        return (
+            exp.Case()
+            .when(_rlike(x, _INT_RE), try_cast(plain, to))
+            .when(_rlike(x, _NUM_RE), try_cast(rounded, to))
+        )
+    word = _call("lower", exp.Trim(this=x.copy()))
+
+    def const(text: str) -> exp.Expression:
+        return exp.Cast(this=exp.Literal.string(text), to=to.copy())
+
+    return (
+        exp.Case()
+        .when(_rlike(x, _NUM_RE), try_cast(plain, to))
+        .when(_rlike(word, "^[+]?inf(inity)?$"), const("Infinity"))
+        .when(_rlike(word, "^-inf(inity)?$"), const("-Infinity"))
+        .when(_rlike(word, "^[+-]?nan$"), const("NaN"))
+    )
+
+
+def strptime_pattern(fmt: str) -> tuple[str, str]:
+    """(regex, Spark datetime pattern) of a DuckDB ``strptime`` format: the regex enforces
+    DuckDB's field widths (``%d``, ``%m``, ``%H``, ``%M``, ``%S``: 1–2 digits; ``%Y``: 1–4;
+    ``%b``: 3 letters, any case — Spark parses month names case-insensitively), the pattern
+    checks the calendar (31/02 is rejected).
+
+    >>> strptime_pattern("%d%b%Y:%H:%M:%S")
+    ('^[0-9]{1,2}[A-Za-z]{3}[0-9]{1,4}[:][0-9]{1,2}[:][0-9]{1,2}[:][0-9]{1,2}$', 'dMMMy:H:m:s')
+    """
+    fields = {
+        "d": ("[0-9]{1,2}", "d"),
+        "m": ("[0-9]{1,2}", "M"),
+        "Y": ("[0-9]{1,4}", "y"),
+        "H": ("[0-9]{1,2}", "H"),
+        "M": ("[0-9]{1,2}", "m"),
+        "S": ("[0-9]{1,2}", "s"),
+        "b": ("[A-Za-z]{3}", "MMM"),
+    }
+    regex, java, i = "^", "", 0
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == "%" and i + 1 < len(fmt) and fmt[i + 1] != "%":
+            if fmt[i + 1] not in fields:
+                raise NotImplementedError(f"strptime directive %{fmt[i + 1]} on Spark")
+            r, j = fields[fmt[i + 1]]
+            regex, java, i = regex + r, java + j, i + 2
+            continue
+        if ch == "%":  # %%
+            i += 1
+        regex += ch if ch.isalnum() else ("[" + ("\\" if ch in "\\^]" else "") + ch + "]")
+        java += ("'" + ch.replace("'", "''") + "'") if ch.isalpha() or ch == "'" else ch
+        i += 1
+    return regex + "$", java
+
+
+def _try_strptime(node: exp.Expression) -> exp.Expression:
+    """DuckDB ``try_strptime(x, fmt | [fmt, …])`` (first format that parses) → ``coalesce`` of
+    ``CASE WHEN x RLIKE width_regex THEN try_to_timestamp(x, java_pattern) END`` per format
+    (see :func:`strptime_pattern`)."""
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime"):
+        return node
+    x, fmts = node.expressions
+    x = x.transform(_try_strptime)
+    items = fmts.expressions if isinstance(fmts, exp.Array) else [fmts]
+    if not all(isinstance(f, exp.Literal) and f.is_string for f in items):
+        raise NotImplementedError(f"try_strptime with non-literal formats: {node.sql()}")
+    parts: list[exp.Expression] = []
+    for f in items:
+        regex, java = strptime_pattern(f.this)
+        parsed = _call("try_to_timestamp", x.copy(), exp.Literal.string(java))
+        parts.append(exp.Case().when(_rlike(x, regex), parsed))
+    return parts[0] if len(parts) == 1 else exp.Coalesce(this=parts[0], expressions=parts[1:])
+
+
+def _list_index(node: exp.Expression) -> exp.Expression:
+    """``[a, b][i]`` (DuckDB list literal, 1-based) → ``element_at(array(a, b), i)`` (sqlglot
+    keeps ``[i]``, which Spark reads 0-based, when ``i`` is not a literal)."""
+    if (
+        isinstance(node, exp.Bracket)
+        and isinstance(node.this, exp.Array)
+        and len(node.expressions) == 1
+        and not isinstance(node.expressions[0], exp.Slice)
+    ):
+        return _call("element_at", node.this, node.expressions[0])
+    return node
+
+
 #: sqlglot transforms applied, in order, to every statement before it is generated for Spark.
 SHIMS: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     _interval_paren,
     _row_number_unordered,
     _string_agg_ordered,
     _any_value_ignore_nulls,
+    _try_cast_text,
+    _try_strptime,
+    _list_index,
 )
 
 
@@ -228,6 +361,17 @@ class _Result:
         return self._rows[0] if self._rows else None
 
 
+class _Relation:
+    def __init__(self, df: Any) -> None:
+        self._df = df
+
+    def to_arrow_table(self) -> Any:
+        return self._df.toArrow()
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self._df.collect()]
+
+
 class SparkSqlConnection:
     """DuckDB-like ``execute(sql)`` over a SparkSession (see the module docstring).
 
@@ -253,6 +397,11 @@ class SparkSqlConnection:
     def _view(self, name: str, df: Any) -> None:
         df.createOrReplaceTempView(name)
         self._views.add(name)
+
+    def register(self, name: str, df: Any) -> None:
+        """Expose a Spark DataFrame to later statements as temp view ``name`` (dropped by
+        ``close()`` or ``DROP VIEW IF EXISTS name``), like DuckDB's ``register``."""
+        self._view(name, df)
 
     def _substitute_reads(self, sql: str) -> str:
         """Replace each ``read_parquet(…)`` by a temp view; a view is reused while the files it
@@ -324,6 +473,10 @@ class SparkSqlConnection:
             return _Result([])
         return _Result([tuple(r) for r in self._df(sql).collect()])
 
+    def sql(self, sql: str) -> _Relation:
+        """A DuckDB-like relation of one query (``to_arrow_table()``, ``fetchall()``)."""
+        return _Relation(self._df(sql))
+
     def _write_parquet(self, df: Any, path: Path) -> int:
         """Write ``df`` as one Parquet file at ``path`` (single part, then renamed)."""
         import pyarrow.parquet as pq
@@ -339,6 +492,16 @@ class SparkSqlConnection:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return int(pq.ParquetFile(path).metadata.num_rows)
+
+    def cursor(self) -> SparkSqlConnection:
+        """Another facade over the same session, with its own temp views (DuckDB's ``cursor``):
+        staging runs files on cursors from several threads, and Spark runs their jobs side by
+        side."""
+        return SparkSqlConnection(self.spark, scratch=self._scratch)
+
+    def interrupt(self) -> None:
+        """Cancel the session's running jobs (DuckDB's ``interrupt``)."""
+        self.spark.sparkContext.cancelAllJobs()
 
     def close(self) -> None:
         """Drop the temp views created through this facade (the session stays up)."""

@@ -18,19 +18,21 @@ damages parts of earlier files, and a re-run re-stages the interrupted file.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from sndslab.engines import DuckDBEngine, Engine, get_engine
-from sndslab.errors import InvalidArgumentError
+from sndslab.engines import DuckDBEngine, Engine, SparkEngine, get_engine
+from sndslab.errors import InvalidArgumentError, SndslabError
 from sndslab.ingest._accounting import FileAccount
 from sndslab.ingest._discover import RawFile, discover
 from sndslab.ingest._read import (
@@ -41,6 +43,7 @@ from sndslab.ingest._read import (
     quote_str,
     source_sql,
     staged_sql,
+    typed_source_sql,
 )
 from sndslab.ingest._state import IngestState
 
@@ -104,31 +107,39 @@ def _line_expr(con: duckdb.DuckDBPyConnection, gaps: list[int], name: str) -> st
 
 def _read_rejects(
     con: duckdb.DuckDBPyConnection, table: str, scan: str
-) -> tuple[list[tuple[int, str, str]], bool]:
-    """(data line, raw line, error) of every physical line the CSV reader rejected, and
-    whether an encoding error was among them."""
+) -> tuple[list[tuple[int, str, str]], list[tuple[int, str]], bool]:
+    """The lines the CSV reader rejected: malformed lines (data line, raw text, error; a value
+    left open by an unterminated quote yields one entry per physical line it swallowed), lines
+    whose only errors are casts (data line, text: to re-read as text), and whether an encoding
+    error was among them."""
     rows = con.execute(
+        # a structural error (wrong column count, quote) is the line's error, before any cast
         f"SELECT line, any_value(csv_line), min_by(error_type || ': ' || error_message, "
-        f"coalesce(column_idx, 0)), bool_or(error_type = 'INVALID ENCODING') "
-        f"FROM {table} GROUP BY line ORDER BY line"
+        f"[CAST(error_type = 'CAST' AS INTEGER), coalesce(column_idx, 0)]), "
+        f"bool_or(error_type = 'INVALID ENCODING'), "
+        f"bool_and(error_type = 'CAST') FROM {table} GROUP BY line ORDER BY line"
     ).fetchall()
-    out: list[tuple[int, str, str]] = []
+    malformed: list[tuple[int, str, str]] = []
+    cast_lines: list[tuple[int, str]] = []
     seen: set[int] = set()
     bad_encoding = False
-    for line, csv_line, err, enc in rows:
+    for line, csv_line, err, enc, only_cast in rows:
         bad_encoding = bad_encoding or bool(enc)
-        text_all = (csv_line or "").removesuffix("\n").removesuffix("\r")
-        parts = text_all.split("\n")
-        for k, text in enumerate(parts):
+        # the reader's text may start with the blank lines before the row: not part of it
+        text_all = (csv_line or "").lstrip("\r\n").removesuffix("\n").removesuffix("\r")
+        if only_cast and not enc:
+            cast_lines.append((int(line) - 1, text_all))
+            continue
+        for k, text in enumerate(text_all.split("\n")):
             data_line = int(line) - 1 + k
             if data_line in seen or data_line < 1:
                 continue
             seen.add(data_line)
             detail = err if k == 0 else f"inside the value opened at line {int(line) - 1}: {err}"
-            out.append((data_line, text.rstrip("\r"), detail))
+            malformed.append((data_line, text.rstrip("\r"), detail))
     con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(f"DROP TABLE IF EXISTS {scan}")
-    return out, bad_encoding
+    return malformed, cast_lines, bad_encoding
 
 
 def stage_file(
@@ -143,6 +154,10 @@ def stage_file(
     Parts are written under ``staging_dir`` (default: a fresh ``lake/.staging-<uuid>``) and
     moved to their final paths when both are complete. Never raises for bad file content.
     """
+    if not isinstance(con, duckdb.DuckDBPyConnection):  # Spark engine: its own reader
+        from sndslab.ingest._stage_spark import stage_file_spark
+
+        return stage_file_spark(con, rf, lake, staging_dir=staging_dir)
     started = time.perf_counter()
     lake = Path(lake)
     acc = _base_account(rf)
@@ -153,6 +168,11 @@ def stage_file(
     staging = staging_dir or lake / f".staging-{uuid.uuid4().hex[:12]}"
     try:
         _stage_into(con, rf, lake, staging, acc)
+    except duckdb.OutOfMemoryException as exc:  # the run's limit, not the file's content
+        raise SndslabError(
+            f"{rf.name}: out of memory while staging ({str(exc).splitlines()[0]}); raise the "
+            "engine's memory_limit or lower its threads"
+        ) from exc
     except duckdb.Error as exc:  # unreadable content: refuse the file, one clear line
         acc = _base_account(rf)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -197,46 +217,44 @@ def _stage_into(
         )
 
     tag = uuid.uuid4().hex[:8]
-    rej = (f"_rej_err_{tag}", f"_rej_scan_{tag}")
     part = staging / "stg" / f"part-{rf.sha256[:16]}.parquet"
     qpart = staging / "quarantine" / f"part-{rf.sha256[:16]}.parquet"
-    encoding = rf.encoding
-    rejects: list[tuple[int, str, str]] = []
-    for _attempt in range(2):
-        is_csv = rf.format == "csv"
-        src = source_sql(rf, encoding=encoding, rejects=rej if is_csv else None)
-        checked = checked_sql(plan, src)
-        staged = _copy(con, staged_sql(plan, checked, rf.name), part)
-        if not is_csv:
-            break
-        rejects, bad_encoding = _read_rejects(con, *rej)
-        if bad_encoding and encoding != "latin-1":
-            acc.notes.append("invalid UTF-8 found after the first MB: read as latin-1")
-            encoding = "latin-1"
-            continue
-        break
-    acc.encoding = encoding if rf.format == "csv" else None
+    if rf.format == "csv":
+        read = _read_csv_typed(con, rf, plan, part, tag, acc)
+    else:
+        read = _read_text(con, rf, plan, part)
+    tmp_tables = [f"_gaps_{tag}", f"_rej_{tag}", f"_cast_{tag}"]
 
-    gaps = sorted({b - 1 for b in rf.blank_lines if b > 1} | {r[0] for r in rejects})
+    gaps = sorted(
+        {b - 1 for b in rf.blank_lines if b > 1}
+        | {r[0] for r in read.malformed}
+        | {line for line, _ in read.cast_lines}
+    )
     rows_in = rf.data_lines
-    bad = rows_in - len(rejects) - staged
-    line_table = f"_gaps_{tag}"
-    line_expr = _line_expr(con, gaps, line_table)
-    typed_bad = 0
+    line_expr = _line_expr(con, gaps, tmp_tables[0])
     qsql: list[str] = []
-    if bad != 0 and plan.checks:
-        src = source_sql(rf, encoding=encoding, rejects=None)
-        qsql.append(quarantined_sql(plan, checked_sql(plan, src), rf.name, line_expr))
-    if rejects:
+    # rows the reader accepted but a plausibility check fails (re-read: rare)
+    bad = rows_in - len(read.malformed) - len(read.cast_lines) - read.staged
+    if bad != 0 and read.plan.checks:
+        qsql.append(read.quarantine(line_expr))
+    recovered_sql: str | None = None
+    if read.cast_lines:
+        recovered_sql, q_cast = _retype_cast_lines(con, rf, plan, read.cast_lines, staging, tag)
+        qsql.append(q_cast)
+    if read.malformed:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _rej_{tag} AS SELECT unnest(?::BIGINT[]) AS l, "
+            f"CREATE OR REPLACE TEMP TABLE {tmp_tables[1]} AS SELECT unnest(?::BIGINT[]) AS l, "
             "unnest(?::VARCHAR[]) AS t, unnest(?::VARCHAR[]) AS d",
-            [[r[0] for r in rejects], [r[1] for r in rejects], [r[2] for r in rejects]],
+            [
+                [r[0] for r in read.malformed],
+                [r[1] for r in read.malformed],
+                [r[2] for r in read.malformed],
+            ],
         )
         qsql.append(
             f"SELECT {quote_str(rf.name)} AS _source_file, l AS _source_line, "
             "'malformed_line' AS reason, CAST(NULL AS VARCHAR) AS \"column\", t AS raw_value, "
-            f"d AS detail FROM _rej_{tag}"
+            f"d AS detail FROM {tmp_tables[1]}"
         )
     quarantined: Counter[str] = Counter()
     if qsql:
@@ -246,14 +264,15 @@ def _stage_into(
             f"SELECT reason, count(*) FROM read_parquet({quote_str(str(qpart))}) GROUP BY reason"
         ).fetchall():
             quarantined[reason] = int(n)
-        typed_bad = sum(n for r, n in quarantined.items() if r != "malformed_line")
-    if gaps:
-        _fix_lines(con, part, line_expr)
-    con.execute(f"DROP TABLE IF EXISTS {line_table}")
-    con.execute(f"DROP TABLE IF EXISTS _rej_{tag}")
+    recovered = 0
+    if gaps or recovered_sql is not None:
+        recovered = _fix_lines(con, part, line_expr, recovered_sql)
+    for name in [*tmp_tables, f"_rej2_err_{tag}", f"_rej2_scan_{tag}"]:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    staged = read.staged + recovered
 
-    if typed_bad != bad:
-        counted = staged + len(rejects) + typed_bad
+    counted = staged + sum(quarantined.values())
+    if counted != rows_in:
         acc.notes.append(
             f"{rows_in} data lines counted but the CSV reader found {counted} rows: quoted "
             "values contain line breaks; rows_in is the reader's count and _source_line the "
@@ -277,15 +296,123 @@ def _stage_into(
     acc.message = f"{rf.name}: {staged} row(s) staged, {total_q} quarantined"
 
 
-def _fix_lines(con: duckdb.DuckDBPyConnection, part: Path, line_expr: str) -> None:
-    """Rewrite ``_source_line`` of a staged part from row ordinal to data line number."""
+@dataclass
+class _Read:
+    """What the first read of a file produced: the staged part (rows in reader order, with
+    ``_source_line`` = reader ordinal), the lines the reader rejected, and how to re-read the
+    rows a plausibility check fails."""
+
+    plan: TypingPlan
+    staged: int
+    quarantine: Callable[[str], str]  # line expression -> SELECT of quarantined rows
+    malformed: list[tuple[int, str, str]] = field(default_factory=list)  # line, text, detail
+    cast_lines: list[tuple[int, str]] = field(default_factory=list)  # line, text
+
+
+def _read_text(con: duckdb.DuckDBPyConnection, rf: RawFile, plan: TypingPlan, part: Path) -> _Read:
+    """Parquet input: every column as text, typed in SQL (one pass)."""
+    src = source_sql(rf)
+    checked = checked_sql(plan, src)
+    staged = _copy(con, staged_sql(plan, checked, rf.name), part)
+    checks = list(plan.checks)
+
+    def quarantine(line_expr: str) -> str:
+        plan.checks = checks
+        return quarantined_sql(plan, checked_sql(plan, source_sql(rf)), rf.name, line_expr)
+
+    return _Read(plan, staged, quarantine)
+
+
+def _read_csv_typed(
+    con: duckdb.DuckDBPyConnection,
+    rf: RawFile,
+    plan: TypingPlan,
+    part: Path,
+    tag: str,
+    acc: FileAccount,
+) -> _Read:
+    """CSV input on the typed path (see :mod:`sndslab.ingest._read`): the reader casts, lines
+    it rejects are split into malformed lines and lines to re-read as text. An invalid UTF-8
+    byte found by the reader switches the file to latin-1 and reads it again."""
+    rej = (f"_rej_err_{tag}", f"_rej_scan_{tag}")
+    encoding = rf.encoding
+    tplan = replace(plan, checks=[])
+    for _attempt in range(2):
+        src = typed_source_sql(rf, tplan, encoding=encoding, rejects=rej)
+        checked = checked_sql(tplan, src, typed=True)
+        staged = _copy(con, staged_sql(tplan, checked, rf.name), part)
+        malformed, cast_lines, bad_encoding = _read_rejects(con, *rej)
+        if bad_encoding and encoding != "latin-1":
+            acc.notes.append("invalid UTF-8 found after the first MB: read as latin-1")
+            encoding = "latin-1"
+            continue
+        break
+    acc.encoding = encoding
+    read_encoding = encoding
+
+    def quarantine(line_expr: str) -> str:
+        # store_rejects again, and make the reader cast every column (DuckDB does not cast a
+        # column no one reads, so a projected read could accept a line the first read refused)
+        again = (f"_rej2_err_{tag}", f"_rej2_scan_{tag}")
+        every = ", ".join(f"c{i}" for i in range(len(rf.columns)))
+        src = (
+            f"SELECT * FROM ({typed_source_sql(rf, tplan, encoding=read_encoding, rejects=again)})"
+            f" WHERE hash({every}) IS NOT NULL"
+        )
+        return quarantined_sql(tplan, checked_sql(tplan, src, typed=True), rf.name, line_expr)
+
+    return _Read(tplan, staged, quarantine, malformed, cast_lines)
+
+
+def _retype_cast_lines(
+    con: duckdb.DuckDBPyConnection,
+    rf: RawFile,
+    plan: TypingPlan,
+    cast_lines: list[tuple[int, str]],
+    staging: Path,
+    tag: str,
+) -> tuple[str, str]:
+    """(staged SELECT, quarantined SELECT) of the lines the typed reader could not cast,
+    re-read on the text path (date fallbacks, decimal commas, type errors named by column),
+    with their true data line numbers. The lines are written, as the reader decoded them, to
+    a small UTF-8 CSV file in the staging directory."""
+    tmp = staging / f"cast-{tag}.csv"
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(rf.delimiter.join(rf.columns) + "\n")
+        fh.write("\n".join(text for _, text in cast_lines) + "\n")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _cast_{tag} AS SELECT unnest(?::BIGINT[]) AS k, "
+        "unnest(?::BIGINT[]) AS line",
+        [list(range(1, len(cast_lines) + 1)), [line for line, _ in cast_lines]],
+    )
+    trf = replace(rf, path=tmp, encoding="utf-8", compression=None)
+    splan = replace(plan, checks=[])
+    checked = checked_sql(splan, source_sql(trf))
+    staged = (
+        f"SELECT s.* REPLACE (m.line AS _source_line) FROM ({staged_sql(splan, checked, rf.name)})"
+        f" s JOIN _cast_{tag} m ON s._source_line = m.k"
+    )
+    line_expr = f"(SELECT line FROM _cast_{tag} WHERE k = _ord)"
+    return staged, quarantined_sql(splan, checked, rf.name, line_expr)
+
+
+def _fix_lines(
+    con: duckdb.DuckDBPyConnection, part: Path, line_expr: str, recovered_sql: str | None
+) -> int:
+    """Rewrite a staged part: ``_source_line`` from reader ordinal to data line number, and
+    the re-read rows appended (after the rows in file order). Returns the rows appended."""
     tmp = part.with_name(part.name + ".lines")
     expr = line_expr.replace("_ord", "_source_line")
-    con.execute(
-        f"COPY (SELECT * REPLACE ({expr} AS _source_line) FROM "
-        f"read_parquet({quote_str(str(part))})) TO {quote_str(str(tmp))} {PARQUET_OPTS}"
-    )
+    sql = f"SELECT * REPLACE ({expr} AS _source_line) FROM read_parquet({quote_str(str(part))})"
+    recovered = 0
+    if recovered_sql is not None:
+        row = con.execute(f"SELECT count(*) FROM ({recovered_sql})").fetchone()
+        recovered = int(row[0]) if row else 0
+        sql = f"({sql}) UNION ALL BY NAME ({recovered_sql})"
+    con.execute(f"COPY ({sql}) TO {quote_str(str(tmp))} {PARQUET_OPTS}")
     tmp.replace(part)
+    return recovered
 
 
 @dataclass
@@ -315,9 +442,9 @@ class StageResult:
         }
 
 
-def _resolve_engine(engine: str | Engine, lake: Path) -> DuckDBEngine:
+def _resolve_engine(engine: str | Engine, lake: Path) -> DuckDBEngine | SparkEngine:
     eng = get_engine(engine, lake=lake) if isinstance(engine, str) else engine
-    if not isinstance(eng, DuckDBEngine):
+    if not isinstance(eng, DuckDBEngine | SparkEngine):
         raise NotImplementedError(
             f"staging on the {eng.name} engine is not implemented yet (see sndslab.engines)"
         )
@@ -330,14 +457,21 @@ def stage(
     *,
     engine: str | Engine = "duckdb",
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> StageResult:
     """Stage every new raw file of ``raw_dir`` into ``lake`` (incremental, idempotent).
 
     A file whose SHA-256 is in the lake's state under the same name is not re-read: its stored
     account is returned (with the note ``reused``). Same content under another name, or twice
     in ``raw_dir``, is ``skipped_duplicate``. A file whose name was staged before with other
-    content replaces the old parts. ``progress(done, total, file_name)`` is called before each
-    file and once at the end.
+    content replaces the old parts. ``progress(done, total, file_name)`` is called as files
+    complete and once at the end.
+
+    Files are staged ``workers`` at a time (default: the engine's threads, else the CPU count,
+    at most 4), largest first, each on its own cursor of one DuckDB database, so a file's
+    sequential steps (the reader's row numbering, the Parquet writer) overlap with another's;
+    DuckDB's one scheduler keeps the total threads at the engine's setting. Accounts, state and
+    replaced parts are handled in file-name order, whatever the completion order.
     """
     raw = Path(raw_dir)
     lake = Path(lake)
@@ -351,30 +485,66 @@ def stage(
     state = IngestState.load(lake)
     result = StageResult(lake=lake)
     seen: dict[str, str] = {}
+    decided = [_decide(rf, state, seen) for rf in files]
+    todo = sorted((i for i, d in enumerate(decided) if d is None), key=lambda i: -files[i].size)
+    n_workers = max(1, min(workers or eng.threads or os.cpu_count() or 1, 4, len(todo) or 1))
     con = eng.connect()
     staging = lake / f".staging-{uuid.uuid4().hex[:12]}"
+    done = 0
     try:
-        for i, rf in enumerate(files):
-            if progress is not None:
-                progress(i, len(files), rf.name)
-            result.accounts.append(_one(con, rf, lake, staging, state, seen))
+        if n_workers == 1:
+            for i in todo:
+                if progress is not None:
+                    progress(done, len(files), files[i].name)
+                acc = stage_file(con, files[i], lake, staging_dir=staging)
+                decided[i] = _record(files[i], acc, lake, state)
+                done += 1
+        else:
+            pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="stage")
+            try:
+                futures = {
+                    pool.submit(_stage_on_cursor, con, files[i], lake, staging): i for i in todo
+                }
+                for future in as_completed(futures):
+                    i = futures[future]
+                    decided[i] = _record(files[i], future.result(), lake, state)
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(files), files[i].name)
+            except Exception:  # a crash: start nothing more, keep what the others finished
+                pool.shutdown(wait=True, cancel_futures=True)
+                for future, i in futures.items():
+                    if decided[i] is None and not future.cancelled() and not future.exception():
+                        decided[i] = _record(files[i], future.result(), lake, state)
+                raise
+            except BaseException:  # Ctrl-C: start nothing more, stop what runs
+                pool.shutdown(wait=False, cancel_futures=True)
+                con.interrupt()
+                raise
+            finally:
+                pool.shutdown(wait=True)
     finally:
         con.close()
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(lake / ".tmp", ignore_errors=True)
+    result.accounts = [acc for acc in decided if acc is not None]
     if progress is not None:
         progress(len(files), len(files), "")
     return result
 
 
-def _one(
-    con: duckdb.DuckDBPyConnection,
-    rf: RawFile,
-    lake: Path,
-    staging: Path,
-    state: IngestState,
-    seen: dict[str, str],
+def _stage_on_cursor(
+    con: duckdb.DuckDBPyConnection, rf: RawFile, lake: Path, staging: Path
 ) -> FileAccount:
+    cursor = con.cursor()
+    try:
+        return stage_file(cursor, rf, lake, staging_dir=staging)
+    finally:
+        cursor.close()
+
+
+def _decide(rf: RawFile, state: IngestState, seen: dict[str, str]) -> FileAccount | None:
+    """The account of a file that needs no staging (reused, duplicate, refused), else None."""
     known = state.files.get(rf.sha256) if rf.sha256 else None
     if known is not None and known.file == rf.name:
         reused = FileAccount.from_dict(known.to_dict())
@@ -395,7 +565,11 @@ def _one(
         acc.status, acc.message = "refused", f"{rf.name}: {rf.reason}"
         log.warning(acc.message)
         return acc
-    acc = stage_file(con, rf, lake, staging_dir=staging)
+    return None
+
+
+def _record(rf: RawFile, acc: FileAccount, lake: Path, state: IngestState) -> FileAccount:
+    """Replace a previous version's parts and record a newly staged file in the state."""
     previous = state.by_name(rf.name)
     if previous is not None and previous.sha256 != rf.sha256:
         for old in previous.parts:

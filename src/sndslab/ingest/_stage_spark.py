@@ -1,0 +1,496 @@
+"""Stage raw files on Spark: the same ``stg/`` and ``quarantine/`` parts, and the same file
+accounts, as the DuckDB staging of :mod:`sndslab.ingest._stage`.
+
+One typing implementation: the file is turned into a Spark relation with the columns that
+DuckDB's ``read_csv``/``read_parquet`` give (``_ord``, ``c0 … cN``, all text), registered as a
+temp view, and the very SQL of :mod:`sndslab.ingest._read` (``checked_sql``, ``staged_sql``,
+``quarantined_sql``) runs on it through :class:`~sndslab.ingest._spark_sql.SparkSqlConnection`
+(DuckDB SQL transpiled with sqlglot plus tested shims: ``try_strptime``, DuckDB's ``TRY_CAST``
+text grammar, 1-based list indexing).
+
+Only the reading is Spark's own:
+
+* **Exact line numbers.** The file is read as text, one record per physical line (``lineSep``
+  ``\\n``; a trailing ``\\r`` is dropped). A line's number is its index in the file, computed
+  without a global sort: ``monotonically_increasing_id`` numbers the lines of each input split in
+  order, and for a file read as several splits one small aggregation per split
+  (``input_file_block_start``) gives each split's line count, the cumulative counts shifting
+  every split into place. Index 0 is the header, so the
+  index *is* the 1-based data line of ``_source_line``; blank lines are skipped (they are gaps in
+  the numbering, as on DuckDB).
+* **CSV parsing.** Each line is parsed with ``from_csv`` (the file's delimiter, quote and escape
+  ``"``); a line is ``malformed_line`` with DuckDB's wording when it does not tokenise
+  (``UNQUOTED VALUE``: a quote opened and not closed, or text after a closing quote), has fewer
+  fields than the header (``MISSING COLUMNS … Found: n``) or has non-empty fields beyond them
+  (``TOO MANY COLUMNS … Found: N+1``; empty trailing fields are ignored, like DuckDB). Spaces
+  around a quoted value are dropped, inside an unquoted one kept, like DuckDB.
+* **Encodings.** Lines are read as bytes; a file detected as UTF-8 whose later lines are not
+  valid UTF-8 is read as latin-1 (``decode(…, 'ISO-8859-1')``) with DuckDB's note. Gzip files
+  are decompressed by Spark's text reader.
+* **Parquet.** ``_ord`` is ``_metadata.row_index + 1`` (DuckDB: ``file_row_number + 1``) and
+  every column is cast to text, like DuckDB's ``CAST(… AS VARCHAR)``.
+
+Quoted line breaks: lines that open or close a quoted value across lines (an odd number of
+structural quotes) are joined into records by windows over the file (only for such files:
+small referentials in practice, e.g. the CCAM); as on DuckDB, ``rows_in`` is then the record
+count and ``_source_line`` the row ordinal, with DuckDB's note. Known difference: a quote never
+closed makes one record of the rest of the file, quarantined whole (DuckDB quarantines each of
+its lines), with a note.
+
+The parsed lines are written once to Parquet in the staging directory; the staged part and,
+when some rows are not staged, the quarantine part are then queried from it (with
+:data:`STAGING_CONF` set on the session). Writes use the scheme of :mod:`sndslab.ingest._stage`:
+parts are written under the staging directory (Spark's part directory coalesced to one file,
+renamed to the exact part path) and moved into place with ``os.replace`` once both are
+complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sndslab.ingest._accounting import FileAccount
+from sndslab.ingest._discover import RawFile
+from sndslab.ingest._read import (
+    TypingPlan,
+    checked_sql,
+    plan_columns,
+    quarantined_sql,
+    quote_str,
+    staged_sql,
+)
+from sndslab.ingest._stage import (
+    PARQUET_OPTS,
+    _base_account,
+    quarantine_part,
+    stg_part,
+)
+
+log = logging.getLogger("sndslab.ingest")
+
+__all__ = ["stage_file_spark"]
+
+UNQUOTED = "UNQUOTED VALUE: Value with unterminated quote found."
+BAD_UTF8 = "INVALID ENCODING: not valid UTF-8"  # temporary: such a file is read as latin-1
+LATIN1_NOTE = "invalid UTF-8 found after the first MB: read as latin-1"
+#: Session settings while files are staged (restored after): no whole-stage codegen (the typing
+#: projection of a wide table exceeds Java's 64 KB method limit, so every file would pay a
+#: failed compilation before Spark falls back), and one ``from_csv`` per line rather than one per
+#: column (Spark's CSV expression optimisation prunes the parser per extracted field).
+STAGING_CONF: dict[str, str] = {
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.optimizer.enableCsvExpressionOptimization": "false",
+}
+_conf_lock = threading.Lock()
+_conf_users: list[dict[str, str | None]] = []  # one entry per file being staged
+
+
+def stage_file_spark(
+    con: Any,
+    rf: RawFile,
+    lake: Path,
+    *,
+    staging_dir: Path | None = None,
+) -> FileAccount:
+    """Spark twin of :func:`sndslab.ingest._stage.stage_file` (``con`` is a
+    :class:`~sndslab.ingest._spark_sql.SparkSqlConnection`): type one recognised raw file into
+    stg/quarantine parts and return its checked account. Never raises for bad file content."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    started = time.perf_counter()
+    lake = Path(lake)
+    acc = _base_account(rf)
+    if rf.table is None:
+        acc.status, acc.message = "refused", rf.reason or "table not recognised"
+        return acc
+    own_staging = staging_dir is None
+    staging = staging_dir or lake / f".staging-{uuid.uuid4().hex[:12]}"
+    try:
+        with _staging_conf(con.spark):
+            _stage_into(con, rf, lake, staging, acc)
+    except (PySparkException, Py4JJavaError) as exc:  # unreadable content: refuse the file
+        acc = _base_account(rf)
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        acc.status, acc.message = "refused", f"{rf.name}: cannot be read: {first}"
+        log.warning(acc.message)
+    finally:
+        if own_staging:
+            shutil.rmtree(staging, ignore_errors=True)
+    acc.seconds = round(time.perf_counter() - started, 3)
+    return acc.check()
+
+
+@contextmanager
+def _staging_conf(spark: Any) -> Iterator[None]:
+    """:data:`STAGING_CONF` set while at least one file is being staged (files are staged from
+    several threads on one session), then the previous values restored."""
+    with _conf_lock:
+        if not _conf_users:
+            saved = {k: spark.conf.get(k, None) for k in STAGING_CONF}
+            for key, value in STAGING_CONF.items():
+                spark.conf.set(key, value)
+        else:
+            saved = _conf_users[0]
+        _conf_users.append(saved)
+    try:
+        yield
+    finally:
+        with _conf_lock:
+            _conf_users.pop()
+            if not _conf_users:
+                for key, value in saved.items():
+                    if value is None:
+                        spark.conf.unset(key)
+                    else:
+                        spark.conf.set(key, value)
+
+
+def _stage_into(con: Any, rf: RawFile, lake: Path, staging: Path, acc: FileAccount) -> None:
+    # The checks before reading mirror sndslab.ingest._stage._stage_into (same messages).
+    table = rf.table
+    assert table is not None
+    if rf.size == 0 or rf.data_lines == 0:
+        acc.status = "empty"
+        acc.message = f"{rf.name}: empty file" + (" (header only)" if rf.columns else "")
+        acc.notes.append("no data line")
+        return
+    plan = plan_columns(table, rf.columns)
+    if not plan.source_cols:
+        acc.status = "refused"
+        acc.message = (
+            f"{rf.name}: header shares no column with table {table.name} "
+            "(file without a header line?)"
+        )
+        return
+    acc.unknown_columns, acc.missing_columns = plan.unknown, plan.missing
+    for col in plan.unknown:
+        log.warning("%s: unknown column %s for table %s dropped", rf.name, col, table.name)
+    for col in plan.duplicated:
+        acc.notes.append(f"column {col} appears twice: the first one is kept")
+    if plan.missing:
+        log.warning(
+            "%s: columns missing for table %s, filled with NULL: %s",
+            rf.name,
+            table.name,
+            ", ".join(plan.missing),
+        )
+
+    tag = uuid.uuid4().hex[:8]
+    part = staging / "stg" / f"part-{rf.sha256[:16]}.parquet"
+    qpart = staging / "quarantine" / f"part-{rf.sha256[:16]}.parquet"
+    encoding = rf.encoding
+    rows, staged, quarantined, qsql = _write_parts(con, rf, plan, encoding, part, qpart, tag)
+    if quarantined.pop("_bad_utf8", 0) and rf.format == "csv" and encoding != "latin-1":
+        acc.notes.append(LATIN1_NOTE)  # like DuckDB: the whole file is read again as latin-1
+        encoding = "latin-1"
+        qpart.unlink(missing_ok=True)
+        rows, staged, quarantined, qsql = _write_parts(con, rf, plan, encoding, part, qpart, tag)
+    acc.encoding = encoding if rf.format == "csv" else None
+    rows_in = rf.data_lines
+    if rows != rows_in:  # quoted line breaks: DuckDB's note and accounting
+        acc.notes.append(
+            f"{rows_in} data lines counted but the CSV reader found {rows} rows: quoted "
+            "values contain line breaks; rows_in is the reader's count and _source_line the "
+            "row ordinal"
+        )
+        rows_in = rows
+
+    unquoted = quarantined.pop("_unquoted", 0)
+    if unquoted:
+        acc.notes.append(
+            f"{unquoted} record(s) with a quote never closed: the record runs to the end of the "
+            "file and is quarantined whole (DuckDB quarantines each of its lines)"
+        )
+    acc.rows_in, acc.staged, acc.quarantined = rows_in, staged, dict(sorted(quarantined.items()))
+    for reason, n in acc.quarantined.items():
+        log.warning("%s: %d row(s) quarantined (%s)", rf.name, n, reason)
+
+    final = stg_part(lake, table.name, rf.year, rf.sha256)
+    moves = [(part, final)]
+    if qsql:
+        moves.append((qpart, quarantine_part(lake, table.name, rf.sha256)))
+    for src_path, dest in moves:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        src_path.replace(dest)
+        acc.parts.append(dest.relative_to(lake).as_posix())
+    acc.status = "staged"
+    total_q = sum(acc.quarantined.values())
+    acc.message = f"{rf.name}: {staged} row(s) staged, {total_q} quarantined"
+
+
+def _write_parts(
+    con: Any,
+    rf: RawFile,
+    plan: TypingPlan,
+    encoding: str,
+    part: Path,
+    qpart: Path,
+    tag: str,
+) -> tuple[int, int, Counter[str], list[str]]:
+    """Write the staged part (and the quarantine part when some rows are not staged): (rows
+    read, rows staged, rows quarantined per reason, the quarantine SELECTs — empty when none
+    written). Rows read are the data lines, or the records when quoted values hold line
+    breaks."""
+    import pyarrow.parquet as pq
+
+    src_view, bad_view = f"_stg_src_{tag}", f"_stg_bad_{tag}"
+    parsed = part.parent.parent / f"lines-{tag}"
+    ordered = True
+    rows = rf.data_lines
+    if rf.format == "parquet":
+        con.register(src_view, _parquet_source(con.spark, rf))
+    else:
+        # parsed once, to Parquet: the typing and quarantine queries then scan plain columns
+        _csv_lines(con.spark, rf, encoding).write.mode("overwrite").parquet(str(parsed))
+        lines = con.spark.read.parquet(str(parsed))
+        if _any_odd_line(parsed):  # quoted line breaks: lines joined into records, renumbered
+            records = parsed.with_name(parsed.name + "-records")
+            joined = _parse(_join_records(lines), rf.delimiter, len(rf.columns))
+            joined.write.mode("overwrite").parquet(str(records))
+            shutil.rmtree(parsed, ignore_errors=True)
+            records.replace(parsed)
+            lines = con.spark.read.parquet(str(parsed))
+            rows = sum(pq.ParquetFile(f).metadata.num_rows for f in parsed.glob("part-*"))
+        # one part read back as one split gives the lines in file order; else sort them back
+        one_part = len(list(parsed.glob("part-*"))) == 1
+        ordered = one_part and lines.rdd.getNumPartitions() == 1
+        cols = [f"c{i}" for i in range(len(rf.columns))]
+        con.register(src_view, lines.where("_detail IS NULL").select("_ord", *cols))
+        con.register(
+            bad_view, lines.where("_detail IS NOT NULL").select("_ord", "_text", "_detail")
+        )
+    quarantined: Counter[str] = Counter()
+    qsql: list[str] = []
+    try:
+        checked = checked_sql(plan, f"SELECT * FROM {src_view}")
+        stg = staged_sql(plan, checked, rf.name)
+        staged = _copy(
+            con, stg if ordered else f"SELECT * FROM ({stg}) ORDER BY _source_line", part
+        )
+        if staged != rows:
+            if plan.checks:
+                qsql.append(quarantined_sql(plan, checked, rf.name, "_ord"))
+            if rf.format == "csv":
+                qsql.append(
+                    f"SELECT {quote_str(rf.name)} AS _source_file, _ord AS _source_line, "
+                    "'malformed_line' AS reason, CAST(NULL AS VARCHAR) AS \"column\", "
+                    f"_text AS raw_value, _detail AS detail FROM {bad_view}"
+                )
+        if qsql:
+            union = " UNION ALL ".join(f"({s})" for s in qsql)
+            _copy(con, f"SELECT * FROM ({union}) ORDER BY _source_line", qpart)
+            quarantined.update(_reasons(qpart, rf.delimiter))
+    finally:
+        for view in (src_view, bad_view):
+            con.execute(f"DROP VIEW IF EXISTS {view}")
+        shutil.rmtree(parsed, ignore_errors=True)
+    return rows, staged, quarantined, qsql
+
+
+def _any_odd_line(parsed: Path) -> bool:
+    """Whether a parsed line has an odd number of quotes (it opens or closes a quoted line
+    break), from the Parquet footers' statistics of ``_odd`` (no Spark job)."""
+    import pyarrow.parquet as pq
+
+    for f in parsed.glob("part-*.parquet"):
+        meta = pq.ParquetFile(f).metadata
+        col = meta.schema.names.index("_odd")
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(col).statistics
+            if stats is None or not stats.has_min_max or stats.max:
+                return True
+    return False
+
+
+def _join_records(lines: Any) -> Any:
+    """Lines grouped into CSV records: a record starts at a line before which an even number
+    of quotes was seen (outside any quoted value) and runs to the line that closes its quotes
+    (or to the end of the file). ``_ord`` becomes DuckDB's number for such a file: the record
+    ordinal plus the blank lines before the record; ``_text`` the lines joined with ``\\n``.
+    Windows over the whole file: only for files with quoted line breaks (small referentials in
+    practice)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = Window.orderBy("_ord")
+    upto = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    odd = F.col("_odd").cast("int")
+    seen = lines.select(
+        "_ord",
+        "_text",
+        "_valid",
+        odd.alias("_o"),
+        F.sum(odd).over(upto).alias("_c"),
+        F.row_number().over(order).alias("_rn"),
+    )
+    starts = ((F.col("_c") - F.col("_o")) % 2 == 0).cast("int")
+    grouped = seen.select("*", F.sum(starts).over(upto).alias("_rec")).groupBy("_rec")
+    records = grouped.agg(
+        F.sort_array(F.collect_list(F.struct("_ord", "_text"))).alias("_parts"),
+        (F.min("_ord") - F.min("_rn")).alias("_blank"),
+        F.min(F.col("_valid").cast("int")).alias("_v"),
+    )
+    return records.select(
+        (F.col("_rec") + F.col("_blank")).cast("bigint").alias("_ord"),
+        F.array_join(F.transform("_parts", lambda x: x["_text"]), "\n").alias("_text"),
+        (F.col("_v") == 1).alias("_valid"),
+    )
+
+
+def _copy(con: Any, sql: str, dest: Path) -> int:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    row = con.execute(f"COPY ({sql}) TO {quote_str(str(dest))} {PARQUET_OPTS}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _reasons(qpart: Path, delimiter: str) -> Counter[str]:
+    """Rows per reason of a written quarantine part, plus two markers: ``_unquoted`` (malformed
+    lines that end inside a quoted value: a quoted line break, or a quote never closed) and
+    ``_bad_utf8`` (lines that are not valid UTF-8). Read from the small part, column-wise."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(qpart, columns=["reason", "raw_value", "detail"])
+    out: Counter[str] = Counter()
+    for item in pc.value_counts(table["reason"]).to_pylist():
+        out[str(item["values"])] = int(item["counts"])
+    d = _rx(delimiter)
+    open_quote = pc.and_(
+        pc.equal(table["detail"], UNQUOTED),
+        pc.match_substring_regex(table["raw_value"], f'(^|{d}) *"([^"]|"")*$'),
+    )
+    for key, flags in (
+        ("_unquoted", open_quote),
+        ("_bad_utf8", pc.equal(table["detail"], BAD_UTF8)),
+    ):
+        n = pc.sum(flags).as_py()
+        if n:
+            out[key] = int(n)
+    return out
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+
+def _hadoop_path(path: Path) -> str:
+    """``path`` with Hadoop glob characters escaped (Spark readers expand globs)."""
+    out = str(Path(path).resolve())
+    for ch in "\\[]{}*?":
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+def _parquet_source(spark: Any, rf: RawFile) -> Any:
+    """``_ord`` (``row_index + 1``) and every column as text ``c0 … cN`` (file order)."""
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    names = pq.read_schema(rf.path).names  # the order DuckDB's source_sql uses
+    df = spark.read.parquet(_hadoop_path(rf.path))
+    cols = [
+        F.col("`" + n.replace("`", "``") + "`").cast("string").alias(f"c{i}")
+        for i, n in enumerate(names)
+    ]
+    return df.select((F.col("_metadata.row_index") + 1).cast("bigint").alias("_ord"), *cols)
+
+
+def _rx(ch: str) -> str:
+    """A character as a Java regex character class member / literal."""
+    return "\\" + ch if ch in "\\^$.|?*+()[]{}-" else ch
+
+
+def _csv_lines(spark: Any, rf: RawFile, encoding: str) -> Any:
+    """One row per non-blank data line with ``_ord`` (its data line
+    number), ``_text`` (the line, ``\\r`` dropped, decoded), ``_detail`` (NULL, or why the line
+    is malformed, in DuckDB's words; :data:`BAD_UTF8` when a file read as UTF-8 is not) and
+    ``c0 … cN`` (its fields, from ``from_csv``). A file read as one input split needs no
+    numbering job."""
+    from pyspark.sql import functions as F
+
+    text = spark.read.option("lineSep", "\n").text(_hadoop_path(rf.path))
+    raw = text.select(
+        F.col("value").alias("_v"),
+        F.input_file_block_start().alias("_blk"),
+        F.monotonically_increasing_id().alias("_mid"),
+    )
+    # ids count the lines of each partition from (partition << 33); one partition holds one
+    # split here, so the ids of a single-partition read are the line indexes. With several
+    # splits, one small job counts each split's lines and the ids are shifted into place.
+    single = text.rdd.getNumPartitions() == 1
+    shift: Any = F.lit(0)
+    if not single:
+        stats = raw.groupBy("_blk").agg(F.count(F.lit(1)).alias("n"), F.min("_mid").alias("m"))
+        base, branches = 0, []
+        for r in sorted(stats.collect(), key=lambda r: int(r["_blk"])):
+            branches.append((int(r["_blk"]), base - int(r["m"])))
+            base += int(r["n"])
+        shift = F.when(F.col("_blk") == branches[0][0], branches[0][1])
+        for blk, delta in branches[1:]:
+            shift = shift.when(F.col("_blk") == blk, delta)
+    value = F.col("_v")
+    if encoding == "latin-1":
+        value = F.decode(value.cast("binary"), "ISO-8859-1")
+    valid = F.lit(True) if encoding == "latin-1" else F.expr("is_valid_utf8(_v)")
+    lines = raw.select(
+        (F.col("_mid") + shift).cast("bigint").alias("_ord"),
+        F.regexp_replace(value, "\\r$", "").alias("_text"),
+        valid.alias("_valid"),
+    ).where("_ord > 0 AND _text <> ''")
+    return _parse(lines, rf.delimiter, len(rf.columns))
+
+
+def _parse(lines: Any, delimiter: str, n_cols: int) -> Any:
+    """Add ``_detail`` (why a line is malformed, NULL if not) and ``c0 … c{n-1}``."""
+    from pyspark.sql import functions as F
+
+    d = _rx(delimiter)
+    quoted = ' *+"(?:[^"]|"")*+" *+'
+    unquoted = f' *+(?:[^{d}" ][^{d}]*+)?'
+    field = f"(?:{quoted}|{unquoted})"
+    tokenises = F.col("_text").rlike(f"^{field}(?:{d}{field})*+$")
+    # fields with quoted values replaced by a placeholder ("" by nothing), then counted
+    rem = F.regexp_replace(F.col("_text"), f'(^|{d}) *+"" *+(?={d}|$)', "$1")
+    rem = F.regexp_replace(rem, f"(^|{d}){quoted}(?={d}|$)", "$1Q")
+    parts = F.split(rem, d, -1)
+    found = F.size(parts)
+    extra = F.array_join(F.slice(parts, n_cols + 1, found - n_cols), "")
+    expected = f"Expected Number of Columns: {n_cols} Found: "
+    detail = (
+        F.when(~F.col("_valid"), F.lit(BAD_UTF8))
+        .when(~tokenises, F.lit(UNQUOTED))
+        .when(found < n_cols, F.concat(F.lit("MISSING COLUMNS: " + expected), found.cast("string")))
+        .when(
+            (found > n_cols) & (extra != ""),
+            F.lit(f"TOO MANY COLUMNS: {expected}{n_cols + 1}"),
+        )
+    )
+    # spaces around a quoted value are not part of it (DuckDB), then parse
+    norm = F.regexp_replace(F.col("_text"), f'(^|{d}) *+("(?:[^"]|"")*+") *+(?={d}|$)', "$1$2")
+    schema = ", ".join(f"c{i} STRING" for i in range(n_cols))
+    options = {"sep": delimiter, "quote": '"', "escape": '"', "mode": "PERMISSIVE"}
+    parsed = F.from_csv(norm, schema, options)
+    # a line that opens a quoted value left open at its end, or closes one opened before (an
+    # odd number of quotes, at a field's start or end: a quote inside an unquoted value, which
+    # DuckDB reads literally, does not count)
+    quotes = F.length("_text") - F.length(F.regexp_replace("_text", '"', ""))
+    opens = F.col("_text").rlike(f'(^|{d}) *+"(?:[^"]|"")*+$')
+    closes = F.col("_text").rlike(f'^(?:[^"]|"")*+" *+(?:{d}|$)')
+    return lines.select(
+        "_ord",
+        "_text",
+        "_valid",
+        ((quotes % 2 == 1) & (opens | closes)).alias("_odd"),
+        detail.alias("_detail"),
+        *[parsed.getField(f"c{i}").alias(f"c{i}") for i in range(n_cols)],
+    )
