@@ -52,6 +52,10 @@ SPARK_CONF: dict[str, str] = {
 }
 
 
+#: Driver memory when no ``memory_limit`` is given.
+DEFAULT_DRIVER_MEMORY = "4g"
+
+
 def spark_available() -> bool:
     """Whether ``pyspark`` can be imported."""
     return importlib.util.find_spec("pyspark") is not None
@@ -92,9 +96,10 @@ class SparkEngine:
             raise SndslabError("the spark engine needs Java (17+): install a JDK or set JAVA_HOME")
         master = self.master or f"local[{self.threads or '*'}]"
         builder = SparkSession.builder.master(master).appName("sndslab")
-        if self.memory_limit:
-            mem = self.memory_limit.strip().lower().removesuffix("b")
-            builder = builder.config("spark.driver.memory", mem)
+        # local mode runs in the driver: Spark's 1g default cannot hold the broadcast side of
+        # the DCIR 9-key joins from ~10,000 persons on
+        mem = (self.memory_limit or DEFAULT_DRIVER_MEMORY).strip().lower().removesuffix("b")
+        builder = builder.config("spark.driver.memory", mem)
         for key, value in SPARK_CONF.items():
             builder = builder.config(key, value)
         spark = builder.getOrCreate()

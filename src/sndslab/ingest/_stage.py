@@ -185,16 +185,17 @@ def stage_file(
     return acc.check()
 
 
-def _stage_into(
-    con: duckdb.DuckDBPyConnection, rf: RawFile, lake: Path, staging: Path, acc: FileAccount
-) -> None:
+def plan_file(rf: RawFile, acc: FileAccount) -> TypingPlan | None:
+    """The column plan of a recognised file (both engines), or None when there is nothing to
+    read: an empty file (``acc.status`` empty) or a header sharing no column with the table
+    (refused). Unknown (dropped), missing (NULL) and duplicated columns go into ``acc``."""
     table = rf.table
     assert table is not None
     if rf.size == 0 or rf.data_lines == 0:
         acc.status = "empty"
         acc.message = f"{rf.name}: empty file" + (" (header only)" if rf.columns else "")
         acc.notes.append("no data line")
-        return
+        return None
     plan = plan_columns(table, rf.columns)
     if not plan.source_cols:
         acc.status = "refused"
@@ -202,7 +203,7 @@ def _stage_into(
             f"{rf.name}: header shares no column with table {table.name} "
             "(file without a header line?)"
         )
-        return
+        return None
     acc.unknown_columns, acc.missing_columns = plan.unknown, plan.missing
     for col in plan.unknown:
         log.warning("%s: unknown column %s for table %s dropped", rf.name, col, table.name)
@@ -215,6 +216,16 @@ def _stage_into(
             table.name,
             ", ".join(plan.missing),
         )
+    return plan
+
+
+def _stage_into(
+    con: duckdb.DuckDBPyConnection, rf: RawFile, lake: Path, staging: Path, acc: FileAccount
+) -> None:
+    plan = plan_file(rf, acc)
+    if plan is None:
+        return
+    table = plan.table
 
     tag = uuid.uuid4().hex[:8]
     part = staging / "stg" / f"part-{rf.sha256[:16]}.parquet"

@@ -63,7 +63,6 @@ from sndslab.ingest._discover import RawFile
 from sndslab.ingest._read import (
     TypingPlan,
     checked_sql,
-    plan_columns,
     quarantined_sql,
     quote_str,
     staged_sql,
@@ -71,6 +70,7 @@ from sndslab.ingest._read import (
 from sndslab.ingest._stage import (
     PARQUET_OPTS,
     _base_account,
+    plan_file,
     quarantine_part,
     stg_part,
 )
@@ -157,34 +157,10 @@ def _staging_conf(spark: Any) -> Iterator[None]:
 
 
 def _stage_into(con: Any, rf: RawFile, lake: Path, staging: Path, acc: FileAccount) -> None:
-    # The checks before reading mirror sndslab.ingest._stage._stage_into (same messages).
-    table = rf.table
-    assert table is not None
-    if rf.size == 0 or rf.data_lines == 0:
-        acc.status = "empty"
-        acc.message = f"{rf.name}: empty file" + (" (header only)" if rf.columns else "")
-        acc.notes.append("no data line")
+    plan = plan_file(rf, acc)  # the checks before reading: the same as DuckDB's
+    if plan is None:
         return
-    plan = plan_columns(table, rf.columns)
-    if not plan.source_cols:
-        acc.status = "refused"
-        acc.message = (
-            f"{rf.name}: header shares no column with table {table.name} "
-            "(file without a header line?)"
-        )
-        return
-    acc.unknown_columns, acc.missing_columns = plan.unknown, plan.missing
-    for col in plan.unknown:
-        log.warning("%s: unknown column %s for table %s dropped", rf.name, col, table.name)
-    for col in plan.duplicated:
-        acc.notes.append(f"column {col} appears twice: the first one is kept")
-    if plan.missing:
-        log.warning(
-            "%s: columns missing for table %s, filled with NULL: %s",
-            rf.name,
-            table.name,
-            ", ".join(plan.missing),
-        )
+    table = plan.table
 
     tag = uuid.uuid4().hex[:8]
     part = staging / "stg" / f"part-{rf.sha256[:16]}.parquet"
