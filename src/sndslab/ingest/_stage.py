@@ -84,7 +84,46 @@ def _base_account(rf: RawFile) -> FileAccount:
     )
 
 
-def _copy(con: duckdb.DuckDBPyConnection, sql: str, dest: Path) -> int:
+def place_parts(
+    acc: FileAccount,
+    rf: RawFile,
+    lake: Path,
+    part: Path,
+    qpart: Path | None,
+    rows_in: int,
+    staged: int,
+    quarantined: Counter[str],
+) -> None:
+    """Record a staged file's counts in ``acc`` and move its complete parts (the quarantine
+    part when there is one) from the staging directory to their final paths (both engines)."""
+    assert rf.table is not None
+    acc.rows_in, acc.staged, acc.quarantined = rows_in, staged, dict(sorted(quarantined.items()))
+    for reason, n in acc.quarantined.items():
+        log.warning("%s: %d row(s) quarantined (%s)", rf.name, n, reason)
+    moves = [(part, stg_part(lake, rf.table.name, rf.year, rf.sha256))]
+    if qpart is not None:
+        moves.append((qpart, quarantine_part(lake, rf.table.name, rf.sha256)))
+    for src_path, dest in moves:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        src_path.replace(dest)
+        acc.parts.append(dest.relative_to(lake).as_posix())
+    acc.status = "staged"
+    total_q = sum(acc.quarantined.values())
+    acc.message = f"{rf.name}: {staged} row(s) staged, {total_q} quarantined"
+
+
+def refused_account(rf: RawFile, exc: BaseException) -> FileAccount:
+    """The account of a file whose content the engine cannot read: refused, one clear line."""
+    acc = _base_account(rf)
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    acc.status, acc.message = "refused", f"{rf.name}: cannot be read: {first}"
+    log.warning(acc.message)
+    return acc
+
+
+def _copy(con: Any, sql: str, dest: Path) -> int:
+    """COPY ``sql`` to the Parquet file ``dest``; the rows written (DuckDB or the Spark facade)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     row = con.execute(f"COPY ({sql}) TO {quote_str(str(dest))} {PARQUET_OPTS}").fetchone()
     return int(row[0]) if row else 0
@@ -174,10 +213,7 @@ def stage_file(
             "engine's memory_limit or lower its threads"
         ) from exc
     except duckdb.Error as exc:  # unreadable content: refuse the file, one clear line
-        acc = _base_account(rf)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        acc.status, acc.message = "refused", f"{rf.name}: cannot be read: {first}"
-        log.warning(acc.message)
+        acc = refused_account(rf, exc)
     finally:
         if own_staging:
             shutil.rmtree(staging, ignore_errors=True)
@@ -225,7 +261,6 @@ def _stage_into(
     plan = plan_file(rf, acc)
     if plan is None:
         return
-    table = plan.table
 
     tag = uuid.uuid4().hex[:8]
     part = staging / "stg" / f"part-{rf.sha256[:16]}.parquet"
@@ -275,12 +310,11 @@ def _stage_into(
             f"SELECT reason, count(*) FROM read_parquet({quote_str(str(qpart))}) GROUP BY reason"
         ).fetchall():
             quarantined[reason] = int(n)
-    recovered = 0
+    staged = read.staged
     if gaps or recovered_sql is not None:
-        recovered = _fix_lines(con, part, line_expr, recovered_sql)
+        staged = _fix_lines(con, part, line_expr, recovered_sql)  # + the re-read rows
     for name in [*tmp_tables, f"_rej2_err_{tag}", f"_rej2_scan_{tag}"]:
         con.execute(f"DROP TABLE IF EXISTS {name}")
-    staged = read.staged + recovered
 
     counted = staged + sum(quarantined.values())
     if counted != rows_in:
@@ -290,21 +324,7 @@ def _stage_into(
             "row ordinal"
         )
         rows_in = counted
-    acc.rows_in, acc.staged, acc.quarantined = rows_in, staged, dict(sorted(quarantined.items()))
-    for reason, n in acc.quarantined.items():
-        log.warning("%s: %d row(s) quarantined (%s)", rf.name, n, reason)
-
-    final = stg_part(lake, table.name, rf.year, rf.sha256)
-    moves = [(part, final)]
-    if qsql:
-        moves.append((qpart, quarantine_part(lake, table.name, rf.sha256)))
-    for src_path, dest in moves:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        src_path.replace(dest)
-        acc.parts.append(dest.relative_to(lake).as_posix())
-    acc.status = "staged"
-    total_q = sum(quarantined.values())
-    acc.message = f"{rf.name}: {staged} row(s) staged, {total_q} quarantined"
+    place_parts(acc, rf, lake, part, qpart if qsql else None, rows_in, staged, quarantined)
 
 
 @dataclass
@@ -325,10 +345,8 @@ def _read_text(con: duckdb.DuckDBPyConnection, rf: RawFile, plan: TypingPlan, pa
     src = source_sql(rf)
     checked = checked_sql(plan, src)
     staged = _copy(con, staged_sql(plan, checked, rf.name), part)
-    checks = list(plan.checks)
 
     def quarantine(line_expr: str) -> str:
-        plan.checks = checks
         return quarantined_sql(plan, checked_sql(plan, source_sql(rf)), rf.name, line_expr)
 
     return _Read(plan, staged, quarantine)
@@ -412,18 +430,15 @@ def _fix_lines(
     con: duckdb.DuckDBPyConnection, part: Path, line_expr: str, recovered_sql: str | None
 ) -> int:
     """Rewrite a staged part: ``_source_line`` from reader ordinal to data line number, and
-    the re-read rows appended (after the rows in file order). Returns the rows appended."""
+    the re-read rows appended (after the rows in file order). Returns the rows written."""
     tmp = part.with_name(part.name + ".lines")
     expr = line_expr.replace("_ord", "_source_line")
     sql = f"SELECT * REPLACE ({expr} AS _source_line) FROM read_parquet({quote_str(str(part))})"
-    recovered = 0
     if recovered_sql is not None:
-        row = con.execute(f"SELECT count(*) FROM ({recovered_sql})").fetchone()
-        recovered = int(row[0]) if row else 0
         sql = f"({sql}) UNION ALL BY NAME ({recovered_sql})"
-    con.execute(f"COPY ({sql}) TO {quote_str(str(tmp))} {PARQUET_OPTS}")
+    written = _copy(con, sql, tmp)
     tmp.replace(part)
-    return recovered
+    return written
 
 
 @dataclass

@@ -68,11 +68,11 @@ from sndslab.ingest._read import (
     staged_sql,
 )
 from sndslab.ingest._stage import (
-    PARQUET_OPTS,
     _base_account,
+    _copy,
+    place_parts,
     plan_file,
-    quarantine_part,
-    stg_part,
+    refused_account,
 )
 
 log = logging.getLogger("sndslab.ingest")
@@ -119,11 +119,7 @@ def stage_file_spark(
         with _staging_conf(con.spark):
             _stage_into(con, rf, lake, staging, acc)
     except (PySparkException, Py4JJavaError) as exc:  # unreadable content: refuse the file
-        acc = _base_account(rf)
-        text = str(exc).strip()
-        first = text.splitlines()[0] if text else type(exc).__name__
-        acc.status, acc.message = "refused", f"{rf.name}: cannot be read: {first}"
-        log.warning(acc.message)
+        acc = refused_account(rf, exc)
     finally:
         if own_staging:
             shutil.rmtree(staging, ignore_errors=True)
@@ -160,7 +156,6 @@ def _stage_into(con: Any, rf: RawFile, lake: Path, staging: Path, acc: FileAccou
     plan = plan_file(rf, acc)  # the checks before reading: the same as DuckDB's
     if plan is None:
         return
-    table = plan.table
 
     tag = uuid.uuid4().hex[:8]
     part = staging / "stg" / f"part-{rf.sha256[:16]}.parquet"
@@ -188,21 +183,7 @@ def _stage_into(con: Any, rf: RawFile, lake: Path, staging: Path, acc: FileAccou
             f"{unquoted} record(s) with a quote never closed: the record runs to the end of the "
             "file and is quarantined whole (DuckDB quarantines each of its lines)"
         )
-    acc.rows_in, acc.staged, acc.quarantined = rows_in, staged, dict(sorted(quarantined.items()))
-    for reason, n in acc.quarantined.items():
-        log.warning("%s: %d row(s) quarantined (%s)", rf.name, n, reason)
-
-    final = stg_part(lake, table.name, rf.year, rf.sha256)
-    moves = [(part, final)]
-    if qsql:
-        moves.append((qpart, quarantine_part(lake, table.name, rf.sha256)))
-    for src_path, dest in moves:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        src_path.replace(dest)
-        acc.parts.append(dest.relative_to(lake).as_posix())
-    acc.status = "staged"
-    total_q = sum(acc.quarantined.values())
-    acc.message = f"{rf.name}: {staged} row(s) staged, {total_q} quarantined"
+    place_parts(acc, rf, lake, part, qpart if qsql else None, rows_in, staged, quarantined)
 
 
 def _write_parts(
@@ -322,12 +303,6 @@ def _join_records(lines: Any) -> Any:
         F.array_join(F.transform("_parts", lambda x: x["_text"]), "\n").alias("_text"),
         (F.col("_v") == 1).alias("_valid"),
     )
-
-
-def _copy(con: Any, sql: str, dest: Path) -> int:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    row = con.execute(f"COPY ({sql}) TO {quote_str(str(dest))} {PARQUET_OPTS}").fetchone()
-    return int(row[0]) if row else 0
 
 
 def _reasons(qpart: Path, delimiter: str) -> Counter[str]:

@@ -36,6 +36,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from sndslab.synth._arrays import const_array as _const
+from sndslab.synth._arrays import float_array as _f
+from sndslab.synth._arrays import int_array as _i
+from sndslab.synth._arrays import null_array as _null
+from sndslab.synth._arrays import str_array as _s
+from sndslab.synth._arrays import text_array as _text
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import civil_from_days, digits, rank_within, repeat_index, to_date32
 from sndslab.synth._pmsi_extra import (
@@ -88,34 +94,6 @@ CS_PRICE, C_PRICE, ATU_PRICE = 30.0, 25.0, 25.32
 # ---------------------------------------------------------------------------------------------
 # small helpers
 # ---------------------------------------------------------------------------------------------
-
-
-def _text(values: np.ndarray) -> np.ndarray:
-    """Object array of ``str`` (decodes numpy bytes)."""
-    values = np.asarray(values)
-    if values.dtype.kind == "S":
-        return np.char.decode(values, "ascii").astype(object)
-    return values.astype(str).astype(object)
-
-
-def _s(values: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
-    return pa.array(_text(values), pa.string(), mask=missing)
-
-
-def _const(value: str, n: int) -> pa.Array:
-    return pa.array(np.full(n, value, dtype=object), pa.string())
-
-
-def _null(n: int) -> pa.Array:
-    return pa.nulls(n, pa.string())
-
-
-def _i(values: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
-    return pa.array(np.asarray(values, np.int64), pa.int64(), mask=missing)
-
-
-def _f(values: np.ndarray) -> pa.Array:
-    return pa.array(np.asarray(values, np.float64), pa.float64())
 
 
 def _month(days: np.ndarray) -> tuple[np.ndarray, pa.Array]:

@@ -36,6 +36,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from sndslab.synth._arrays import const_array as _const
+from sndslab.synth._arrays import int_array as _i
+from sndslab.synth._arrays import str_array as _s
+from sndslab.synth._arrays import text_array as _text
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import civil_from_days, digits, to_date32
 from sndslab.synth._world import CH, CHU, CLINIC
@@ -56,25 +60,6 @@ SESSION_GHM: dict[str, tuple[str, str]] = {
 SEJ_TYP_B_EXCLUDED_SESSIONS = ("28Z14Z", "28Z15Z", "28Z16Z")
 #: First year of the TYP_GEN_RSA variable.
 TYP_GEN_RSA_FIRST_YEAR = 2015
-
-
-def _text(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values)
-    if values.dtype.kind == "S":
-        return np.char.decode(values, "ascii").astype(object)
-    return values.astype(str).astype(object)
-
-
-def _s(values: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
-    return pa.array(_text(values), pa.string(), mask=missing)
-
-
-def _i(values: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
-    return pa.array(np.asarray(values, np.int64), pa.int64(), mask=missing)
-
-
-def _const(value: str, n: int) -> pa.Array:
-    return pa.array(np.full(n, value, dtype=object), pa.string())
 
 
 def _providers(rng: np.random.Generator, chunk: Any, requester: np.ndarray) -> np.ndarray:
