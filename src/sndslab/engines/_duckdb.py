@@ -1,13 +1,30 @@
-"""DuckDB engine: embedded, out-of-core (spills to ``temp_directory`` under a memory limit)."""
+"""DuckDB engine: embedded, out-of-core (spills to ``temp_directory`` under a memory limit).
+
+>>> con = DuckDBEngine(threads=1).connect()
+>>> con.create_table("t", "SELECT range AS x FROM range(3)")
+>>> con.scalar("SELECT sum(x) FROM t"), con.describe("SELECT * FROM t")
+(3, [('x', 'BIGINT')])
+>>> con.close()
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pyarrow as pa
 
-from sndslab.errors import InvalidArgumentError
+from sndslab.engines._base import quote_path
+from sndslab.engines._storage import LocalStorage, is_uri
+from sndslab.errors import InvalidArgumentError, SndslabError
+
+__all__ = ["DuckDBConnection", "DuckDBEngine", "DuckDBRelation"]
+
+#: Parquet options of every dataset DuckDB writes.
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd"
 
 
 @dataclass(frozen=True)
@@ -23,7 +40,12 @@ class DuckDBEngine:
     temp_directory: Path | None = None
     name: str = "duckdb"
 
-    def connect(self) -> duckdb.DuckDBPyConnection:
+    def accepts(self, path: str) -> bool:
+        """DuckDB reads and writes local paths only (its remote file systems are extensions
+        that cannot be installed offline)."""
+        return not is_uri(path) or str(path).startswith("file://")
+
+    def connect(self) -> DuckDBConnection:
         """A new in-memory DuckDB connection with this engine's settings."""
         config: dict[str, str | bool | int | float | list[str]] = {}
         if self.memory_limit:
@@ -36,10 +58,134 @@ class DuckDBEngine:
             Path(self.temp_directory).mkdir(parents=True, exist_ok=True)
             config["temp_directory"] = str(self.temp_directory)
         try:
-            con = duckdb.connect(":memory:", config=config)
+            raw = duckdb.connect(":memory:", config=config)
         except duckdb.Error as exc:  # e.g. a malformed memory_limit
             raise InvalidArgumentError(f"cannot configure DuckDB: {exc}") from exc
-        # Row order is part of the contract (source line numbers): keep insertion order.
-        con.execute("SET preserve_insertion_order = true")
-        con.execute("SET enable_progress_bar = false")
-        return con
+        # Row order is part of the staging contract (source line numbers): keep insertion order.
+        raw.execute("SET preserve_insertion_order = true")
+        raw.execute("SET enable_progress_bar = false")
+        return DuckDBConnection(raw, self)
+
+
+class DuckDBRelation:
+    """A lazy DuckDB query (:class:`sndslab.engines.Relation`)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, query: str) -> None:
+        self._con = con
+        self.query = query
+
+    @property
+    def native(self) -> duckdb.DuckDBPyRelation:
+        """The ``duckdb.DuckDBPyRelation`` (DuckDB's relational API)."""
+        return self._con.sql(self.query)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.native.columns)
+
+    def to_arrow(self) -> pa.Table:
+        return self.native.to_arrow_table()
+
+    def to_pandas(self) -> Any:
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> Any:
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow())
+
+    def count(self) -> int:
+        row = self._con.execute(f"SELECT count(*) FROM ({self.query})").fetchone()
+        return int(row[0]) if row else 0
+
+    def __repr__(self) -> str:
+        return f"DuckDBRelation({self.query!r})"
+
+
+class DuckDBConnection:
+    """A DuckDB connection behind the :class:`sndslab.engines.Connection` operations.
+
+    ``raw`` is the underlying ``duckdb.DuckDBPyConnection``, for the engine's own code (the
+    DuckDB staging reader uses its CSV reader options and prepared parameters).
+    """
+
+    def __init__(self, raw: duckdb.DuckDBPyConnection, engine: DuckDBEngine) -> None:
+        self.raw = raw
+        self._engine = engine
+        self._storage = LocalStorage()
+
+    @property
+    def engine(self) -> DuckDBEngine:
+        return self._engine
+
+    @property
+    def storage(self) -> LocalStorage:
+        return self._storage
+
+    def sql(self, query: str) -> DuckDBRelation:
+        return DuckDBRelation(self.raw, query)
+
+    def fetchall(self, query: str) -> list[tuple[Any, ...]]:
+        return self.raw.execute(query).fetchall()
+
+    def fetchone(self, query: str) -> tuple[Any, ...] | None:
+        return self.raw.execute(query).fetchone()
+
+    def scalar(self, query: str) -> Any:
+        row = self.raw.execute(query).fetchone()
+        return row[0] if row else None
+
+    def create_table(self, name: str, query: str) -> None:
+        self.raw.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}")
+
+    def create_view(self, name: str, query: str) -> None:
+        self.raw.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {query}")
+
+    def drop(self, name: str) -> None:
+        kind = self.raw.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_name = ? "
+            "AND table_schema = 'main' AND table_catalog = 'temp'",
+            [name],
+        ).fetchone()
+        if kind is None:
+            return
+        self.raw.execute(f"DROP {'VIEW' if kind[0] == 'VIEW' else 'TABLE'} IF EXISTS {name}")
+
+    def describe(self, query: str) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.raw.execute(f"DESCRIBE {query}").fetchall()]
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        self.raw.register(name, table)
+
+    def dataset(self, paths: str | Sequence[str]) -> str:
+        """``read_parquet`` of the Parquet parts of one or several dataset directories (a path
+        to a ``.parquet`` file is read as is); columns are unified by name."""
+        items = [paths] if isinstance(paths, str) else list(paths)
+        if not items:
+            raise SndslabError("no dataset to read")
+        globs = [p if str(p).endswith(".parquet") else str(Path(p) / "*.parquet") for p in items]
+        listed = ", ".join(quote_path(g) for g in globs)
+        return f"read_parquet([{listed}], union_by_name = true)"
+
+    def write_dataset(self, query: str, path: str, *, order_by: Sequence[str] = ()) -> int:
+        """Write ``query`` as the dataset directory ``path`` (replaced if it exists), rows
+        sorted by ``order_by``: one ``part-00000.parquet`` (DuckDB writes its row groups in
+        parallel). Returns the rows written."""
+        ordered = f"SELECT * FROM ({query}) ORDER BY {', '.join(order_by)}" if order_by else query
+        self._storage.delete(path)
+        Path(path).mkdir(parents=True, exist_ok=True)
+        target = str(Path(path) / "part-00000.parquet")
+        row = self.raw.execute(
+            f"COPY ({ordered}) TO {quote_path(target)} ({PARQUET_OPTIONS})"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def cursor(self) -> DuckDBConnection:
+        """A connection to the same database for another thread (temp objects are shared)."""
+        return DuckDBConnection(self.raw.cursor(), self._engine)
+
+    def interrupt(self) -> None:
+        self.raw.interrupt()
+
+    def close(self) -> None:
+        self.raw.close()

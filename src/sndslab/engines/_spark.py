@@ -1,30 +1,37 @@
-"""Spark engine (PySpark, extra ``[spark]``).
+"""Spark engine (PySpark, extra ``[spark]``): the same SQL on a cluster.
 
-``SparkEngine.session()`` builds (or reuses) a local SparkSession configured so that its SQL and
+``SparkEngine.session()`` builds (or reuses) a SparkSession configured so that its SQL and
 its Parquet output match the DuckDB engine: UTC session time zone, timestamps without time zone
 (``TIMESTAMP_NTZ``), ``TIMESTAMP_MICROS`` Parquet output, proleptic-Gregorian dates written and
 read as they are (``CORRECTED`` rebase), ANSI mode off (DuckDB's ``TRY_CAST`` semantics are
 spelled explicitly in the SQL), no UI, few shuffle partitions.
 
-``SparkEngine.connect()`` returns a :class:`sndslab.ingest._spark_sql.SparkSqlConnection`: a
-DuckDB-like ``execute(sql).fetchall()`` facade that transpiles the pipeline's DuckDB SQL to
-Spark SQL with ``sqlglot`` (one definition of the logic, two engines).
-``sndslab.ingest.ingest(..., engine="spark")`` runs every step on Spark: staging raw files
-(``sndslab.ingest._stage_spark``: Spark's own reader with exact line numbers, then the same
-typing SQL; it sets ``STAGING_CONF`` there while files are staged), rules, identity and the
-intermediate tables.
+``SparkEngine.connect()`` returns a :class:`SparkConnection`: the operations of
+:class:`sndslab.engines.Connection` over the session. Queries are DuckDB SQL transpiled by
+:func:`sndslab.engines.to_spark_sql`; datasets are written by Spark's own Parquet writer as
+directories of parts (one task per partition, a ``_SUCCESS`` marker), on any Hadoop file system;
+the lake's small files go through :class:`sndslab.engines.HadoopStorage`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import sqlglot
+
+from sndslab.engines._sql import dedup_names, to_spark_sql
+from sndslab.engines._storage import HadoopStorage, is_uri
 from sndslab.errors import SndslabError
+
+__all__ = ["SparkConnection", "SparkEngine", "SparkRelation", "spark_available"]
 
 SPARK_MISSING = "the spark engine needs the [spark] extra: pip install 'sndslab[spark]'"
 
@@ -109,8 +116,169 @@ class SparkEngine:
                 spark.conf.set(key, value)
         return spark
 
-    def connect(self) -> Any:  # pragma: no cover - needs pyspark
-        """A DuckDB-like SQL facade over this engine's session (see the module docstring)."""
-        from sndslab.ingest._spark_sql import SparkSqlConnection
+    def accepts(self, path: str) -> bool:
+        """Spark reads and writes any Hadoop file system (local, HDFS, S3, ADLS, …)."""
+        return True
 
-        return SparkSqlConnection(self.session())
+    def connect(self) -> SparkConnection:  # pragma: no cover - needs pyspark
+        """A :class:`SparkConnection` over this engine's session."""
+        return SparkConnection(self.session(), self)
+
+
+def hadoop_path(path: str | Path) -> str:
+    r"""A local path made absolute, or a URI as is, with Hadoop glob characters escaped (Spark's
+    readers expand globs).
+
+    >>> hadoop_path("s3a://b/lake/int/t[1]")
+    's3a://b/lake/int/t\\[1\\]'
+    """
+    out = str(path) if is_uri(path) else str(Path(path).absolute())
+    for ch in "\\[]{}*?":
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+class SparkRelation:
+    """A lazy Spark query (:class:`sndslab.engines.Relation`); ``native`` is the DataFrame."""
+
+    def __init__(self, con: SparkConnection, query: str) -> None:
+        self._con = con
+        self.query = query
+
+    @property
+    def native(self) -> Any:
+        return self._con.dataframe(self.query)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.native.columns)
+
+    def to_arrow(self) -> pa.Table:
+        return self.native.toArrow()
+
+    def to_pandas(self) -> Any:
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> Any:
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow())
+
+    def count(self) -> int:
+        return int(self.native.count())
+
+    def __repr__(self) -> str:
+        return f"SparkRelation({self.query!r})"
+
+
+class SparkConnection:  # pragma: no cover - needs pyspark
+    """The :class:`sndslab.engines.Connection` operations over a SparkSession.
+
+    Temp views are the named relations (``create_table`` checkpoints the rows first, which also
+    cuts the lineage of iterative steps such as the identity label propagation); ``close()``
+    drops the views this connection created, the session stays up (sessions are costly to start
+    and are shared, e.g. by a test session).
+    """
+
+    def __init__(self, spark: Any, engine: SparkEngine) -> None:
+        self.spark = spark
+        self._engine = engine
+        self._views: set[str] = set()
+        self._storage = HadoopStorage(spark)
+
+    @property
+    def engine(self) -> SparkEngine:
+        return self._engine
+
+    @property
+    def storage(self) -> HadoopStorage:
+        return self._storage
+
+    def dataframe(self, query: str) -> Any:
+        """The Spark DataFrame of a DuckDB query (transpiled)."""
+        return self.spark.sql(to_spark_sql(query, columns_of=self._columns_of))
+
+    def _columns_of(self, spark_sql: str) -> list[str]:
+        return list(self.spark.sql(spark_sql).columns)
+
+    def _view(self, name: str, df: Any) -> None:
+        df.createOrReplaceTempView(name)
+        self._views.add(name)
+
+    def sql(self, query: str) -> SparkRelation:
+        return SparkRelation(self, query)
+
+    def fetchall(self, query: str) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.dataframe(query).collect()]
+
+    def fetchone(self, query: str) -> tuple[Any, ...] | None:
+        rows = self.dataframe(query).take(1)
+        return tuple(rows[0]) if rows else None
+
+    def scalar(self, query: str) -> Any:
+        row = self.fetchone(query)
+        return row[0] if row else None
+
+    def create_table(self, name: str, query: str) -> None:
+        df = self.dataframe(query)
+        # DuckDB renames clashing columns of a table (x, x_1, …); Spark would keep both
+        self._view(name, df.toDF(*dedup_names(df.columns)).localCheckpoint(eager=True))
+
+    def create_view(self, name: str, query: str) -> None:
+        self._view(name, self.dataframe(query))
+
+    def register(self, name: str, df: Any) -> None:
+        """Expose a Spark DataFrame to later queries as temp view ``name``."""
+        self._view(name, df)
+
+    def drop(self, name: str) -> None:
+        self.spark.catalog.dropTempView(name)
+        self._views.discard(name)
+
+    def describe(self, query: str) -> list[tuple[str, str]]:
+        return [(f.name, f.dataType.simpleString()) for f in self.dataframe(query).schema.fields]
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        self._view(name, self.spark.createDataFrame(table))
+
+    def dataset(self, paths: str | Sequence[str]) -> str:
+        """A temp view over the Parquet parts of one or several dataset directories (reused
+        while the same paths are asked for)."""
+        items = [paths] if isinstance(paths, str) else list(paths)
+        if not items:
+            raise SndslabError("no dataset to read")
+        name = "_ds_" + hashlib.sha1("\0".join(items).encode()).hexdigest()[:16]
+        if name not in self._views:
+            reader = self.spark.read
+            if len(items) > 1:
+                reader = reader.option("mergeSchema", "true")
+            self._view(name, reader.parquet(*(hadoop_path(p) for p in items)))
+        return name
+
+    def write_dataset(self, query: str, path: str, *, order_by: Sequence[str] = ()) -> int:
+        """Write ``query`` with Spark's Parquet writer as the directory ``path`` (replaced):
+        with ``order_by``, range-partitioned and sorted within parts, so the parts read in
+        order give the rows sorted. Returns the rows written (from the parts' footers)."""
+        from pyspark.sql import functions as F
+
+        df = self.dataframe(query)
+        if order_by:
+            keys = [F.expr(sqlglot.transpile(k, read="duckdb", write="spark")[0]) for k in order_by]
+            df = df.repartitionByRange(*keys).sortWithinPartitions(*keys)
+        target = hadoop_path(path)
+        df.write.mode("overwrite").parquet(target)
+        return int(self.spark.read.parquet(target).count())
+
+    def cursor(self) -> SparkConnection:
+        """Another connection over the same session (Spark runs their jobs side by side)."""
+        return SparkConnection(self.spark, self._engine)
+
+    def interrupt(self) -> None:
+        """Cancel the session's running jobs."""
+        self.spark.sparkContext.cancelAllJobs()
+
+    def close(self) -> None:
+        """Drop the temp views created through this connection (the session stays up)."""
+        for name in sorted(self._views):
+            self.spark.catalog.dropTempView(name)
+        self._views.clear()

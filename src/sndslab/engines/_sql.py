@@ -1,69 +1,24 @@
-"""Run the pipeline's DuckDB SQL on Spark: a DuckDB-like connection facade over a SparkSession.
+"""DuckDB SQL → Spark SQL: sqlglot transpilation with the dialect shims the pipeline needs.
 
-One definition of the logic: the rules, identity and intermediate steps are DuckDB SQL strings
-executed through ``con.execute(sql)``. :class:`SparkSqlConnection` accepts the same statements
-and runs them on Spark:
-
-* ``CREATE OR REPLACE TEMP TABLE x AS q`` → ``q`` materialised (``localCheckpoint``, which also
-  cuts the lineage of iterative steps such as the identity label propagation) as temp view ``x``;
-  ``CREATE OR REPLACE TEMP VIEW x AS q`` → a lazy temp view.
-* ``COPY (q) TO 'file.parquet' (…)`` → ``q`` written with ``coalesce(1)`` to a temporary
-  directory whose single part file is renamed to ``file.parquet``; returns the row count.
-* ``DROP TABLE|VIEW IF EXISTS x`` → ``dropTempView``; ``DESCRIBE q`` → ``(name, type)`` rows;
-  ``SET …`` → ignored; any other statement is a query whose rows ``fetchall`` returns.
-* ``sql(q).to_arrow_table()`` → the query's rows as an Arrow table (``DataFrame.toArrow``), like
-  a DuckDB relation (used to check a relation's schema with a ``LIMIT 0`` query).
-* ``read_parquet('glob', hive_partitioning = …, union_by_name = …)`` inside any statement is
-  replaced by a temp view over ``spark.read.parquet`` (``mergeSchema`` for ``union_by_name``,
-  partition discovery from the directory before ``**`` for ``hive_partitioning``).
-
+The pipeline's SQL is written once, in DuckDB's dialect. The DuckDB connection runs it as is;
+the Spark connection (:class:`sndslab.engines.SparkConnection`) runs :func:`to_spark_sql` of it.
 Queries are transpiled with ``sqlglot`` (``read="duckdb"``, ``write="spark"``) after the dialect
 shims of :data:`SHIMS` (sqlglot AST transforms, each tested in
 ``tests/ingest/test_engines_parity.py`` or, for the typing of raw text, in
 ``tests/ingest/test_stage_spark.py``) for what sqlglot does not translate or Spark lacks.
-:meth:`SparkSqlConnection.register` exposes a DataFrame to the statements (Spark staging
-registers the raw lines it parsed), :meth:`~SparkSqlConnection.cursor` gives a facade per thread.
-Positional parameters (``?``) are not supported: the steps run on Spark do not use them.
+Positional parameters (``?``) are not part of the portable SQL.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-import shutil
-import time
-import uuid
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-try:
-    import sqlglot
-    from sqlglot import exp
-except ImportError:  # pragma: no cover - sqlglot comes with the [spark] extra
-    sqlglot = None  # type: ignore[assignment]
-    exp = None  # type: ignore[assignment]
+import sqlglot
+from sqlglot import exp
 
-from sndslab.errors import SndslabError
+__all__ = ["SHIMS", "dedup_names", "strptime_pattern", "to_spark_sql"]
 
-SQLGLOT_MISSING = "the spark engine needs sqlglot: pip install 'sndslab[spark]'"
-
-__all__ = ["SHIMS", "SparkSqlConnection", "dedup_names", "to_spark_sql"]
-
-_CREATE = re.compile(
-    r"^\s*CREATE\s+OR\s+REPLACE\s+TEMP(?:ORARY)?\s+(TABLE|VIEW)\s+(\w+)\s+AS\s+(.*)$",
-    re.IGNORECASE | re.DOTALL,
-)
-_COPY = re.compile(
-    r"^\s*COPY\s*\((?P<q>.*)\)\s*TO\s*'(?P<path>(?:[^']|'')*)'\s*(?P<opts>\([^()]*\))?\s*;?\s*$",
-    re.IGNORECASE | re.DOTALL,
-)
-_DROP = re.compile(r"^\s*DROP\s+(?:TABLE|VIEW)\s+IF\s+EXISTS\s+(\w+)\s*;?\s*$", re.IGNORECASE)
-_DESCRIBE = re.compile(r"^\s*DESCRIBE\s+(.*)$", re.IGNORECASE | re.DOTALL)
-_SET = re.compile(r"^\s*SET\s+", re.IGNORECASE)
-_READ_PARQUET = re.compile(
-    r"read_parquet\(\s*'(?P<path>(?:[^']|'')*)'\s*(?P<opts>(?:,[^()]*)?)\)", re.IGNORECASE
-)
 
 
 # ---- dialect shims (sqlglot AST transforms applied to the DuckDB AST) ----------------------
@@ -270,8 +225,6 @@ def to_spark_sql(sql: str, *, columns_of: Callable[[str], Sequence[str]] | None 
     DuckDB's ``SELECT * REPLACE (…)`` (absent from Spark) into an explicit column list.
     Example: ``SELECT d + INTERVAL (6) MONTH`` becomes ``SELECT d + INTERVAL 6 MONTH``.
     """
-    if sqlglot is None:  # pragma: no cover - extra [spark] missing
-        raise SndslabError(SQLGLOT_MISSING)
     tree: Any = sqlglot.parse_one(sql, read="duckdb")
     for shim in SHIMS:
         tree = tree.transform(shim)
@@ -303,30 +256,6 @@ def _expand_star_replace(
     return tree
 
 
-def _glob_files(pattern: str) -> list[Path]:
-    """Files matching a DuckDB glob (``*``, ``**``), hidden files excluded like Spark does."""
-    p = Path(pattern)
-    if not any(ch in pattern for ch in "*?["):
-        return [p] if p.exists() else []
-    parts = p.parts
-    first = next(i for i, part in enumerate(parts) if any(ch in part for ch in "*?["))
-    root = Path(*parts[:first])
-    rest = "/".join(parts[first:])
-    return sorted(
-        f
-        for f in root.glob(rest)
-        if f.is_file() and not any(x.startswith((".", "_")) for x in f.relative_to(root).parts)
-    )
-
-
-def _schemas_differ(files: list[Path]) -> bool:
-    """Whether the Parquet files do not all have the same schema (then Spark must merge)."""
-    import pyarrow.parquet as pq
-
-    schemas = {str(pq.read_schema(f)) for f in files[:1000]}
-    return len(schemas) > 1 or len(files) > 1000
-
-
 def dedup_names(names: Sequence[str]) -> list[str]:
     """Column names made unique the way DuckDB does when it creates a table: a name equal
     (case-insensitively) to an earlier one gets ``_1``, ``_2``, … (shim: Spark keeps
@@ -345,166 +274,3 @@ def dedup_names(names: Sequence[str]) -> list[str]:
         seen.add(new.lower())
         out.append(new)
     return out
-
-
-# ---- the connection facade -------------------------------------------------------------------
-
-
-class _Result:
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
-        self._rows = rows
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return list(self._rows)
-
-    def fetchone(self) -> tuple[Any, ...] | None:
-        return self._rows[0] if self._rows else None
-
-
-class _Relation:
-    def __init__(self, df: Any) -> None:
-        self._df = df
-
-    def to_arrow_table(self) -> Any:
-        return self._df.toArrow()
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in self._df.collect()]
-
-
-class SparkSqlConnection:
-    """DuckDB-like ``execute(sql)`` over a SparkSession (see the module docstring).
-
-    ``close()`` drops the temp views this facade created; the session itself is left running
-    (sessions are costly to start and are shared, e.g. by a test session).
-    """
-
-    def __init__(self, spark: Any, *, scratch: Path | None = None) -> None:
-        self.spark = spark
-        self._views: set[str] = set()
-        self._scratch = scratch
-        self.statements: list[tuple[str, float]] = []  # (Spark SQL, seconds): for debugging
-
-    # -- helpers -------------------------------------------------------------------------------
-    def _df(self, duck_sql: str) -> Any:
-        sql = to_spark_sql(self._substitute_reads(duck_sql), columns_of=self._columns_of)
-        self.statements.append((sql, 0.0))
-        return self.spark.sql(sql)
-
-    def _columns_of(self, spark_sql: str) -> list[str]:
-        return list(self.spark.sql(spark_sql).columns)
-
-    def _view(self, name: str, df: Any) -> None:
-        df.createOrReplaceTempView(name)
-        self._views.add(name)
-
-    def register(self, name: str, df: Any) -> None:
-        """Expose a Spark DataFrame to later statements as temp view ``name`` (dropped by
-        ``close()`` or ``DROP VIEW IF EXISTS name``), like DuckDB's ``register``."""
-        self._view(name, df)
-
-    def _substitute_reads(self, sql: str) -> str:
-        """Replace each ``read_parquet(…)`` by a temp view; a view is reused while the files it
-        reads are unchanged (name, size, mtime), so repeated reads cost no file listing."""
-
-        def sub(match: re.Match[str]) -> str:
-            path = match.group("path").replace("''", "'")
-            opts = match.group("opts").lower()
-            files = _glob_files(path)
-            stamp = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-            name = "_rp_" + hashlib.sha1(repr((path, opts, stamp)).encode()).hexdigest()[:16]
-            if name not in self._views:
-                self._view(name, self._read_parquet(path, opts, files))
-            return name
-
-        return _READ_PARQUET.sub(sub, sql)
-
-    def _read_parquet(self, path: str, opts: str, files: list[Path]) -> Any:
-        reader = self.spark.read
-        if re.search(r"union_by_name\s*=\s*true", opts) and _schemas_differ(files):
-            reader = reader.option("mergeSchema", "true")  # a Spark job: only when needed
-        hive = re.search(r"hive_partitioning\s*=\s*true", opts) is not None
-        if "/**/" in path:
-            root = path.split("/**/", 1)[0]
-            pattern = path.rsplit("/", 1)[1]
-            if hive:
-                return reader.option("basePath", root).parquet(root)
-            return (
-                reader.option("recursiveFileLookup", "true")
-                .option("pathGlobFilter", pattern)
-                .parquet(root)
-            )
-        return reader.parquet(path)
-
-    # -- DuckDB-like API -----------------------------------------------------------------------
-    def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> _Result:
-        """Run one DuckDB statement on Spark (see the module docstring)."""
-        if parameters:
-            raise NotImplementedError("positional parameters are not supported on Spark")
-        started = time.perf_counter()
-        try:
-            return self._execute(sql)
-        finally:
-            if self.statements:
-                self.statements[-1] = (self.statements[-1][0], time.perf_counter() - started)
-
-    def _execute(self, sql: str) -> _Result:
-        if m := _CREATE.match(sql):
-            kind, name, query = m.group(1).upper(), m.group(2), m.group(3)
-            df = self._df(query)
-            if kind == "TABLE":  # DuckDB renames clashing columns of a table: x, x_1, …
-                df = df.toDF(*dedup_names(df.columns)).localCheckpoint(eager=True)
-            self._view(name, df)
-            return _Result([])
-        if m := _COPY.match(sql):
-            opts = (m.group("opts") or "").lower()
-            if opts and "parquet" not in opts:
-                raise NotImplementedError(f"COPY … {opts}: only Parquet output is supported")
-            path = Path(m.group("path").replace("''", "'"))
-            return _Result([(self._write_parquet(self._df(m.group("q")), path),)])
-        if m := _DROP.match(sql):
-            self.spark.catalog.dropTempView(m.group(1))
-            self._views.discard(m.group(1))
-            return _Result([])
-        if m := _DESCRIBE.match(sql):
-            df = self._df(m.group(1))
-            return _Result([(f.name, f.dataType.simpleString()) for f in df.schema.fields])
-        if _SET.match(sql):
-            return _Result([])
-        return _Result([tuple(r) for r in self._df(sql).collect()])
-
-    def sql(self, sql: str) -> _Relation:
-        """A DuckDB-like relation of one query (``to_arrow_table()``, ``fetchall()``)."""
-        return _Relation(self._df(sql))
-
-    def _write_parquet(self, df: Any, path: Path) -> int:
-        """Write ``df`` as one Parquet file at ``path`` (single part, then renamed)."""
-        import pyarrow.parquet as pq
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.spark-{uuid.uuid4().hex[:8]}"
-        try:
-            df.coalesce(1).write.mode("overwrite").parquet(str(tmp))
-            parts = sorted(tmp.glob("part-*.parquet"))
-            if len(parts) != 1:
-                raise RuntimeError(f"spark wrote {len(parts)} part files for {path}")
-            parts[0].replace(path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return int(pq.ParquetFile(path).metadata.num_rows)
-
-    def cursor(self) -> SparkSqlConnection:
-        """Another facade over the same session, with its own temp views (DuckDB's ``cursor``):
-        staging runs files on cursors from several threads, and Spark runs their jobs side by
-        side."""
-        return SparkSqlConnection(self.spark, scratch=self._scratch)
-
-    def interrupt(self) -> None:
-        """Cancel the session's running jobs (DuckDB's ``interrupt``)."""
-        self.spark.sparkContext.cancelAllJobs()
-
-    def close(self) -> None:
-        """Drop the temp views created through this facade (the session stays up)."""
-        for name in sorted(self._views):
-            self.spark.catalog.dropTempView(name)
-        self._views.clear()

@@ -1,0 +1,77 @@
+"""The lake contract: layout, table names, declared schemas and grains, generations, and the
+analyst's Python API.
+
+Every stage reads and writes the lake through this package: paths (:class:`LakePaths`),
+table resolution (:func:`relation`), atomic publication of a layer (:func:`write_generation`)
+and table contracts (``tables/<layer>/<name>.yaml``, :func:`contracts`). Analysts use
+:func:`open_lake`.
+
+>>> from sndslab.lake import split_name, contract
+>>> split_name("int.mco_stays")
+('int', 'mco_stays')
+"""
+
+from __future__ import annotations
+
+from sndslab.lake._api import Lake, open_lake
+from sndslab.lake._catalog import dataset_paths, known_tables, relation, relation_or_none
+from sndslab.lake._contract import (
+    ColumnContract,
+    LakeContractError,
+    TableContract,
+    canonical_type,
+    check_dataset,
+    contract,
+    contracts,
+)
+from sndslab.lake._layout import (
+    GENERATION_LAYERS,
+    LAYERS,
+    LAYOUT_VERSION,
+    LakeLayoutError,
+    LakePaths,
+    split_name,
+)
+from sndslab.lake._manifest import (
+    DEFAULT_KEEP,
+    GenerationWriter,
+    LayerManifest,
+    TableEntry,
+    config_hash,
+    git_revision,
+    has_manifest,
+    read_manifest,
+    write_generation,
+)
+
+# Plain sorted() order (tests/test_public_api.py), not ruff's isort-style order.
+__all__ = [  # noqa: RUF022
+    "ColumnContract",
+    "DEFAULT_KEEP",
+    "GENERATION_LAYERS",
+    "GenerationWriter",
+    "LAYERS",
+    "LAYOUT_VERSION",
+    "Lake",
+    "LakeContractError",
+    "LakeLayoutError",
+    "LakePaths",
+    "LayerManifest",
+    "TableContract",
+    "TableEntry",
+    "canonical_type",
+    "check_dataset",
+    "config_hash",
+    "contract",
+    "contracts",
+    "dataset_paths",
+    "git_revision",
+    "has_manifest",
+    "known_tables",
+    "open_lake",
+    "read_manifest",
+    "relation",
+    "relation_or_none",
+    "split_name",
+    "write_generation",
+]

@@ -1,0 +1,221 @@
+"""The declared schema, grain and tests of every ``int/`` and ``events/`` table.
+
+One YAML file per table under ``sndslab/lake/tables/<layer>/<name>.yaml`` (the dbt idea: a model
+is documented and tested where it is declared), and its pydantic twin :class:`TableContract`:
+
+.. code-block:: yaml
+
+    name: int.mco_stays
+    grain: One row per kept MCO stay (T_MCOaaB ⋈ T_MCOaaC on ETA_NUM, RSA_NUM, year).
+    built_by: sndslab.ingest (intermediate tables)
+    columns:
+      - {name: person_id, type: string, description: resolved person (NULL if unlinked)}
+      - {name: entry_date, type: date, nullable: false, description: stay start}
+    passthrough: null          # or a registry table whose staged columns follow
+    unique: [[ETA_NUM, RSA_NUM, _year]]
+    relationships:
+      - {column: person_id, to: int.persons, field: person_id}
+    accepted_values:
+      link_status: [linked, twin_resolved, ambiguous_twin, no_person_key]
+
+:func:`check_dataset` runs the tests in SQL on the written dataset (no data leaves the engine)
+and raises :class:`LakeContractError` naming the table and the failed test.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sndslab.engines import Connection, quote_ident
+from sndslab.errors import SndslabError
+from sndslab.registry import get_table
+
+__all__ = [
+    "ColumnContract",
+    "LakeContractError",
+    "TableContract",
+    "canonical_type",
+    "check_dataset",
+    "contract",
+    "contracts",
+]
+
+ContractType = Literal["string", "integer", "number", "date", "datetime", "boolean", "list"]
+#: Columns every staged row carries after the registry's columns.
+ROW_COLUMNS: tuple[str, ...] = ("_source_file", "_source_line", "_year")
+
+
+class LakeContractError(SndslabError):
+    """A dataset does not satisfy its table contract (the message names table and test)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnContract(_Model):
+    name: str
+    type: ContractType
+    description: str = ""
+    nullable: bool = True
+
+
+class Relationship(_Model):
+    column: str
+    to: str
+    field: str
+
+
+class TableContract(_Model):
+    """One table of the lake contract (see the module docstring)."""
+
+    name: str = Field(pattern=r"^(int|events|marts)\.[a-z][a-z0-9_]*$")
+    grain: str = Field(pattern=r"^One row per ")
+    built_by: str
+    description: str = ""
+    columns: tuple[ColumnContract, ...]
+    passthrough: str | None = None
+    unique: tuple[tuple[str, ...], ...] = ()
+    relationships: tuple[Relationship, ...] = ()
+    accepted_values: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @property
+    def layer(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def table(self) -> str:
+        return self.name.split(".", 1)[1]
+
+    def allowed_extra(self) -> set[str]:
+        """Columns allowed beyond the declared ones: the passthrough table's staged columns."""
+        if self.passthrough is None:
+            return set()
+        return {*get_table(self.passthrough).column_names, *ROW_COLUMNS}
+
+
+def _tables_dir() -> Path:
+    return Path(str(resources.files("sndslab.lake").joinpath("tables")))
+
+
+@cache
+def contracts() -> dict[str, TableContract]:
+    """Every table contract, by qualified name (``int.mco_stays``)."""
+    out: dict[str, TableContract] = {}
+    for path in sorted(_tables_dir().glob("*/*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            spec = TableContract.model_validate(data)
+        except (yaml.YAMLError, ValidationError) as exc:
+            first = str(exc).strip().splitlines()
+            raise SndslabError(f"table contract {path}: {' '.join(first[:3])}") from exc
+        expected = f"{path.parent.name}.{path.stem}"
+        if spec.name != expected:
+            raise SndslabError(f"table contract {path}: name {spec.name!r} != {expected!r}")
+        out[spec.name] = spec
+    return out
+
+
+def contract(name: str) -> TableContract | None:
+    """The contract of ``name`` (``layer.table``), or None."""
+    return contracts().get(name)
+
+
+_DUCKDB_TYPES = {
+    "VARCHAR": "string", "BIGINT": "integer", "INTEGER": "integer", "SMALLINT": "integer",
+    "TINYINT": "integer", "HUGEINT": "integer", "UBIGINT": "integer", "UINTEGER": "integer",
+    "DOUBLE": "number", "FLOAT": "number", "DATE": "date", "TIMESTAMP": "datetime",
+    "TIMESTAMP_NS": "datetime", "TIMESTAMP_MS": "datetime", "TIMESTAMP_S": "datetime",
+    "BOOLEAN": "boolean", "string": "string", "bigint": "integer", "int": "integer",
+    "smallint": "integer", "tinyint": "integer", "double": "number", "float": "number",
+    "date": "date", "timestamp": "datetime", "timestamp_ntz": "datetime", "boolean": "boolean",
+}  # fmt: skip
+
+
+def canonical_type(engine_type: str) -> str:
+    """The contract type of a DuckDB or Spark type name.
+
+    >>> canonical_type("DECIMAL(18,3)"), canonical_type("array<string>"), canonical_type("DATE")
+    ('number', 'list', 'date')
+    """
+    t = engine_type.strip()
+    if t.endswith("[]") or t.lower().startswith("array<"):
+        return "list"
+    if t.upper().startswith("DECIMAL"):
+        return "number"
+    return _DUCKDB_TYPES.get(t, _DUCKDB_TYPES.get(t.upper(), "unknown:" + t))
+
+
+def _fail(spec: TableContract, test: str, detail: str) -> LakeContractError:
+    return LakeContractError(f"{spec.name}: {test}: {detail}")
+
+
+def check_schema(spec: TableContract, columns: list[tuple[str, str]]) -> None:
+    """Declared columns present with their types; no undeclared column."""
+    got = {n: canonical_type(t) for n, t in columns}
+    for col in spec.columns:
+        if col.name not in got:
+            raise _fail(spec, "schema", f"column {col.name!r} is missing")
+        if got[col.name] != col.type:
+            raise _fail(
+                spec, "schema", f"column {col.name!r} is {got[col.name]}, declared {col.type}"
+            )
+    declared = {c.name for c in spec.columns} | spec.allowed_extra()
+    extra = [n for n in got if n not in declared]
+    if extra:
+        raise _fail(spec, "schema", f"undeclared column(s) {extra}")
+
+
+def check_dataset(
+    con: Connection,
+    spec: TableContract,
+    relation: str,
+    columns: list[tuple[str, str]],
+    resolve: Any = None,
+) -> None:
+    """Run the contract's tests on ``relation`` (schema, not-null, unique, accepted values,
+    relationships; ``resolve(name)`` gives the relation of a referenced table, or None to
+    skip that relationship)."""
+    check_schema(spec, columns)
+    not_null = [c.name for c in spec.columns if not c.nullable]
+    if not_null:
+        exprs = ", ".join(f"count(*) FILTER (WHERE {quote_ident(c)} IS NULL)" for c in not_null)
+        row = con.fetchone(f"SELECT {exprs} FROM {relation}") or ()
+        for c, n in zip(not_null, row, strict=True):
+            if n:
+                raise _fail(spec, "not_null", f"column {c!r} has {n} NULL value(s)")
+    for key in spec.unique:
+        cols = ", ".join(quote_ident(c) for c in key)
+        dup = con.scalar(
+            f"SELECT count(*) FROM (SELECT {cols} FROM {relation} GROUP BY {cols} "
+            "HAVING count(*) > 1) d"
+        )
+        if dup:
+            raise _fail(spec, "unique", f"{dup} duplicated value(s) of ({', '.join(key)})")
+    for col, values in spec.accepted_values.items():
+        lits = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+        bad = con.fetchall(
+            f"SELECT DISTINCT {quote_ident(col)} FROM {relation} "
+            f"WHERE {quote_ident(col)} IS NOT NULL AND {quote_ident(col)} NOT IN ({lits}) LIMIT 5"
+        )
+        if bad:
+            raise _fail(spec, "accepted_values", f"{col}: {[b[0] for b in bad]} not accepted")
+    for rel in spec.relationships:
+        target = resolve(rel.to) if resolve is not None else None
+        if target is None:
+            continue
+        c, f = quote_ident(rel.column), quote_ident(rel.field)
+        orphans = con.scalar(
+            f"SELECT count(*) FROM {relation} s WHERE s.{c} IS NOT NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM {target} t WHERE t.{f} = s.{c})"
+        )
+        if orphans:
+            raise _fail(
+                spec, "relationships", f"{orphans} {rel.column} value(s) not in {rel.to}.{rel.field}"
+            )
