@@ -324,7 +324,7 @@ def _print_ingest(result: Any) -> None:
     _print_summary(
         [
             ("persons", f"{ident.get('persons', '-')}"),
-            ("report", str(result.lake / "_reports" / "ingest.md")),
+            ("report", _lake_paths(result.lake).join("_reports", "ingest.md")),
         ]
     )
 
@@ -342,9 +342,24 @@ def ingest(
     _print_ingest(_ingest(raw_dir, lake, engine))
 
 
+def _lake_paths(lake: Path | str) -> Any:
+    from sndslab.lake import LakePaths
+
+    return LakePaths(str(lake))
+
+
+def _require_layer(lake: Path, layer: str, command: str) -> None:
+    """A one-line usage error unless ``lake`` is a lake whose ``layer`` is committed."""
+    from sndslab.lake import has_manifest
+
+    paths = _lake_paths(lake)
+    paths.check_version()
+    if not has_manifest(paths, layer):
+        raise InvalidArgumentError(f"{lake} has no {layer}/ layer: run `{command}` first")
+
+
 def _events(lake: Path, engine: str = "duckdb") -> Any:
-    if not (lake / "int").is_dir():
-        raise InvalidArgumentError(f"{lake} has no int/ layer: run `sndslab ingest` first")
+    _require_layer(lake, "int", "sndslab ingest")
     if engine not in ("duckdb", "spark"):
         raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
     from sndslab.events import extract_events
@@ -415,8 +430,7 @@ def demo(
 
 
 def _export_checks(lake: Path, out_dir: Path, overwrite: bool) -> None:
-    if not (lake / "events" / "patients.parquet").is_file():
-        raise InvalidArgumentError(f"{lake} has no events: run `sndslab events {lake}` first")
+    _require_layer(lake, "events", f"sndslab events {lake}")
     check_output_dir(out_dir, overwrite=overwrite)
 
 
