@@ -124,6 +124,8 @@ export_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(export_app, name="export")
+lake_app = typer.Typer(help="Inspect a lake.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(lake_app, name="lake")
 
 
 def _version(value: bool) -> None:
@@ -481,6 +483,38 @@ def export_meds(
 
     written = to_meds(lake, out_dir, overwrite=overwrite)
     _print_summary([("MEDS dataset", str(written))])
+
+
+@lake_app.command("info")
+def lake_info(
+    lake: Annotated[Path, typer.Argument(help="Lake directory.")],
+) -> None:
+    """Layers (generation, date, engine) and tables (rows) of a lake."""
+    from sndslab.lake import GENERATION_LAYERS, has_manifest, known_tables, read_manifest
+
+    paths = _lake_paths(lake)
+    paths.check_version()
+    layers = Table(title=f"lake {lake}", title_justify="left")
+    for col in ("layer", "generation", "created", "engine", "tables", "rows"):
+        layers.add_column(col, justify="left" if col in ("layer", "created") else "right")
+    stg = [t for t in known_tables(paths) if t.startswith("stg.")]
+    layers.add_row("stg", "-", "-", "-", f"{len(stg):,}", "-")
+    tables = Table(title="tables", title_justify="left")
+    tables.add_column("table")
+    tables.add_column("rows", justify="right")
+    for layer in GENERATION_LAYERS:
+        if not has_manifest(paths, layer):
+            continue
+        m = read_manifest(paths, layer)
+        public = {n: e for n, e in sorted(m.tables.items()) if not e.internal}
+        total = sum(e.rows for e in public.values())
+        layers.add_row(
+            layer, str(m.generation), m.created, m.engine, f"{len(public):,}", f"{total:,}"
+        )
+        for name, entry in public.items():
+            tables.add_row(f"{layer}.{name}", f"{entry.rows:,}")
+    out.print(layers)
+    out.print(tables)
 
 
 def _registry_tables() -> list[Any]:
