@@ -199,16 +199,18 @@ def test_same_staging_on_both_engines(staged: dict[str, Any]) -> None:
     spark_file = next((spark_lake / stg).glob("*.parquet"))
     assert "parquet-mr" in str(pq.ParquetFile(spark_file).metadata.created_by)
     assert "DuckDB" in str(pq.ParquetFile(duck_file).metadata.created_by)
-    staged_pha = sum(a.staged for a in duck.accounts if a.table == "ER_PHA_F")
+    per_year: dict[int | None, int] = {}
+    for a in duck.accounts:
+        if a.table == "ER_PHA_F":
+            per_year[a.year] = per_year.get(a.year, 0) + a.staged
     for lake in (duck_lake, spark_lake):
         con = get_engine("duckdb").connect()
         try:
             rel = relation(con, LakePaths(str(lake), con.storage), "stg.ER_PHA_F")
             cols = [c for c, _ in con.describe(f"SELECT * FROM {rel}")]
             assert cols[-3:] == ["_source_file", "_source_line", "_year"]
-            assert con.fetchall(f"SELECT _year, count(*) FROM {rel} GROUP BY ALL") == [
-                (2019, staged_pha)
-            ]
+            got = con.fetchall(f"SELECT _year, count(*) FROM {rel} GROUP BY ALL ORDER BY 1")
+            assert dict(got) == per_year
         finally:
             con.close()
 
