@@ -1,13 +1,14 @@
 """One implementation, two engines: ``ingest(..., engine="spark")`` must write exactly what the
-DuckDB engine writes (stg/, quarantine/, int/ clean tables, flags, persons, person_keys and the
-int/ tables), with the same rule counts.
+DuckDB engine writes (stg/, quarantine/, and every table of the int generation: clean and flag
+datasets, persons, person_keys and the public int tables), with the same rule counts.
 
 Every step runs on the engine under test: staging too (stg/ and quarantine/ are written by
-Spark's own reader, :mod:`sndslab.ingest._stage_spark`, with the same file accounts), then the
-rules, identity and intermediate steps through :mod:`sndslab.ingest._spark_sql`, which
-transpiles the same DuckDB SQL with sqlglot. Staging's own parity cases (bad input, typing
-corner cases) are in ``test_stage_spark.py``. The shim unit tests below need neither Spark nor
-Java.
+Spark's own reader, with the same file accounts), then the int generation (rules, identity,
+intermediate tables) through the engine's :class:`sndslab.engines.Connection`, which on Spark
+transpiles the same DuckDB SQL with sqlglot. ``test_int_layer_is_the_same_on_both_engines``
+builds the int generation on each engine from one DuckDB-staged lake, so it tests the int
+layer alone. Staging's own parity cases (bad input, typing corner cases) are in
+``test_stage_spark.py``. The shim unit tests below need neither Spark nor Java.
 """
 
 from __future__ import annotations
@@ -19,16 +20,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from sndslab.engines import spark_available
+from sndslab.engines import get_engine, spark_available, to_spark_sql
 from sndslab.engines._spark import java_available
-
-sqlglot = pytest.importorskip("sqlglot", reason="sqlglot (extra [spark]) is not installed")
-
-from sndslab.ingest._spark_sql import (  # noqa: E402 - after the importorskip
-    _glob_files,
-    dedup_names,
-    to_spark_sql,
-)
+from sndslab.engines._sql import dedup_names
+from sndslab.lake import LakePaths, known_tables, open_lake
 
 ENGINES = ("duckdb", "spark")
 SPARK_SKIP = (
@@ -86,17 +81,6 @@ def test_dedup_names_like_duckdb() -> None:
     assert dedup_names(["a", "B", "b", "A"]) == duck
 
 
-def test_glob_files_skips_hidden_and_recurses(tmp_path: Path) -> None:
-    for rel in ("T/year=2019/p.parquet", "T/year=none/q.parquet", "T/.tmp/x.parquet", "T/y.txt"):
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text("")
-    found = _glob_files(str(tmp_path / "T" / "**" / "*.parquet"))
-    assert [f.relative_to(tmp_path).as_posix() for f in found] == [
-        "T/year=2019/p.parquet",
-        "T/year=none/q.parquet",
-    ]
-
-
 # ---- the Spark engine ------------------------------------------------------------------------
 
 
@@ -112,18 +96,14 @@ def spark_session() -> Any:
 
 @pytest.mark.spark
 def test_string_agg_shim_matches_duckdb(spark_session: Any) -> None:
-    from sndslab.ingest._spark_sql import SparkSqlConnection
-
+    del spark_session
     data = "SELECT * FROM (VALUES (1, 'b'), (1, 'a'), (1, NULL), (2, NULL), (3, 'c')) v(k, c)"
     q = "SELECT k, string_agg(c, ',' ORDER BY c) AS s FROM t GROUP BY ALL ORDER BY k"
     duck = duckdb.connect()
     duck.execute(f"CREATE TEMP TABLE t AS {data}")
-    spark = SparkSqlConnection(spark_session)
-    try:
-        spark.execute(f"CREATE OR REPLACE TEMP TABLE t AS {data}")
-        assert spark.execute(q).fetchall() == duck.execute(q).fetchall()
-    finally:
-        spark.close()
+    spark = get_engine("spark", threads=2, memory_limit="2g").connect()
+    spark.create_table("t", data)
+    assert [tuple(r) for r in spark.fetchall(q)] == duck.execute(q).fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -155,19 +135,29 @@ def _add_bad_rows(path: Path) -> None:
     path.write_text("\n".join([*lines, *extra]) + "\n", "latin-1")
 
 
-def _parquet_files(lake: Path) -> list[str]:
-    return sorted(
-        p.relative_to(lake).as_posix()
-        for p in lake.rglob("*.parquet")
-        if not any(part.startswith(".") for part in p.relative_to(lake).parts)
+def _datasets(lake: Path) -> list[str]:
+    """Dataset directories of stg/ and quarantine/ (relative paths), then every table of the
+    int generation, internal ones included (``int.<name>``)."""
+    dirs = sorted(
+        {
+            p.parent.relative_to(lake).as_posix()
+            for layer in ("stg", "quarantine")
+            for p in (lake / layer).rglob("*.parquet")
+            if not any(part.startswith(".") for part in p.relative_to(lake).parts)
+        }
     )
+    paths = LakePaths(str(lake))
+    return dirs + [n for n in known_tables(paths, internal=True) if n.startswith("int.")]
 
 
-def _sorted_table(path: Path) -> Any:
-    """The Parquet file's rows sorted on every column (row order is not part of the contract)."""
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
+def _sorted_table(lake: Path, name: str) -> Any:
+    """A dataset's rows (``name``: a directory relative to the lake, or ``int.<table>``),
+    sorted on every column (row order is not part of the contract), read with DuckDB."""
+    with open_lake(lake) as lk:
+        if name.startswith("int."):
+            table = lk.table(name).to_arrow()
+        else:
+            table = lk.con.sql(f"SELECT * FROM {lk.con.dataset(str(lake / name))}").to_arrow()
     if not table.num_rows:
         return table
     return table.sort_by([(c, "ascending") for c in table.column_names])
@@ -188,8 +178,7 @@ def test_ingest_adds_up_on_each_engine(lakes: dict[str, Any], engine: str) -> No
 def test_same_counts_on_both_engines(lakes: dict[str, Any]) -> None:
     duck, spark = lakes["duckdb"][1], lakes["spark"][1]
     assert spark.rules == duck.rules
-    paths = {"persons_path", "keys_path"}  # lake-specific
-    assert spark.identity.model_dump(exclude=paths) == duck.identity.model_dump(exclude=paths)
+    assert spark.identity == duck.identity
     # the appended orphan row, plus the orphan satellite rows the generator injected
     manifest = lakes["duckdb"][0].parent / "synth" / "truth" / "manifest.json"
     injected = json.loads(manifest.read_text())["counts"]["dcir.orphan_satellite_rows.ER_PHA_F"]
@@ -208,15 +197,15 @@ def test_same_counts_on_both_engines(lakes: dict[str, Any]) -> None:
 @pytest.mark.spark
 def test_same_output_files_and_rows(lakes: dict[str, Any]) -> None:
     duck, spark = lakes["duckdb"][0], lakes["spark"][0]
-    files = _parquet_files(duck)
-    assert files == _parquet_files(spark)
+    files = _datasets(duck)
+    assert files == _datasets(spark)
     # every layer is there: stg, quarantine, clean/flags, identity, int tables
     for expected in (
         "stg/",
-        "quarantine/ER_PHA_F/orphans.parquet",
-        "int/clean/",
-        "int/flags/",
-        "int/persons.parquet",
+        "quarantine/ER_PHA_F/orphans",
+        "int.clean__",
+        "int.flags__",
+        "int.persons",
     ):
         assert any(f.startswith(expected) for f in files), expected
     assert len(files) > 40
@@ -224,14 +213,81 @@ def test_same_output_files_and_rows(lakes: dict[str, Any]) -> None:
     import pyarrow.parquet as pq
 
     stg = next(f for f in files if f.startswith("stg/"))
-    assert "parquet-mr" in str(pq.ParquetFile(spark / stg).metadata.created_by)
-    assert "DuckDB" in str(pq.ParquetFile(duck / stg).metadata.created_by)
+    spark_part = next((spark / stg).glob("part-*.parquet"))
+    assert "parquet-mr" in str(pq.ParquetFile(spark_part).metadata.created_by)
+    assert "DuckDB" in str(pq.ParquetFile(next((duck / stg).glob("*.parquet"))).metadata.created_by)
     different = []
     for rel in files:
-        d, s = _sorted_table(duck / rel), _sorted_table(spark / rel)
+        d, s = _sorted_table(duck, rel), _sorted_table(spark, rel)
         # names and types must match; Parquet nullability may not (DuckDB marks some columns
         # REQUIRED, Spark writes every column OPTIONAL), so rows are compared as Python values
         same_types = [(f.name, f.type) for f in d.schema] == [(f.name, f.type) for f in s.schema]
         if not same_types or d.to_pylist() != s.to_pylist():
             different.append((rel, d.num_rows, s.num_rows, same_types))
+    assert not different, different
+
+
+@pytest.fixture(scope="module")
+def int_lakes(
+    lakes_staged: Path, spark_session: Any, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Path, Any]]:
+    """``{engine: (lake, IntResult)}``: the int generation built on each engine from copies of
+    one DuckDB-staged lake (the int layer alone, whatever engine staged)."""
+    del spark_session
+    import shutil
+
+    from sndslab.ingest import build_int
+
+    base = tmp_path_factory.mktemp("int-parity")
+    out: dict[str, tuple[Path, Any]] = {}
+    for engine in ENGINES:
+        lake = base / engine
+        shutil.copytree(lakes_staged, lake)
+        con = get_engine(engine, threads=2, memory_limit="2g").connect()
+        try:
+            out[engine] = (lake, build_int(con, LakePaths(str(lake), con.storage)))
+        finally:
+            if engine == "duckdb":
+                con.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def lakes_staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small synthetic extract (800 persons, 2019, plus bad rows) staged by DuckDB."""
+    from sndslab.ingest import stage
+    from sndslab.synth import SynthConfig, generate
+
+    base = tmp_path_factory.mktemp("int-parity-staged")
+    generate(
+        SynthConfig(patients=800, first_year=2019, last_year=2019, seed=3, chunk_size=800),
+        base / "synth",
+    )
+    _add_bad_rows(base / "synth" / "raw" / "ER_PHA_F_2019.csv")
+    lake = base / "lake"
+    LakePaths(str(lake)).ensure_marker()
+    stage(base / "synth" / "raw", lake)
+    return lake
+
+
+@pytest.mark.spark
+def test_int_layer_is_the_same_on_both_engines(int_lakes: dict[str, tuple[Path, Any]]) -> None:
+    """Same counts, same int tables (internal ones included) with the same rows and types,
+    and the same orphan quarantine, from the same staged lake."""
+    (duck, d_res), (spark, s_res) = int_lakes["duckdb"], int_lakes["spark"]
+    assert s_res.rules == d_res.rules
+    assert s_res.identity == d_res.identity
+    assert s_res.intermediate == d_res.intermediate
+    assert s_res.join_loss == pytest.approx(d_res.join_loss)
+    names = [n for n in _datasets(duck) if n.startswith(("int.", "quarantine/ER_PHA_F/orphans"))]
+    assert names == [
+        n for n in _datasets(spark) if n.startswith(("int.", "quarantine/ER_PHA_F/orphans"))
+    ]
+    assert "int.ssr_diagnoses" in names and "int.death_causes" in names
+    different = []
+    for name in names:
+        d, s = _sorted_table(duck, name), _sorted_table(spark, name)
+        same_types = [(f.name, f.type) for f in d.schema] == [(f.name, f.type) for f in s.schema]
+        if not same_types or d.to_pylist() != s.to_pylist():
+            different.append((name, d.num_rows, s.num_rows, same_types))
     assert not different, different
