@@ -155,7 +155,7 @@ def ingest(
         paths.storage.delete(paths.tmp_dir)
     timings["total"] = round(sum(timings.values()), 3)
     return IngestResult(
-        lake=lake,
+        lake=root if is_uri(root) else Path(root),
         stage=staged,
         rules=built.rules,
         identity=built.identity,
