@@ -165,8 +165,7 @@ class DuckDBConnection:
             raise SndslabError("no dataset to read")
         globs = [p if str(p).endswith(".parquet") else str(Path(p) / "*.parquet") for p in items]
         listed = ", ".join(quote_path(g) for g in globs)
-        # no hive partitioning: a ``year=2019`` directory is a layout detail, not a column
-        return f"read_parquet([{listed}], union_by_name = true, hive_partitioning = false)"
+        return f"read_parquet([{listed}], union_by_name = true)"
 
     def write_dataset(self, query: str, path: str, *, order_by: Sequence[str] = ()) -> int:
         """Write ``query`` as the dataset directory ``path`` (replaced if it exists), rows
