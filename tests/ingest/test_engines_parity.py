@@ -1,14 +1,15 @@
 """One implementation, two engines: ``ingest(..., engine="spark")`` must write exactly what the
-DuckDB engine writes (stg/, quarantine/, and every table of the int generation: clean and flag
-datasets, persons, person_keys and the public int tables), with the same rule counts.
+DuckDB engine writes (stg/, quarantine/, int/ clean tables, flags, persons, person_keys and the
+int/ tables), with the same rule counts.
 
-Every step runs on the engine under test: staging too (stg/ and quarantine/ are written by
-Spark's own reader, with the same file accounts), then the int generation (rules, identity,
-intermediate tables) through the engine's :class:`sndslab.engines.Connection`, which on Spark
-transpiles the same DuckDB SQL with sqlglot. ``test_int_layer_is_the_same_on_both_engines``
-builds the int generation on each engine from one DuckDB-staged lake, so it tests the int
-layer alone. Staging's own parity cases (bad input, typing corner cases) are in
-``test_stage_spark.py``. The shim unit tests below need neither Spark nor Java.
+Every step runs on the engine under test: staging too (stg/ and quarantine/ part directories are
+written by Spark's own reader and writer, :mod:`sndslab.ingest._stage_spark`, with the same file
+accounts), then the rules, identity and intermediate steps through
+:class:`sndslab.engines.SparkConnection`, which transpiles the same DuckDB SQL with sqlglot.
+``test_int_layer_is_the_same_on_both_engines`` builds the int generation on each engine from
+copies of one DuckDB-staged lake, so it tests the int layer alone. Staging's own parity cases
+(bad input, typing corner cases) are in ``test_stage_spark.py``. The shim unit tests below need
+neither Spark nor Java.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from sndslab.engines import get_engine, spark_available, to_spark_sql
+from sndslab.engines import spark_available
 from sndslab.engines._spark import java_available
-from sndslab.engines._sql import dedup_names
-from sndslab.lake import LakePaths, known_tables, open_lake
+
+sqlglot = pytest.importorskip("sqlglot", reason="sqlglot (extra [spark]) is not installed")
+
+from sndslab.engines import quote_path  # noqa: E402 - after the importorskip
+from sndslab.engines._sql import dedup_names, to_spark_sql  # noqa: E402
 
 ENGINES = ("duckdb", "spark")
 SPARK_SKIP = (
@@ -85,32 +89,36 @@ def test_dedup_names_like_duckdb() -> None:
 
 
 @pytest.fixture(scope="session")
-def spark_session() -> Any:
-    """One local Spark session for the test session (``local[2]``, 2 GB driver)."""
+def spark_engine() -> Any:
+    """One local Spark engine for the test session (``local[2]``, 2 GB driver), session up."""
     if SPARK_SKIP:
         pytest.skip(SPARK_SKIP)
     from sndslab.engines import SparkEngine
 
-    return SparkEngine(threads=2, memory_limit="2g").session()
+    engine = SparkEngine(threads=2, memory_limit="2g")
+    engine.session()
+    return engine
 
 
 @pytest.mark.spark
-def test_string_agg_shim_matches_duckdb(spark_session: Any) -> None:
-    del spark_session
+def test_string_agg_shim_matches_duckdb(spark_engine: Any) -> None:
     data = "SELECT * FROM (VALUES (1, 'b'), (1, 'a'), (1, NULL), (2, NULL), (3, 'c')) v(k, c)"
     q = "SELECT k, string_agg(c, ',' ORDER BY c) AS s FROM t GROUP BY ALL ORDER BY k"
     duck = duckdb.connect()
     duck.execute(f"CREATE TEMP TABLE t AS {data}")
-    spark = get_engine("spark", threads=2, memory_limit="2g").connect()
-    spark.create_table("t", data)
-    assert [tuple(r) for r in spark.fetchall(q)] == duck.execute(q).fetchall()
+    spark = spark_engine.connect()
+    try:
+        spark.create_table("t", data)
+        assert spark.fetchall(q) == duck.execute(q).fetchall()
+    finally:
+        spark.close()
 
 
 @pytest.fixture(scope="module")
-def lakes(spark_session: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """``{engine: (lake, IngestResult)}`` of one small synthetic extract (800 persons, 2019)."""
-    del spark_session
-    from sndslab.ingest._pipeline import ingest
+def staged(spark_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """``{engine: (lake, StageResult)}``: one small synthetic extract (800 persons, 2019, with
+    bad rows appended) staged by each engine."""
+    from sndslab.ingest import stage
     from sndslab.synth import SynthConfig, generate
 
     base = tmp_path_factory.mktemp("parity")
@@ -119,7 +127,21 @@ def lakes(spark_session: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[
         base / "synth",
     )
     _add_bad_rows(base / "synth" / "raw" / "ER_PHA_F_2019.csv")
-    return {e: (base / e, ingest(base / "synth" / "raw", base / e, engine=e)) for e in ENGINES}
+    engines = {"duckdb": "duckdb", "spark": spark_engine}
+    return {
+        e: (base / e, stage(base / "synth" / "raw", base / e, engine=engines[e])) for e in ENGINES
+    }
+
+
+@pytest.fixture(scope="module")
+def lakes(staged: dict[str, Any], spark_engine: Any) -> dict[str, Any]:
+    """``{engine: (lake, IngestResult)}``: the whole ingest on each engine, over the staged
+    lakes (staging is incremental: the files are reused)."""
+    from sndslab.ingest._pipeline import ingest
+
+    engines = {"duckdb": "duckdb", "spark": spark_engine}
+    raw = staged["duckdb"][0].parent / "synth" / "raw"
+    return {e: (staged[e][0], ingest(raw, staged[e][0], engine=engines[e])) for e in ENGINES}
 
 
 def _add_bad_rows(path: Path) -> None:
@@ -135,9 +157,69 @@ def _add_bad_rows(path: Path) -> None:
     path.write_text("\n".join([*lines, *extra]) + "\n", "latin-1")
 
 
+def _accounts(result: Any) -> list[dict[str, Any]]:
+    return [{k: v for k, v in a.to_dict().items() if k != "seconds"} for a in result.accounts]
+
+
+def _dataset(path: Path) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
+    """(column names and Arrow types of its Parquet files, rows in the order of its parts) of
+    one dataset directory, read with DuckDB."""
+    import pyarrow.parquet as pq
+
+    files = sorted(path.glob("*.parquet"))
+    assert files, path
+    glob = quote_path(str(path / "*.parquet"))
+    with duckdb.connect() as con:
+        rows = con.sql(f"SELECT * FROM read_parquet({glob}, hive_partitioning = false)")
+        return [
+            (f.name, f.type) for f in pq.read_schema(files[0])
+        ], rows.to_arrow_table().to_pylist()
+
+
+@pytest.mark.spark
+def test_same_staging_on_both_engines(staged: dict[str, Any]) -> None:
+    """Same accounts, and part directory by part directory the same columns, types and rows
+    in the same (file) order; each engine wrote its parts with its own writer; ``stg.<TABLE>``
+    reads the same rows through :func:`sndslab.lake.relation` on either engine."""
+    import pyarrow.parquet as pq
+
+    from sndslab.engines import get_engine
+    from sndslab.lake import LakePaths, relation
+
+    (duck_lake, duck), (spark_lake, spark) = staged["duckdb"], staged["spark"]
+    assert _accounts(spark) == _accounts(duck)
+    assert spark.totals == duck.totals
+    assert duck.totals["quarantined"].get("malformed_line", 0) >= 1  # "not;enough"
+    assert duck.totals["quarantined"].get("type_error", 0) >= 1  # "abc"
+    parts = [p for a in duck.accounts for p in a.parts]
+    assert any(p.startswith("quarantine/ER_PHA_F/") for p in parts)
+    assert len(parts) > 20
+    for rel in parts:
+        assert _dataset(spark_lake / rel) == _dataset(duck_lake / rel), rel
+    stg = next(p for p in parts if p.startswith("stg/"))
+    (duck_file,) = (duck_lake / stg).glob("*.parquet")
+    spark_file = next((spark_lake / stg).glob("*.parquet"))
+    assert "parquet-mr" in str(pq.ParquetFile(spark_file).metadata.created_by)
+    assert "DuckDB" in str(pq.ParquetFile(duck_file).metadata.created_by)
+    staged_pha = sum(a.staged for a in duck.accounts if a.table == "ER_PHA_F")
+    for lake in (duck_lake, spark_lake):
+        con = get_engine("duckdb").connect()
+        try:
+            rel = relation(con, LakePaths(str(lake), con.storage), "stg.ER_PHA_F")
+            cols = [c for c, _ in con.describe(f"SELECT * FROM {rel}")]
+            assert cols[-3:] == ["_source_file", "_source_line", "_year"]
+            assert con.fetchall(f"SELECT _year, count(*) FROM {rel} GROUP BY ALL") == [
+                (2019, staged_pha)
+            ]
+        finally:
+            con.close()
+
+
 def _datasets(lake: Path) -> list[str]:
     """Dataset directories of stg/ and quarantine/ (relative paths), then every table of the
     int generation, internal ones included (``int.<name>``)."""
+    from sndslab.lake import LakePaths, known_tables
+
     dirs = sorted(
         {
             p.parent.relative_to(lake).as_posix()
@@ -153,6 +235,8 @@ def _datasets(lake: Path) -> list[str]:
 def _sorted_table(lake: Path, name: str) -> Any:
     """A dataset's rows (``name``: a directory relative to the lake, or ``int.<table>``),
     sorted on every column (row order is not part of the contract), read with DuckDB."""
+    from sndslab.lake import open_lake
+
     with open_lake(lake) as lk:
         if name.startswith("int."):
             table = lk.table(name).to_arrow()
@@ -186,11 +270,7 @@ def test_same_counts_on_both_engines(lakes: dict[str, Any]) -> None:
     assert spark.intermediate == duck.intermediate
     assert spark.join_loss == pytest.approx(duck.join_loss)
     assert spark.stage.totals == duck.stage.totals
-
-    def accounts(result: Any) -> list[dict[str, Any]]:
-        return [{k: v for k, v in a.to_dict().items() if k != "seconds"} for a in result.accounts]
-
-    assert accounts(spark.stage) == accounts(duck.stage)
+    assert _accounts(spark.stage) == _accounts(duck.stage)
     assert spark.stage.totals["quarantined"].get("malformed_line", 0) >= 1  # "not;enough"
 
 
@@ -213,7 +293,7 @@ def test_same_output_files_and_rows(lakes: dict[str, Any]) -> None:
     import pyarrow.parquet as pq
 
     stg = next(f for f in files if f.startswith("stg/"))
-    spark_part = next((spark / stg).glob("part-*.parquet"))
+    spark_part = next((spark / stg).glob("*.parquet"))
     assert "parquet-mr" in str(pq.ParquetFile(spark_part).metadata.created_by)
     assert "DuckDB" in str(pq.ParquetFile(next((duck / stg).glob("*.parquet"))).metadata.created_by)
     different = []
@@ -229,63 +309,47 @@ def test_same_output_files_and_rows(lakes: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def int_lakes(
-    lakes_staged: Path, spark_session: Any, tmp_path_factory: pytest.TempPathFactory
+    staged: dict[str, Any], spark_engine: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, tuple[Path, Any]]:
     """``{engine: (lake, IntResult)}``: the int generation built on each engine from copies of
-    one DuckDB-staged lake (the int layer alone, whatever engine staged)."""
-    del spark_session
+    the DuckDB-staged lake (the int layer alone, whatever engine staged)."""
     import shutil
 
+    from sndslab.engines import get_engine
     from sndslab.ingest import build_int
+    from sndslab.lake import LakePaths
 
     base = tmp_path_factory.mktemp("int-parity")
+    engines = {"duckdb": get_engine("duckdb"), "spark": spark_engine}
     out: dict[str, tuple[Path, Any]] = {}
     for engine in ENGINES:
         lake = base / engine
-        shutil.copytree(lakes_staged, lake)
-        con = get_engine(engine, threads=2, memory_limit="2g").connect()
+        shutil.copytree(staged["duckdb"][0], lake, ignore=shutil.ignore_patterns("int"))
+        con = engines[engine].connect()
         try:
             out[engine] = (lake, build_int(con, LakePaths(str(lake), con.storage)))
         finally:
-            if engine == "duckdb":
-                con.close()
+            con.close()
     return out
-
-
-@pytest.fixture(scope="module")
-def lakes_staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One small synthetic extract (800 persons, 2019, plus bad rows) staged by DuckDB."""
-    from sndslab.ingest import stage
-    from sndslab.synth import SynthConfig, generate
-
-    base = tmp_path_factory.mktemp("int-parity-staged")
-    generate(
-        SynthConfig(patients=800, first_year=2019, last_year=2019, seed=3, chunk_size=800),
-        base / "synth",
-    )
-    _add_bad_rows(base / "synth" / "raw" / "ER_PHA_F_2019.csv")
-    lake = base / "lake"
-    LakePaths(str(lake)).ensure_marker()
-    stage(base / "synth" / "raw", lake)
-    return lake
 
 
 @pytest.mark.spark
 def test_int_layer_is_the_same_on_both_engines(int_lakes: dict[str, tuple[Path, Any]]) -> None:
-    """Same counts, same int tables (internal ones included) with the same rows and types,
+    """Same counts, the same int tables (internal ones included) with the same rows and types,
     and the same orphan quarantine, from the same staged lake."""
     (duck, d_res), (spark, s_res) = int_lakes["duckdb"], int_lakes["spark"]
     assert s_res.rules == d_res.rules
     assert s_res.identity == d_res.identity
     assert s_res.intermediate == d_res.intermediate
     assert s_res.join_loss == pytest.approx(d_res.join_loss)
-    names = [n for n in _datasets(duck) if n.startswith(("int.", "quarantine/ER_PHA_F/orphans"))]
-    assert names == [
-        n for n in _datasets(spark) if n.startswith(("int.", "quarantine/ER_PHA_F/orphans"))
-    ]
-    assert "int.ssr_diagnoses" in names and "int.death_causes" in names
+
+    def names(lake: Path) -> list[str]:
+        return [n for n in _datasets(lake) if n.startswith(("int.", "quarantine/ER_PHA_F/orph"))]
+
+    assert names(duck) == names(spark)
+    assert "int.ssr_diagnoses" in names(duck) and "int.death_causes" in names(duck)
     different = []
-    for name in names:
+    for name in names(duck):
         d, s = _sorted_table(duck, name), _sorted_table(spark, name)
         same_types = [(f.name, f.type) for f in d.schema] == [(f.name, f.type) for f in s.schema]
         if not same_types or d.to_pylist() != s.to_pylist():
