@@ -6,8 +6,10 @@ Every step runs on the engine under test: staging too (stg/ and quarantine/ part
 written by Spark's own reader and writer, :mod:`sndslab.ingest._stage_spark`, with the same file
 accounts), then the rules, identity and intermediate steps through
 :class:`sndslab.engines.SparkConnection`, which transpiles the same DuckDB SQL with sqlglot.
-Staging's own parity cases (bad input, typing corner cases) are in ``test_stage_spark.py``. The
-shim unit tests below need neither Spark nor Java.
+``test_int_layer_is_the_same_on_both_engines`` builds the int generation on each engine from
+copies of one DuckDB-staged lake, so it tests the int layer alone. Staging's own parity cases
+(bad input, typing corner cases) are in ``test_stage_spark.py``. The shim unit tests below need
+neither Spark nor Java.
 """
 
 from __future__ import annotations
@@ -215,19 +217,33 @@ def test_same_staging_on_both_engines(staged: dict[str, Any]) -> None:
             con.close()
 
 
-def _parquet_files(lake: Path) -> list[str]:
-    return sorted(
-        p.relative_to(lake).as_posix()
-        for p in lake.rglob("*.parquet")
-        if not any(part.startswith(".") for part in p.relative_to(lake).parts)
+def _datasets(lake: Path) -> list[str]:
+    """Dataset directories of stg/ and quarantine/ (relative paths), then every table of the
+    int generation, internal ones included (``int.<name>``)."""
+    from sndslab.lake import LakePaths, known_tables
+
+    dirs = sorted(
+        {
+            p.parent.relative_to(lake).as_posix()
+            for layer in ("stg", "quarantine")
+            for p in (lake / layer).rglob("*.parquet")
+            if not any(part.startswith(".") for part in p.relative_to(lake).parts)
+        }
     )
+    paths = LakePaths(str(lake))
+    return dirs + [n for n in known_tables(paths, internal=True) if n.startswith("int.")]
 
 
-def _sorted_table(path: Path) -> Any:
-    """The Parquet file's rows sorted on every column (row order is not part of the contract)."""
-    import pyarrow.parquet as pq
+def _sorted_table(lake: Path, name: str) -> Any:
+    """A dataset's rows (``name``: a directory relative to the lake, or ``int.<table>``),
+    sorted on every column (row order is not part of the contract), read with DuckDB."""
+    from sndslab.lake import open_lake
 
-    table = pq.read_table(path)
+    with open_lake(lake) as lk:
+        if name.startswith("int."):
+            table = lk.table(name).to_arrow()
+        else:
+            table = lk.con.sql(f"SELECT * FROM {lk.con.dataset(str(lake / name))}").to_arrow()
     if not table.num_rows:
         return table
     return table.sort_by([(c, "ascending") for c in table.column_names])
@@ -248,8 +264,7 @@ def test_ingest_adds_up_on_each_engine(lakes: dict[str, Any], engine: str) -> No
 def test_same_counts_on_both_engines(lakes: dict[str, Any]) -> None:
     duck, spark = lakes["duckdb"][1], lakes["spark"][1]
     assert spark.rules == duck.rules
-    paths = {"persons_path", "keys_path"}  # lake-specific
-    assert spark.identity.model_dump(exclude=paths) == duck.identity.model_dump(exclude=paths)
+    assert spark.identity == duck.identity
     # the appended orphan row, plus the orphan satellite rows the generator injected
     manifest = lakes["duckdb"][0].parent / "synth" / "truth" / "manifest.json"
     injected = json.loads(manifest.read_text())["counts"]["dcir.orphan_satellite_rows.ER_PHA_F"]
@@ -264,15 +279,15 @@ def test_same_counts_on_both_engines(lakes: dict[str, Any]) -> None:
 @pytest.mark.spark
 def test_same_output_files_and_rows(lakes: dict[str, Any]) -> None:
     duck, spark = lakes["duckdb"][0], lakes["spark"][0]
-    files = _parquet_files(duck)
-    assert files == _parquet_files(spark)
+    files = _datasets(duck)
+    assert files == _datasets(spark)
     # every layer is there: stg, quarantine, clean/flags, identity, int tables
     for expected in (
         "stg/",
-        "quarantine/ER_PHA_F/orphans.parquet",
-        "int/clean/",
-        "int/flags/",
-        "int/persons.parquet",
+        "quarantine/ER_PHA_F/orphans",
+        "int.clean__",
+        "int.flags__",
+        "int.persons",
     ):
         assert any(f.startswith(expected) for f in files), expected
     assert len(files) > 40
@@ -280,14 +295,65 @@ def test_same_output_files_and_rows(lakes: dict[str, Any]) -> None:
     import pyarrow.parquet as pq
 
     stg = next(f for f in files if f.startswith("stg/"))
-    assert "parquet-mr" in str(pq.ParquetFile(spark / stg).metadata.created_by)
-    assert "DuckDB" in str(pq.ParquetFile(duck / stg).metadata.created_by)
+    spark_part = next((spark / stg).glob("*.parquet"))
+    assert "parquet-mr" in str(pq.ParquetFile(spark_part).metadata.created_by)
+    assert "DuckDB" in str(pq.ParquetFile(next((duck / stg).glob("*.parquet"))).metadata.created_by)
     different = []
     for rel in files:
-        d, s = _sorted_table(duck / rel), _sorted_table(spark / rel)
+        d, s = _sorted_table(duck, rel), _sorted_table(spark, rel)
         # names and types must match; Parquet nullability may not (DuckDB marks some columns
         # REQUIRED, Spark writes every column OPTIONAL), so rows are compared as Python values
         same_types = [(f.name, f.type) for f in d.schema] == [(f.name, f.type) for f in s.schema]
         if not same_types or d.to_pylist() != s.to_pylist():
             different.append((rel, d.num_rows, s.num_rows, same_types))
+    assert not different, different
+
+
+@pytest.fixture(scope="module")
+def int_lakes(
+    staged: dict[str, Any], spark_engine: Any, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Path, Any]]:
+    """``{engine: (lake, IntResult)}``: the int generation built on each engine from copies of
+    the DuckDB-staged lake (the int layer alone, whatever engine staged)."""
+    import shutil
+
+    from sndslab.engines import get_engine
+    from sndslab.ingest import build_int
+    from sndslab.lake import LakePaths
+
+    base = tmp_path_factory.mktemp("int-parity")
+    engines = {"duckdb": get_engine("duckdb"), "spark": spark_engine}
+    out: dict[str, tuple[Path, Any]] = {}
+    for engine in ENGINES:
+        lake = base / engine
+        shutil.copytree(staged["duckdb"][0], lake, ignore=shutil.ignore_patterns("int"))
+        con = engines[engine].connect()
+        try:
+            out[engine] = (lake, build_int(con, LakePaths(str(lake), con.storage)))
+        finally:
+            con.close()
+    return out
+
+
+@pytest.mark.spark
+def test_int_layer_is_the_same_on_both_engines(int_lakes: dict[str, tuple[Path, Any]]) -> None:
+    """Same counts, the same int tables (internal ones included) with the same rows and types,
+    and the same orphan quarantine, from the same staged lake."""
+    (duck, d_res), (spark, s_res) = int_lakes["duckdb"], int_lakes["spark"]
+    assert s_res.rules == d_res.rules
+    assert s_res.identity == d_res.identity
+    assert s_res.intermediate == d_res.intermediate
+    assert s_res.join_loss == pytest.approx(d_res.join_loss)
+
+    def names(lake: Path) -> list[str]:
+        return [n for n in _datasets(lake) if n.startswith(("int.", "quarantine/ER_PHA_F/orph"))]
+
+    assert names(duck) == names(spark)
+    assert "int.ssr_diagnoses" in names(duck) and "int.death_causes" in names(duck)
+    different = []
+    for name in names(duck):
+        d, s = _sorted_table(duck, name), _sorted_table(spark, name)
+        same_types = [(f.name, f.type) for f in d.schema] == [(f.name, f.type) for f in s.schema]
+        if not same_types or d.to_pylist() != s.to_pylist():
+            different.append((name, d.num_rows, s.num_rows, same_types))
     assert not different, different

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
-import duckdb
 import pytest
 
+from sndslab.engines import get_engine
 from sndslab.errors import InvalidArgumentError
 from sndslab.ingest._rules import RULE_ORDER, QualityRule, apply_rules, load_rules, render_sql
+from sndslab.lake import LakePaths, write_generation
+
+LakeReader = Any  # conftest.LakeReader (tests are not a package)
 
 
 @pytest.fixture(scope="module")
@@ -154,42 +159,40 @@ def test_first_match_filters(built: tuple[Path, Path, dict]) -> None:
 
 
 def test_orphan_satellite_rows_are_quarantined_with_their_reason(
-    built: tuple[Path, Path, dict],
+    built: tuple[Path, Path, dict], synth_lake: LakeReader
 ) -> None:
     _, lake, truth = built
     tables = _report(lake)["tables"]
     total = 0
-    con = duckdb.connect()
+    con = synth_lake.lake.con
+    paths = synth_lake.lake.paths
     for sat in ("ER_PHA_F", "ER_CAM_F", "ER_BIO_F", "ER_UCD_F", "ER_ETE_F"):
         expected = truth.get(f"dcir.orphan_satellite_rows.{sat}", 0)
         got = tables[sat]["quarantined"].get("orphan_satellite_row", 0) if sat in tables else 0
         assert got == expected, sat
-        path = lake / "quarantine" / sat / "orphans.parquet"
+        path = paths.quarantine_orphans(sat)
         if expected:
-            reasons = con.execute(f"SELECT reason, count(*) FROM '{path}' GROUP BY ALL").fetchall()
+            reasons = con.fetchall(f"SELECT reason, count(*) FROM {con.dataset(path)} GROUP BY ALL")
             assert reasons == [("orphan_satellite_row", expected)], sat
         else:
-            assert not path.exists(), sat
+            assert not paths.storage.exists(path), sat
         total += got
     assert total == truth["dcir.orphan_satellite_rows"] > 0
 
 
-def test_regularisation_arithmetic(built: tuple[Path, Path, dict]) -> None:
+def test_regularisation_arithmetic(built: tuple[Path, Path, dict], synth_lake: LakeReader) -> None:
     """Cancellations and their originals are netted out; re-issues (other amount) are kept."""
     _, lake, truth = built
     matched = _report(lake)["tables"]["ER_PRS_F"]["matched"]["dcir_regularisation_netting"]
     pairs = 2 * truth["dcir.regularisation_cancellations"]
     # a pair is missed only when a genuine identical line sits in the same group (net > 0)
     assert 0.97 * pairs <= matched <= pairs
-    con = duckdb.connect()
-    clean = lake / "int" / "clean" / "ER_PRS_F" / "*.parquet"
-    negative_kept = con.execute(
-        f"SELECT count(*) FROM read_parquet('{clean}') WHERE PRS_ACT_QTE < 0"
-    ).fetchall()[0][0]
+    clean = synth_lake["int.clean__ER_PRS_F"]
+    negative_kept = synth_lake.one(f"SELECT count(*) FROM {clean} WHERE PRS_ACT_QTE < 0")[0]
     assert negative_kept <= 0.02 * truth["dcir.regularisation_cancellations"]
-    positive_signed_2 = con.execute(
-        f"SELECT count(*) FROM read_parquet('{clean}') WHERE BSE_REM_SGN = 1 AND BSE_REM_BSE > 0"
-    ).fetchall()[0][0]
+    positive_signed_2 = synth_lake.one(
+        f"SELECT count(*) FROM {clean} WHERE BSE_REM_SGN = 1 AND BSE_REM_BSE > 0"
+    )[0]
     assert positive_signed_2 > 0
 
 
@@ -206,9 +209,17 @@ def test_disabling_a_rule_moves_its_rows_back_to_kept(
     _, lake, truth = built
     before = _report(lake)["tables"]["ER_PRS_F"]
     rules = load_rules(overrides={"dcir_information_lines": {"enabled": False}})
-    counts = apply_rules(
-        duckdb.connect(), lake, rules, out=tmp_path / "int", quarantine=tmp_path / "q"
-    )
+    copy = tmp_path / "lake"  # the staged part of the session's lake (read-only)
+    copy.mkdir()
+    for item in ("_lake.json", "_state", "stg"):
+        (shutil.copytree if (lake / item).is_dir() else shutil.copy2)(lake / item, copy / item)
+    con = get_engine("duckdb").connect()
+    paths = LakePaths(str(copy), con.storage)
+    try:
+        with write_generation(paths, "int", con) as w:
+            counts = apply_rules(con, paths, w, rules)
+    finally:
+        con.close()
     assert "dcir_information_lines" not in counts.filtered["ER_PRS_F"]
     n71 = truth["dcir.dpn_qlf_71_lines"]
     gain = counts.kept["ER_PRS_F"] - before["kept"]

@@ -7,11 +7,13 @@
    (typed Parquet), ``lake/quarantine/<TABLE>/`` (rows that could not be typed, with the
    reason) and ``lake/_state/files.json`` (incremental state);
 2. ``apply_rules``: the named quality rules (``load_rules``, one YAML spec per rule with its
-   source), each row charged to the first rule it matches;
+   source), each row charged to the first rule it matches (steps 2–4 are one generation of
+   the ``int`` layer, :func:`build_int`, committed only when all succeed);
 3. ``resolve_persons``: one ``person_id`` per person from BEN_NIR_PSA + BEN_RNG_GEM,
    BEN_NIR_ANO / BEN_IDT_ANO and the PMSI NIR_ANO_17;
-4. ``build_intermediate``: ``lake/int/`` tables (DCIR claims with their satellites, PMSI stays
-   with diagnoses and acts, ALD, deaths, practitioners, establishments);
+4. ``build_intermediate``: the ``int.*`` tables (DCIR claims with their satellites, PMSI stays
+   with diagnoses and acts, ALD, deaths and their causes, practitioners, establishments,
+   referentials ``ref_*``), each checked against its contract;
 5. ``write_report``: ``lake/_reports/ingest.json`` and ``ingest.md`` — per table and file,
    rows in = kept + filtered per rule + quarantined per reason (checked).
 """
@@ -22,7 +24,7 @@ from sndslab.ingest._accounting import FileAccount
 from sndslab.ingest._discover import RawFile, discover
 from sndslab.ingest._identity import IdentityResult, link_pmsi, resolve_persons
 from sndslab.ingest._intermediate import INT_TABLES, build_intermediate, join_loss
-from sndslab.ingest._pipeline import IngestResult, ingest
+from sndslab.ingest._pipeline import IngestResult, IntResult, build_int, ingest
 from sndslab.ingest._report import AccountingMismatchError, write_report
 from sndslab.ingest._rules import RULE_ORDER, QualityRule, RuleCounts, apply_rules, load_rules
 from sndslab.ingest._stage import StageResult, stage, stage_file
@@ -34,12 +36,14 @@ __all__ = [  # noqa: RUF022
     "INT_TABLES",
     "IdentityResult",
     "IngestResult",
+    "IntResult",
     "QualityRule",
     "RULE_ORDER",
     "RawFile",
     "RuleCounts",
     "StageResult",
     "apply_rules",
+    "build_int",
     "build_intermediate",
     "discover",
     "ingest",

@@ -3,8 +3,9 @@
 Algorithm (all in DuckDB SQL, no Python loop over rows):
 
 1. **Keys.** One node per distinct (BEN_NIR_PSA, BEN_RNG_GEM) of IR_BEN_R (kept rows,
-   ``int/clean``), plus the keys of ER_PRS_F absent from IR_BEN_R (``key_type = 'dcir_only'``,
-   demographics taken from their prestation lines).
+   ``clean__IR_BEN_R`` of the ``int`` generation being built), plus the keys of ER_PRS_F
+   absent from IR_BEN_R (``key_type = 'dcir_only'``, demographics taken from their prestation
+   lines).
 2. **Links.** Two keys are linked when they share a non-null BEN_NIR_ANO (the individual,
    lifelong pseudonym) or a non-null BEN_IDT_ANO. Keys without BEN_NIR_ANO (provisional NIRs)
    and keys of fictitious NIRs (BEN_CDI_NIR 01, 05, 06, 08, 09, 11; no BEN_NIR_ANO) link to
@@ -30,10 +31,11 @@ Sources: ``snds-data-model.md`` §2.2 (``fiches/fiche_beneficiaire.md``; sndsToo
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 from pydantic import BaseModel, Field
+
+from sndslab.engines import Connection
+from sndslab.ingest._rules import clean_name
+from sndslab.lake import GenerationWriter
 
 __all__ = ["FICTITIOUS_CDI_NIR", "IdentityResult", "link_pmsi", "resolve_persons"]
 
@@ -55,47 +57,30 @@ class IdentityResult(BaseModel):
     keys_path: str = ""
 
 
-def _p(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def _clean(base: Path, table: str) -> str:
-    return _p(base / "clean" / table / "*.parquet")
-
-
-def resolve_persons(
-    con: Any, lake: Path, *, out: Path | None = None, max_rounds: int = 50
-) -> IdentityResult:
-    """Build ``<out>/persons.parquet`` and ``<out>/person_keys.parquet`` (``out``: lake/int).
-
-    ``persons``: one row per person. ``person_keys``: one row per (BEN_NIR_PSA, BEN_RNG_GEM).
-    Reads the kept rows of IR_BEN_R and ER_PRS_F under ``<out>/clean``.
-    """
-    base = Path(lake) / "int" if out is None else Path(out)
-    has_prs = (base / "clean" / "ER_PRS_F").is_dir()
-    fict = ", ".join(f"'{c}'" for c in FICTITIOUS_CDI_NIR)
-    prov = ", ".join(f"'{c}'" for c in PROVISIONAL_CDI_NIR)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE id_ben AS
-        SELECT BEN_NIR_PSA, BEN_RNG_GEM, BEN_NIR_ANO, BEN_IDT_ANO, BEN_CDI_NIR, BEN_SEX_COD,
+def _keys(con: Connection, writer: GenerationWriter) -> None:
+    """Temp tables ``id_ben`` (IR_BEN_R kept rows) and ``id_keys`` (one row per key, with the
+    ``dcir_only`` keys of ER_PRS_F absent from IR_BEN_R)."""
+    con.create_table(
+        "id_ben",
+        f"""SELECT BEN_NIR_PSA, BEN_RNG_GEM, BEN_NIR_ANO, BEN_IDT_ANO, BEN_CDI_NIR, BEN_SEX_COD,
                BEN_NAI_ANN, BEN_NAI_MOI, BEN_DCD_DTE, BEN_RES_DPT, BEN_DTE_MAJ
-        FROM read_parquet({_clean(base, "IR_BEN_R")}, union_by_name = true)
-        WHERE BEN_NIR_PSA IS NOT NULL"""
+        FROM {writer.relation(clean_name("IR_BEN_R"))}
+        WHERE BEN_NIR_PSA IS NOT NULL""",
     )
     dcir_only = ""
-    if has_prs:
+    if writer.has(clean_name("ER_PRS_F")):
         dcir_only = f"""
         UNION ALL
         SELECT p.BEN_NIR_PSA, p.BEN_RNG_GEM, NULL, NULL, mode(p.BEN_CDI_NIR),
                mode(p.BEN_SEX_COD), mode(p.BEN_NAI_ANN), NULL, max(p.BEN_DCD_DTE),
                mode(p.BEN_RES_DPT), NULL, 'dcir_only'
-        FROM read_parquet({_clean(base, "ER_PRS_F")}, union_by_name = true) p
+        FROM {writer.relation(clean_name("ER_PRS_F"))} p
         ANTI JOIN id_ben b ON p.BEN_NIR_PSA = b.BEN_NIR_PSA AND p.BEN_RNG_GEM = b.BEN_RNG_GEM
         WHERE p.BEN_NIR_PSA IS NOT NULL
         GROUP BY p.BEN_NIR_PSA, p.BEN_RNG_GEM"""
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE id_keys AS
-        SELECT *, row_number() OVER (ORDER BY BEN_NIR_PSA, BEN_RNG_GEM) AS kid FROM (
+    con.create_table(
+        "id_keys",
+        f"""SELECT *, row_number() OVER (ORDER BY BEN_NIR_PSA, BEN_RNG_GEM) AS kid FROM (
           SELECT BEN_NIR_PSA, BEN_RNG_GEM, any_value(BEN_NIR_ANO) AS BEN_NIR_ANO,
                  any_value(BEN_IDT_ANO) AS BEN_IDT_ANO, any_value(BEN_CDI_NIR) AS BEN_CDI_NIR,
                  mode(BEN_SEX_COD) AS sex, mode(BEN_NAI_ANN) AS birth_year,
@@ -105,39 +90,61 @@ def resolve_persons(
                  'ir_ben_r' AS key_type
           FROM id_ben GROUP BY BEN_NIR_PSA, BEN_RNG_GEM
           {dcir_only}
-        )"""
+        )""",
     )
+
+
+def _components(con: Connection, max_rounds: int) -> int:
+    """Label propagation over the keys' tokens (``id_lab``: key → component); the rounds."""
+    fict = ", ".join(f"'{c}'" for c in FICTITIOUS_CDI_NIR)
     # tokens: only real individual identifiers link keys (not fictitious / provisional ones)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE id_tok AS
-        SELECT kid, 'N' || BEN_NIR_ANO AS tok FROM id_keys
+    con.create_table(
+        "id_tok",
+        f"""SELECT kid, 'N' || BEN_NIR_ANO AS tok FROM id_keys
         WHERE BEN_NIR_ANO IS NOT NULL AND COALESCE(BEN_CDI_NIR, '00') NOT IN ({fict})
         UNION
         SELECT kid, 'I' || BEN_IDT_ANO FROM id_keys
         WHERE BEN_IDT_ANO IS NOT NULL AND BEN_NIR_ANO IS NOT NULL
-          AND COALESCE(BEN_CDI_NIR, '00') NOT IN ({fict})"""
+          AND COALESCE(BEN_CDI_NIR, '00') NOT IN ({fict})""",
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE id_lab AS SELECT kid, kid AS lab FROM id_keys")
+    con.create_table("id_lab", "SELECT kid, kid AS lab FROM id_keys")
     rounds = 0
     for rounds in range(1, max_rounds + 1):  # noqa: B007 - rounds reported
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE id_new AS
-            WITH tl AS (SELECT t.tok, min(l.lab) AS lab FROM id_tok t JOIN id_lab l USING (kid)
+        con.create_table(
+            "id_new",
+            """WITH tl AS (SELECT t.tok, min(l.lab) AS lab FROM id_tok t JOIN id_lab l USING (kid)
                         GROUP BY t.tok),
                  kl AS (SELECT t.kid, min(tl.lab) AS lab FROM id_tok t JOIN tl USING (tok)
                         GROUP BY t.kid)
             SELECT l.kid, least(l.lab, COALESCE(kl.lab, l.lab)) AS lab
-            FROM id_lab l LEFT JOIN kl USING (kid)"""
+            FROM id_lab l LEFT JOIN kl USING (kid)""",
         )
-        changed = con.execute(
+        changed = con.scalar(
             "SELECT count(*) FROM id_new n JOIN id_lab l USING (kid) WHERE n.lab <> l.lab"
-        ).fetchone()[0]
-        con.execute("CREATE OR REPLACE TEMP TABLE id_lab AS SELECT * FROM id_new")
+        )
+        con.create_table("id_lab", "SELECT * FROM id_new")
         if changed == 0:
             break
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE id_resolved AS
-        WITH k AS (SELECT k.*, l.lab FROM id_keys k JOIN id_lab l USING (kid)),
+    con.drop("id_new")
+    return rounds
+
+
+def resolve_persons(
+    con: Connection, writer: GenerationWriter, *, max_rounds: int = 50
+) -> IdentityResult:
+    """Write ``persons`` and ``person_keys`` into the ``int`` generation of ``writer``.
+
+    ``persons``: one row per person. ``person_keys``: one row per (BEN_NIR_PSA, BEN_RNG_GEM).
+    Reads the kept rows of IR_BEN_R and ER_PRS_F (``clean__IR_BEN_R``, ``clean__ER_PRS_F``)
+    written in the same generation by :func:`sndslab.ingest.apply_rules`.
+    """
+    fict = ", ".join(f"'{c}'" for c in FICTITIOUS_CDI_NIR)
+    prov = ", ".join(f"'{c}'" for c in PROVISIONAL_CDI_NIR)
+    _keys(con, writer)
+    rounds = _components(con, max_rounds)
+    con.create_table(
+        "id_resolved",
+        f"""WITH k AS (SELECT k.*, l.lab FROM id_keys k JOIN id_lab l USING (kid)),
         comp AS (
           SELECT lab,
                  min(COALESCE(BEN_IDT_ANO, BEN_NIR_PSA || CAST(BEN_RNG_GEM AS VARCHAR)))
@@ -149,19 +156,14 @@ def resolve_persons(
                  OR (k.BEN_NIR_ANO IS NULL AND k.key_type = 'ir_ben_r'
                      AND COALESCE(k.BEN_CDI_NIR, '00') NOT IN ({fict}))
                  AS is_prov
-        FROM k JOIN comp c USING (lab)"""
+        FROM k JOIN comp c USING (lab)""",
     )
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE person_keys AS
-        SELECT BEN_NIR_PSA AS ben_nir_psa, BEN_RNG_GEM AS ben_rng_gem, person_id,
+    keys_sql = """SELECT BEN_NIR_PSA AS ben_nir_psa, BEN_RNG_GEM AS ben_rng_gem, person_id,
                CASE WHEN is_fict THEN 'fictitious' WHEN is_prov THEN 'provisional'
                     ELSE key_type END AS key_type,
                BEN_CDI_NIR AS ben_cdi_nir, sex, birth_year
         FROM id_resolved"""
-    )
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE persons AS
-        WITH shared AS (
+    persons_sql = """WITH shared AS (
           SELECT BEN_NIR_PSA FROM id_resolved GROUP BY BEN_NIR_PSA
           HAVING count(DISTINCT person_id) > 1)
         SELECT person_id, min(group_idt_ano) AS ben_idt_ano,
@@ -174,30 +176,24 @@ def resolve_persons(
                bool_or(incons) OR count(DISTINCT sex) > 1 OR count(DISTINCT birth_year) > 1
                  AS inconsistent_birth_or_sex
         FROM id_resolved GROUP BY person_id"""
-    )
-    base.mkdir(parents=True, exist_ok=True)
-    persons_path = base / "persons.parquet"
-    keys_path = base / "person_keys.parquet"
-    for rel, path in (("persons", persons_path), ("person_keys", keys_path)):
-        tmp = path.with_name(f".{path.name}.tmp")
-        con.execute(f"COPY (SELECT * FROM {rel} ORDER BY ALL) TO {_p(tmp)} (FORMAT PARQUET)")
-        tmp.replace(path)
-    row = con.execute(
-        """SELECT count(*), count(*) FILTER (WHERE fictitious_nir),
+    # persons first: person_keys.person_id is checked against it
+    writer.write("persons", persons_sql, order_by=("person_id",))
+    writer.write("person_keys", keys_sql, order_by=("ben_nir_psa", "ben_rng_gem"))
+    persons = writer.relation("persons")
+    row = con.fetchone(
+        f"""SELECT count(*), count(*) FILTER (WHERE fictitious_nir),
                   count(*) FILTER (WHERE provisional_nir), count(*) FILTER (WHERE twin_shared_psa),
                   count(*) FILTER (WHERE multiple_psa),
-                  count(*) FILTER (WHERE inconsistent_birth_or_sex) FROM persons"""
-    ).fetchone()
-    krow = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE key_type <> 'dcir_only') FROM person_keys"
-    ).fetchone()
-    dcir_only_n = con.execute(
-        "SELECT count(*) FROM id_resolved WHERE key_type = 'dcir_only'"
-    ).fetchone()[0]
+                  count(*) FILTER (WHERE inconsistent_birth_or_sex) FROM {persons}"""
+    ) or (0, 0, 0, 0, 0, 0)
+    n_keys = int(writer.tables["person_keys"].rows)
+    dcir_only_n = int(con.scalar("SELECT count(*) FROM id_resolved WHERE key_type = 'dcir_only'"))
+    for name in ("id_ben", "id_keys", "id_tok", "id_lab", "id_resolved"):
+        con.drop(name)
     return IdentityResult(
         persons=row[0],
-        keys=krow[0],
-        keys_ir_ben_r=krow[0] - dcir_only_n,
+        keys=n_keys,
+        keys_ir_ben_r=n_keys - dcir_only_n,
         keys_dcir_only=dcir_only_n,
         rounds=rounds,
         flags={
@@ -207,19 +203,19 @@ def resolve_persons(
             "multiple_psa": row[4],
             "inconsistent_birth_or_sex": row[5],
         },
-        persons_path=str(persons_path),
-        keys_path=str(keys_path),
+        persons_path="int.persons",
+        keys_path="int.person_keys",
     )
 
 
-def link_pmsi(con: Any, relation: str, keys_path: Path, *, year: str, stay_year: str) -> str:
+def link_pmsi(relation: str, keys: str, *, stay_year: str) -> str:
     """SQL of ``relation`` plus ``person_id`` and ``link_status`` from NIR_ANO_17.
 
-    ``relation`` must have NIR_ANO_17, COD_SEX and AGE_ANN; ``stay_year`` is the SQL of the
-    stay year. ``link_status``: ``linked``, ``twin_resolved``, ``ambiguous_twin`` or
-    ``no_person_key``. Returns a SELECT statement (one row per input row).
+    ``relation`` must have NIR_ANO_17, COD_SEX and AGE_ANN; ``keys`` is the SQL relation of
+    ``person_keys``; ``stay_year`` is the SQL of the stay year. ``link_status``: ``linked``,
+    ``twin_resolved``, ``ambiguous_twin`` or ``no_person_key``. Returns a SELECT statement (one
+    row per input row).
     """
-    del year
     return f"""
     WITH r AS (SELECT *, row_number() OVER () AS _lk FROM {relation}),
     cand AS (
@@ -227,7 +223,7 @@ def link_pmsi(con: Any, relation: str, keys_path: Path, *, year: str, stay_year:
              (TRY_CAST(r.COD_SEX AS INTEGER) IS NOT DISTINCT FROM k.sex
               AND ({stay_year}) - r.AGE_ANN - k.birth_year BETWEEN 0 AND 1) AS fits
       FROM r JOIN (SELECT DISTINCT ben_nir_psa, person_id, sex, birth_year
-                   FROM read_parquet({_p(keys_path)})) k ON r.NIR_ANO_17 = k.ben_nir_psa),
+                   FROM {keys}) k ON r.NIR_ANO_17 = k.ben_nir_psa),
     agg AS (
       SELECT _lk, count(DISTINCT person_id) AS n,
              count(DISTINCT person_id) FILTER (WHERE fits) AS n_fit,

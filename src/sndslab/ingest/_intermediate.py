@@ -1,8 +1,11 @@
-"""Intermediate tables (``lake/int/<name>.parquet``): kept rows, joined, with ``person_id``.
+"""Intermediate tables (``int.<name>``): kept rows, joined, with ``person_id``.
 
-Read the kept rows of :func:`sndslab.ingest._rules.apply_rules` (``int/clean/<TABLE>``) and the
-identity tables of :func:`sndslab.ingest._identity.resolve_persons`. English column names from
-here on. Grains ("One row per …"):
+Written into the ``int`` generation being built (:func:`sndslab.lake.write_generation`), from
+the kept rows of :func:`sndslab.ingest._rules.apply_rules` (internal datasets
+``clean__<TABLE>`` of the same generation) and the identity tables of
+:func:`sndslab.ingest._identity.resolve_persons`. English column names from here on; every
+table is validated against its contract (``sndslab/lake/tables/int/<name>.yaml``) when
+written. Grains ("One row per …"):
 
 - ``dcir_prestations``: one row per kept ER_PRS_F row, with ``person_id``.
 - ``dcir_pharmacy`` / ``dcir_acts`` / ``dcir_biology`` / ``dcir_ucd``: one row per kept
@@ -22,6 +25,18 @@ here on. Grains ("One row per …"):
 - ``ald``: one row per kept IR_IMB_R exemption (end sentinel already NULL).
 - ``deaths``: one row per KI_CCI_R certificate, ``person_id`` through BEN_IDT_ANO.
 - ``practitioners``: one row per DA_PRA_R row; ``establishments``: one row per BE_IDE_R row.
+- ``ssr_diagnoses``: one row per distinct (SSR stay, code, role), role ∈ DP (T_SSRaaB.MOR_PRP),
+  DR (T_SSRaaB.ETL_AFF), DAS (T_SSRaaD.DGN_COD), with the stay's dates and ``person_id``.
+- ``ssr_acts``: one row per kept T_SSRaaCCAM (``kind`` ccam) or T_SSRaaCSARR (``kind`` csarr)
+  row of a stay of ``ssr_stays``.
+- ``had_diagnoses``: one row per distinct (HAD stay, code, role), role ∈ DP (T_HADaaB.DGN_PAL),
+  DAS (T_HADaaD.DGN_ASS); ``had_acts``: one row per kept T_HADaaA row of a stay of
+  ``had_stays``.
+- ``rip_diagnoses``: one row per distinct (RIM-P stay, code, role), role DP
+  (T_RIPaaRSA.DGN_PAL).
+- ``death_causes``: one row per kept KI_ECD_R line, ``person_id`` through BEN_IDT_ANO.
+- ``ref_<table>``: one row per kept row of a staged referential (registry product
+  REFERENTIEL, e.g. ``ref_ir_pha_r``), its staged columns as they are.
 
 PMSI stays carry ``link_status`` (``linked``, ``twin_resolved``, ``ambiguous_twin``,
 ``no_person_key``) from :func:`sndslab.ingest._identity.link_pmsi`. Join-loss metrics are
@@ -30,13 +45,13 @@ returned by :func:`join_loss`.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
+from sndslab.engines import Connection
 from sndslab.ingest._identity import link_pmsi
-from sndslab.ingest._rules import DCIR_KEYS
+from sndslab.ingest._rules import DCIR_KEYS, clean_name, stg_tables
+from sndslab.lake import GenerationWriter, LakePaths
+from sndslab.registry import get_table, list_nomenclatures
 
-__all__ = ["INT_TABLES", "build_intermediate", "join_loss"]
+__all__ = ["INT_TABLES", "build_intermediate", "join_loss", "ref_name", "ref_tables"]
 
 INT_TABLES = (
     "dcir_prestations",
@@ -49,10 +64,16 @@ INT_TABLES = (
     "mco_acts",
     "ace_visits",
     "ssr_stays",
+    "ssr_diagnoses",
+    "ssr_acts",
     "had_stays",
+    "had_diagnoses",
+    "had_acts",
     "rip_stays",
+    "rip_diagnoses",
     "ald",
     "deaths",
+    "death_causes",
     "practitioners",
     "establishments",
 )
@@ -60,30 +81,42 @@ INT_TABLES = (
 _K = ", ".join(DCIR_KEYS)
 
 
-def _p(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+def ref_name(table: str) -> str:
+    """Name of the int table of a staged referential: ``IR_PHA_R`` → ``ref_ir_pha_r``."""
+    return f"ref_{table.lower()}"
+
+
+def ref_tables(tables: list[str]) -> list[str]:
+    """The referentials among ``tables`` (registry product REFERENTIEL, or a nomenclature)."""
+    nomenclatures = set(list_nomenclatures())
+    return [t for t in tables if get_table(t).product == "REFERENTIEL" or t in nomenclatures]
 
 
 class _Ctx:
-    def __init__(self, con: Any, base: Path) -> None:
+    """The connection and the generation being written, with shorthands for the stages."""
+
+    def __init__(self, con: Connection, writer: GenerationWriter) -> None:
         self.con = con
-        self.base = base
-        self.keys = base / "person_keys.parquet"
+        self.w = writer
 
     def has(self, *tables: str) -> bool:
-        return all(any((self.base / "clean" / t).glob("*.parquet")) for t in tables)
+        """Whether every staged table has kept rows written in this generation."""
+        return all(self.w.has(clean_name(t)) for t in tables)
 
     def t(self, table: str) -> str:
-        return (
-            f"read_parquet({_p(self.base / 'clean' / table / '*.parquet')}, union_by_name = true)"
-        )
+        """SQL relation of the kept rows of a staged table."""
+        return self.w.relation(clean_name(table))
+
+    def r(self, name: str) -> str:
+        """SQL relation of an int table written in this generation."""
+        return self.w.relation(name)
+
+    @property
+    def keys(self) -> str:
+        return self.w.relation("person_keys")
 
     def write(self, name: str, sql: str) -> int:
-        path = self.base / f"{name}.parquet"
-        tmp = path.with_name(f".{path.name}.tmp")
-        self.con.execute(f"COPY ({sql}) TO {_p(tmp)} (FORMAT PARQUET)")
-        tmp.replace(path)
-        return int(self.con.execute(f"SELECT count(*) FROM read_parquet({_p(path)})").fetchone()[0])
+        return self.w.write(name, sql)
 
 
 def _dcir(c: _Ctx, out: dict[str, int]) -> None:
@@ -93,20 +126,19 @@ def _dcir(c: _Ctx, out: dict[str, int]) -> None:
     out["dcir_prestations"] = c.write(
         "dcir_prestations",
         f"""SELECT k.person_id, p.* FROM {c.t("ER_PRS_F")} p
-        LEFT JOIN read_parquet({_p(c.keys)}) k
+        LEFT JOIN {c.keys} k
           ON p.BEN_NIR_PSA = k.ben_nir_psa AND p.BEN_RNG_GEM = k.ben_rng_gem""",
     )
-    prestations = f"read_parquet({_p(c.base / 'dcir_prestations.parquet')})"
     # one prestation row per 9 keys (the keys are unique; any_value guards against blow-up)
-    c.con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE int_prs_k AS
-        SELECT {_K}, any_value(person_id) AS person_id, any_value(EXE_SOI_DTD) AS care_date,
+    c.con.create_table(
+        "int_prs_k",
+        f"""SELECT {_K}, any_value(person_id) AS person_id, any_value(EXE_SOI_DTD) AS care_date,
                any_value(EXE_SOI_DTF) AS care_end, any_value(PRS_NAT_REF) AS nature,
                any_value(PFS_EXE_NUM) AS executor_id, any_value(PFS_PRE_NUM) AS prescriber_id,
                any_value(PSE_SPE_COD) AS executor_specialty,
                any_value(PSP_SPE_COD) AS prescriber_specialty,
                any_value(PRE_PRE_DTD) AS prescription_date
-        FROM {prestations} GROUP BY ALL"""
+        FROM {c.r("dcir_prestations")} GROUP BY ALL""",
     )
     sats = {
         "dcir_pharmacy": (
@@ -128,10 +160,7 @@ def _dcir(c: _Ctx, out: dict[str, int]) -> None:
                     p.prescription_date, {cols}, s.*
                 FROM {c.t(table)} s JOIN int_prs_k p ON {on}""",
             )
-
-
-def _stay_year(year_col: str = "_year") -> str:
-    return year_col
+    c.con.drop("int_prs_k")
 
 
 def _mco(c: _Ctx, out: dict[str, int]) -> None:
@@ -144,26 +173,23 @@ def _mco(c: _Ctx, out: dict[str, int]) -> None:
                  b.SEJ_NBJ AS length_of_stay, b.SOR_ANN AS exit_year, b.SOR_MOI AS exit_month
           FROM {c.t("T_MCOaaB")} b JOIN {c.t("T_MCOaaC")} cc
             ON b.ETA_NUM = cc.ETA_NUM AND b.RSA_NUM = cc.RSA_NUM AND b._year = cc._year)"""
-    c.con.execute(
-        "CREATE OR REPLACE TEMP TABLE int_mco AS "
-        + link_pmsi(c.con, rel, c.keys, year="_year", stay_year="year(r.entry_date)")
-    )
-    out["mco_stays"] = c.write("mco_stays", "SELECT * FROM int_mco")
+    out["mco_stays"] = c.write("mco_stays", link_pmsi(rel, c.keys, stay_year="year(r.entry_date)"))
+    stays = c.r("mco_stays")
     key = "s.ETA_NUM, s.RSA_NUM, s._year, s.person_id"
     parts = [
-        f"SELECT {key}, s.dp AS code, 'DP' AS role FROM int_mco s WHERE s.dp IS NOT NULL",
-        f"SELECT {key}, s.dr, 'DR' FROM int_mco s WHERE s.dr IS NOT NULL",
+        f"SELECT {key}, s.dp AS code, 'DP' AS role FROM {stays} s WHERE s.dp IS NOT NULL",
+        f"SELECT {key}, s.dr, 'DR' FROM {stays} s WHERE s.dr IS NOT NULL",
     ]
     on = "s.ETA_NUM = x.ETA_NUM AND s.RSA_NUM = x.RSA_NUM AND s._year = x._year"
     if c.has("T_MCOaaD"):
         parts.append(
-            f"SELECT {key}, x.ASS_DGN, 'DAS' FROM {c.t('T_MCOaaD')} x JOIN int_mco s ON {on} "
+            f"SELECT {key}, x.ASS_DGN, 'DAS' FROM {c.t('T_MCOaaD')} x JOIN {stays} s ON {on} "
             "WHERE x.ASS_DGN IS NOT NULL"
         )
     if c.has("T_MCOaaUM"):
         for col, role in (("DGN_PAL", "UM_DP"), ("DGN_REL", "UM_DR")):
             parts.append(
-                f"SELECT {key}, x.{col}, '{role}' FROM {c.t('T_MCOaaUM')} x JOIN int_mco s "
+                f"SELECT {key}, x.{col}, '{role}' FROM {c.t('T_MCOaaUM')} x JOIN {stays} s "
                 f"ON {on} WHERE x.{col} IS NOT NULL"
             )
     out["mco_diagnoses"] = c.write("mco_diagnoses", " UNION ALL ".join(parts))
@@ -172,7 +198,7 @@ def _mco(c: _Ctx, out: dict[str, int]) -> None:
             "mco_acts",
             f"""SELECT s.person_id, s.entry_date, x.CDC_ACT AS ccam_code,
                 x.ENT_DAT_DEL AS days_after_entry, x.* FROM {c.t("T_MCOaaA")} x
-                JOIN int_mco s ON {on}""",
+                JOIN {stays} s ON {on}""",
         )
 
 
@@ -183,10 +209,7 @@ def _ace(c: _Ctx, out: dict[str, int]) -> None:
                  cs.NIR_ANO_17, f.COD_SEX, f.AGE_ANN, cs.EXE_SOI_DTD AS visit_date
           FROM {c.t("T_MCOaaFASTC")} f JOIN {c.t("T_MCOaaCSTC")} cs
             ON f.ETA_NUM = cs.ETA_NUM AND f.SEQ_NUM = cs.SEQ_NUM AND f._year = cs._year)"""
-    c.con.execute(
-        "CREATE OR REPLACE TEMP TABLE int_ace AS "
-        + link_pmsi(c.con, rel, c.keys, year="_year", stay_year="year(r.visit_date)")
-    )
+    c.con.create_table("int_ace", link_pmsi(rel, c.keys, stay_year="year(r.visit_date)"))
     on = "v.ETA_NUM = x.ETA_NUM AND v.SEQ_NUM = x.SEQ_NUM AND v._year = x._year"
     parts = []
     for table, code, kind in (
@@ -201,15 +224,19 @@ def _ace(c: _Ctx, out: dict[str, int]) -> None:
             )
     if parts:
         out["ace_visits"] = c.write("ace_visits", " UNION ALL ".join(parts))
+    c.con.drop("int_ace")
+
+
+#: Stay tables of the other PMSI products: (main table, link table, stay key).
+OTHER_STAYS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "ssr_stays": ("T_SSRaaB", "T_SSRaaC", ("ETA_NUM", "RHA_NUM")),
+    "had_stays": ("T_HADaaB", "T_HADaaC", ("ETA_NUM_EPMSI", "RHAD_NUM")),
+    "rip_stays": ("T_RIPaaRSA", "T_RIPaaC", ("ETA_NUM_EPMSI", "RIP_NUM")),
+}
 
 
 def _other_stays(c: _Ctx, out: dict[str, int]) -> None:
-    specs = {
-        "ssr_stays": ("T_SSRaaB", "T_SSRaaC", ("ETA_NUM", "RHA_NUM")),
-        "had_stays": ("T_HADaaB", "T_HADaaC", ("ETA_NUM_EPMSI", "RHAD_NUM")),
-        "rip_stays": ("T_RIPaaRSA", "T_RIPaaC", ("ETA_NUM_EPMSI", "RIP_NUM")),
-    }
-    for name, (main, link, key) in specs.items():
+    for name, (main, link, key) in OTHER_STAYS.items():
         if not c.has(main, link):
             continue
         k = ", ".join(key)
@@ -221,28 +248,109 @@ def _other_stays(c: _Ctx, out: dict[str, int]) -> None:
               JOIN (SELECT {k}, _year, any_value(NIR_ANO_17) AS NIR_ANO_17,
                            min(EXE_SOI_DTD) AS entry_date, max(EXE_SOI_DTF) AS exit_date
                     FROM {c.t(link)} GROUP BY ALL) l ON {on})"""
+        out[name] = c.write(name, link_pmsi(rel, c.keys, stay_year="year(r.entry_date)"))
+
+
+#: Diagnoses of the other PMSI products: stay table -> (int table, [(source, column, role)]).
+OTHER_DIAGNOSES: dict[str, tuple[str, tuple[tuple[str, str, str], ...]]] = {
+    "ssr_stays": (
+        "ssr_diagnoses",
+        (
+            ("T_SSRaaB", "MOR_PRP", "DP"),
+            ("T_SSRaaB", "ETL_AFF", "DR"),
+            ("T_SSRaaD", "DGN_COD", "DAS"),
+        ),
+    ),
+    "had_stays": ("had_diagnoses", (("T_HADaaB", "DGN_PAL", "DP"), ("T_HADaaD", "DGN_ASS", "DAS"))),
+    "rip_stays": ("rip_diagnoses", (("T_RIPaaRSA", "DGN_PAL", "DP"),)),
+}
+
+
+def _other_diagnoses(c: _Ctx, out: dict[str, int]) -> None:
+    """``ssr_diagnoses``, ``had_diagnoses``, ``rip_diagnoses``: distinct (stay, code, role)."""
+    for stays, (name, sources) in OTHER_DIAGNOSES.items():
+        if not c.w.has(stays):
+            continue
+        key = (*OTHER_STAYS[stays][2], "_year")
+        k = ", ".join(key)
+        parts = [
+            f"SELECT {k}, CAST({col} AS VARCHAR) AS code, '{role}' AS role FROM {c.t(table)} "
+            f"WHERE {col} IS NOT NULL"
+            for table, col, role in sources
+            if c.has(table)
+        ]
+        if not parts:
+            continue
+        on = " AND ".join(f"s.{x} = d.{x}" for x in key)
         out[name] = c.write(
-            name, link_pmsi(c.con, rel, c.keys, year="_year", stay_year="year(r.entry_date)")
+            name,
+            f"""SELECT DISTINCT {", ".join(f"s.{x}" for x in key)}, s.person_id, d.code, d.role,
+                s.entry_date, s.exit_date
+            FROM ({" UNION ALL ".join(parts)}) d JOIN {c.r(stays)} s ON {on}""",
         )
 
 
+def _act_part(c: _Ctx, stays: str, table: str, key: tuple[str, ...], select: str) -> str:
+    on = " AND ".join(f"s.{x} = a.{x}" for x in key)
+    cols = ", ".join(f"a.{x}" for x in key)
+    return (
+        f"SELECT {cols}, s.person_id, s.entry_date, {select}, a._source_file, a._source_line "
+        f"FROM {c.t(table)} a JOIN {c.r(stays)} s ON {on}"
+    )
+
+
+def _other_acts(c: _Ctx, out: dict[str, int]) -> None:
+    """``ssr_acts`` (CCAM and CSARR lines) and ``had_acts`` (T_HADaaA lines) of the stays."""
+    if c.w.has("ssr_stays"):
+        key = ("ETA_NUM", "RHA_NUM", "_year")
+        specs = {
+            "T_SSRaaCCAM": "'ccam' AS kind, CAST(a.CCAM_ACT AS VARCHAR) AS code, "
+            "CAST(a.CCAM_NBR_REA AS DOUBLE) AS quantity, "
+            "CAST(a.CCAM_COD_ACT AS VARCHAR) AS modifier",
+            "T_SSRaaCSARR": "'csarr' AS kind, CAST(a.CSARR_COD AS VARCHAR) AS code, "
+            "CAST(a.NBR_CSARR AS DOUBLE) AS quantity, CAST(NULL AS VARCHAR) AS modifier",
+        }
+        parts = [_act_part(c, "ssr_stays", t, key, sql) for t, sql in specs.items() if c.has(t)]
+        if parts:
+            out["ssr_acts"] = c.write("ssr_acts", " UNION ALL ".join(parts))
+    if c.w.has("had_stays") and c.has("T_HADaaA"):
+        select = (
+            "CAST(a.CCAM_COD AS VARCHAR) AS code, CAST(a.REAL_NBR AS DOUBLE) AS quantity, "
+            "CAST(a.ACT_COD AS VARCHAR) AS modifier"
+        )
+        key = ("ETA_NUM_EPMSI", "RHAD_NUM", "_year")
+        out["had_acts"] = c.write("had_acts", _act_part(c, "had_stays", "T_HADaaA", key, select))
+
+
+def _persons_by_idt(c: _Ctx) -> str:
+    return (
+        f"(SELECT ben_idt_ano, any_value(person_id) AS person_id FROM {c.r('persons')} "
+        "GROUP BY ALL)"
+    )
+
+
 def _referentials(c: _Ctx, out: dict[str, int]) -> None:
-    keys = f"read_parquet({_p(c.keys)})"
     if c.has("IR_IMB_R"):
         out["ald"] = c.write(
             "ald",
             f"""SELECT k.person_id, i.IMB_ALD_NUM AS ald_number, i.MED_MTF_COD AS icd10,
                 i.IMB_ALD_DTD AS start_date, i.IMB_ALD_DTF AS end_date, i.*
-            FROM {c.t("IR_IMB_R")} i LEFT JOIN {keys} k
+            FROM {c.t("IR_IMB_R")} i LEFT JOIN {c.keys} k
               ON i.BEN_NIR_PSA = k.ben_nir_psa AND i.BEN_RNG_GEM = k.ben_rng_gem""",
         )
     if c.has("KI_CCI_R"):
         out["deaths"] = c.write(
             "deaths",
             f"""SELECT p.person_id, d.BEN_DCD_DTE AS death_date, d.DCD_CIM_COD AS cause_icd10, d.*
-            FROM {c.t("KI_CCI_R")} d LEFT JOIN
-              (SELECT ben_idt_ano, any_value(person_id) AS person_id
-               FROM read_parquet({_p(c.base / "persons.parquet")}) GROUP BY ALL) p
+            FROM {c.t("KI_CCI_R")} d LEFT JOIN {_persons_by_idt(c)} p
+              ON d.BEN_IDT_ANO = p.ben_idt_ano""",
+        )
+    if c.has("KI_ECD_R"):
+        out["death_causes"] = c.write(
+            "death_causes",
+            f"""SELECT p.person_id, d.BEN_DCD_DTE AS death_date, d.ECD_CAU_RNG AS rank,
+                d.ECD_CIM_COD AS icd10, d.*
+            FROM {c.t("KI_ECD_R")} d LEFT JOIN {_persons_by_idt(c)} p
               ON d.BEN_IDT_ANO = p.ben_idt_ano""",
         )
     if c.has("DA_PRA_R"):
@@ -251,56 +359,53 @@ def _referentials(c: _Ctx, out: dict[str, int]) -> None:
         out["establishments"] = c.write("establishments", f"SELECT * FROM {c.t('BE_IDE_R')}")
 
 
-def build_intermediate(con: Any, lake: Path, *, out: Path | None = None) -> dict[str, int]:
-    """Write the ``int/`` tables (see the module docstring); returns rows per table.
+def _nomenclatures(c: _Ctx, paths: LakePaths, out: dict[str, int]) -> None:
+    """``ref_<table>``: the kept rows of every staged referential, as staged."""
+    for table in ref_tables(stg_tables(paths)):
+        if c.has(table):
+            out[ref_name(table)] = c.write(ref_name(table), f"SELECT * FROM {c.t(table)}")
 
-    ``out`` (default ``lake/int``) must hold ``clean/`` and the identity tables.
-    """
-    base = Path(lake) / "int" if out is None else Path(out)
-    c = _Ctx(con, base)
+
+def build_intermediate(
+    con: Connection, paths: LakePaths, writer: GenerationWriter
+) -> dict[str, int]:
+    """Write the ``int`` tables (see the module docstring) into ``writer``'s generation, which
+    must hold the kept rows (``clean__<TABLE>``) and the identity tables; rows per table."""
+    c = _Ctx(con, writer)
     rows: dict[str, int] = {}
     _dcir(c, rows)
     _mco(c, rows)
     _ace(c, rows)
     _other_stays(c, rows)
+    _other_diagnoses(c, rows)
+    _other_acts(c, rows)
     _referentials(c, rows)
+    _nomenclatures(c, paths, rows)
     return rows
 
 
-def join_loss(con: Any, lake: Path, *, out: Path | None = None) -> dict[str, float]:
-    """Join-loss metrics (shares in [0, 1]) computed on the ``int/`` and ``clean/`` tables."""
-    base = Path(lake) / "int" if out is None else Path(out)
-    c = _Ctx(con, base)
+def join_loss(con: Connection, writer: GenerationWriter) -> dict[str, float]:
+    """Join-loss metrics (shares in [0, 1]) of the ``int`` tables written by ``writer``."""
     m: dict[str, float] = {}
 
-    def share(sql: str) -> float:
-        num, den = con.execute(sql).fetchone()
-        return float(num) / den if den else 0.0
+    def rows(name: str) -> int:
+        return int(writer.tables[name].rows)
 
-    if (base / "dcir_prestations.parquet").exists():
-        m["dcir_prestations_without_person"] = share(
-            f"SELECT count(*) FILTER (WHERE person_id IS NULL), count(*) "
-            f"FROM read_parquet({_p(base / 'dcir_prestations.parquet')})"
-        )
+    def share(name: str, condition: str) -> float:
+        total = rows(name)
+        num = con.scalar(f"SELECT count(*) FROM {writer.relation(name)} WHERE {condition}")
+        return float(num) / total if total else 0.0
+
+    if writer.has("dcir_prestations"):
+        m["dcir_prestations_without_person"] = share("dcir_prestations", "person_id IS NULL")
     for table, name in (("ER_PHA_F", "dcir_pharmacy"), ("ER_CAM_F", "dcir_acts")):
-        if c.has(table) and (base / f"{name}.parquet").exists():
-            share_sql = (
-                f"SELECT (SELECT count(*) FROM {c.t(table)}) - "
-                f"(SELECT count(*) FROM read_parquet({_p(base / f'{name}.parquet')})), "
-                f"(SELECT count(*) FROM {c.t(table)})"
-            )
-            m[f"{table.lower()}_rows_without_prestation"] = share(share_sql)
+        if writer.has(clean_name(table)) and writer.has(name):
+            den = rows(clean_name(table))
+            m[f"{table.lower()}_rows_without_prestation"] = (den - rows(name)) / den if den else 0.0
     for name in ("mco_stays", "ssr_stays", "had_stays", "rip_stays"):
-        path = base / f"{name}.parquet"
-        if path.exists():
+        if writer.has(name):
             for status in ("no_person_key", "ambiguous_twin"):
-                m[f"{name}_{status}"] = share(
-                    f"SELECT count(*) FILTER (WHERE link_status = '{status}'), count(*) "
-                    f"FROM read_parquet({_p(path)})"
-                )
-    if (base / "deaths.parquet").exists():
-        m["deaths_without_person"] = share(
-            f"SELECT count(*) FILTER (WHERE person_id IS NULL), count(*) "
-            f"FROM read_parquet({_p(base / 'deaths.parquet')})"
-        )
+                m[f"{name}_{status}"] = share(name, f"link_status = '{status}'")
+    if writer.has("deaths"):
+        m["deaths_without_person"] = share("deaths", "person_id IS NULL")
     return m

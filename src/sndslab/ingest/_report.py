@@ -1,4 +1,5 @@
-"""Ingest report: ``lake/_reports/ingest.json`` and a readable ``ingest.md``.
+"""Ingest report: ``<lake>/_reports/ingest.json`` and a readable ``ingest.md``
+(:attr:`sndslab.lake.LakePaths.reports_dir`).
 
 Per table and per file: rows in, staged, quarantined per reason; per table: kept, filtered per
 rule, orphan satellite rows; the check that they add up (per table, raises
@@ -13,13 +14,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
-from sndslab._atomic import atomic_write_text
 from sndslab.errors import SndslabError
 from sndslab.ingest._identity import IdentityResult
 from sndslab.ingest._rules import RuleCounts
+from sndslab.lake import LakePaths
 
 __all__ = ["AccountingMismatchError", "build_report", "write_report"]
 
@@ -149,17 +149,18 @@ def _markdown(report: dict[str, Any]) -> str:
 
 
 def write_report(
-    lake: Path,
+    paths: LakePaths,
     stage_result: Any,
     rule_counts: RuleCounts,
     identity: IdentityResult | None,
     intermediate: dict[str, int],
     join_loss: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Write ``lake/_reports/ingest.json`` and ``ingest.md``; returns the report dict."""
+    """Write ``ingest.json`` and ``ingest.md`` under the lake's ``reports_dir`` (atomically,
+    through the lake's storage); returns the report dict."""
     report = build_report(stage_result, rule_counts, identity, intermediate, join_loss)
-    out = Path(lake) / "_reports"
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "ingest.json", json.dumps(report, indent=2, default=str) + "\n")
-    atomic_write_text(out / "ingest.md", _markdown(report))
+    storage = paths.storage
+    text = json.dumps(report, indent=2, default=str) + "\n"
+    storage.write_text(storage.join(paths.reports_dir, "ingest.json"), text)
+    storage.write_text(storage.join(paths.reports_dir, "ingest.md"), _markdown(report))
     return report

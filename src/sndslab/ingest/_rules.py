@@ -1,9 +1,10 @@
 """Quality rules: declarative YAML specs (``rules/*.yaml``) and their Python twin.
 
 A rule names one documented SNDS cleaning step, cites its source and can be switched off
-(``enabled: false``) without re-ingesting: staging (``lake/stg``) keeps every parsed row and
-the rules are applied afterwards by :func:`apply_rules`, which writes the kept rows to
-``lake/int/clean/<TABLE>/`` and returns :class:`RuleCounts`.
+(``enabled: false``) without re-ingesting: staging (``stg.<TABLE>``) keeps every parsed row and
+the rules are applied afterwards by :func:`apply_rules`, which writes the kept rows as the
+internal dataset ``clean__<TABLE>`` of the ``int`` generation being built and returns
+:class:`RuleCounts`.
 
 Kinds
 -----
@@ -46,7 +47,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sndslab.engines import Connection
 from sndslab.errors import InvalidArgumentError
+from sndslab.lake import GenerationWriter, LakePaths, known_tables, relation
 from sndslab.registry import DCIR_JOIN_KEYS, get_table, list_tables
 
 __all__ = [
@@ -357,38 +360,20 @@ class RuleCounts(BaseModel):
                 raise AssertionError(f"{table}: rows_in {n} != kept + filtered + orphans {total}")
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def stg_tables(paths: LakePaths) -> list[str]:
+    """Tables with at least one staged dataset (recorded in ``_state/files.json``)."""
+    return [name[4:] for name in known_tables(paths) if name.startswith("stg.")]
 
 
-def _path_sql(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def stg_tables(lake: Path) -> list[str]:
-    """Tables with at least one staged Parquet file under ``lake/stg``."""
-    base = Path(lake) / "stg"
-    if not base.is_dir():
-        return []
-    return sorted(p.name for p in base.iterdir() if p.is_dir() and any(p.rglob("*.parquet")))
-
-
-def register_stg(con: Any, lake: Path, table: str) -> str:
-    """Create a temp view ``stg_<table>`` over the staged files (with an int ``_year``)."""
-    glob = Path(lake) / "stg" / table / "**" / "*.parquet"
+def register_stg(con: Connection, paths: LakePaths, table: str) -> str:
+    """Create a temp view ``stg_<table>`` over the staged datasets (with their ``_year``)."""
     view = f"stg_{table}"
-    src = f"read_parquet({_path_sql(glob)}, hive_partitioning = true, union_by_name = true)"
-    cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
-    year = "TRY_CAST(CAST(year AS VARCHAR) AS INTEGER)" if "year" in cols else "NULL::INTEGER"
-    exclude = " EXCLUDE (year)" if "year" in cols else ""
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *{exclude}, {year} AS _year FROM {src}"
-    )
+    con.create_view(view, f"SELECT * FROM {relation(con, paths, f'stg.{table}')}")
     return view
 
 
-def _columns(con: Any, relation: str) -> list[str]:
-    return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+def _columns(con: Connection, relation_sql: str) -> list[str]:
+    return [name for name, _ in con.describe(f"SELECT * FROM {relation_sql}")]
 
 
 def _rules_for(rules: list[QualityRule], table: str) -> list[QualityRule]:
@@ -401,7 +386,7 @@ def _match_sql(rule: QualityRule, table: str) -> str:
 
 
 def _flag_dcir(
-    con: Any, rules: list[QualityRule], present: set[str], order: dict[str, int]
+    con: Connection, rules: list[QualityRule], present: set[str], order: dict[str, int]
 ) -> list[str]:
     """``flag_ER_PRS_F``: ER_PRS_F rows with one boolean ``_m_<i>`` per rule and ``_ord``."""
     table = "ER_PRS_F"
@@ -458,7 +443,7 @@ def _flag_dcir(
 
 
 def _create_flag_table(
-    con: Any,
+    con: Connection,
     table: str,
     selected: list[QualityRule],
     matches: list[str],
@@ -475,9 +460,8 @@ def _create_flag_table(
         f"{with_sql}SELECT {ident}{''.join(', ' + c for c in m_cols)} FROM stg_{table} t "
         + " ".join(joins)
     )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE flag_{table} AS "
-        f"SELECT *, CAST({ord_expr} AS INTEGER) AS _ord FROM ({inner})"
+    con.create_table(
+        f"flag_{table}", f"SELECT *, CAST({ord_expr} AS INTEGER) AS _ord FROM ({inner})"
     )
 
 
@@ -487,13 +471,15 @@ def _create_flag_table(
 ROW_ID: tuple[str, ...] = ("_source_file", "_source_line")
 
 
-def _ident_columns(con: Any, table: str) -> list[str]:
+def _ident_columns(con: Connection, table: str) -> list[str]:
     cols = set(_columns(con, f"stg_{table}"))
     keys = {k for f in PMSI_FAMILIES.values() for k in f.key} | set(DCIR_KEYS)
     return [*ROW_ID, "_year", *sorted(k for k in keys if k in cols)]
 
 
-def _flag_rows(con: Any, table: str, rules: list[QualityRule], order: dict[str, int]) -> list[str]:
+def _flag_rows(
+    con: Connection, table: str, rules: list[QualityRule], order: dict[str, int]
+) -> list[str]:
     selected = [r for r in _rules_for(rules, table) if r.kind == "row"]
     matches = [_match_sql(r, table) for r in selected]
     _create_flag_table(con, table, selected, matches, [], [], order)
@@ -501,7 +487,7 @@ def _flag_rows(con: Any, table: str, rules: list[QualityRule], order: dict[str, 
 
 
 def _flag_children(
-    con: Any,
+    con: Connection,
     table: str,
     parent_rel: str,
     key: tuple[str, ...],
@@ -516,60 +502,50 @@ def _flag_children(
     src = f"flag_{table}" if own_ord else f"stg_{table}"
     own = f"c.{own_ord}" if own_ord else "NULL"
     ident = ", ".join(f"c.{k}" for k in ROW_ID)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE flagc_{table} AS SELECT {ident}, "
-        f"CAST(CASE WHEN p._present IS NULL THEN -1 "
+    con.create_table(
+        f"flagc_{table}",
+        f"SELECT {ident}, CAST(CASE WHEN p._present IS NULL THEN -1 "
         f"ELSE COALESCE(p._pord, {own}) END AS INTEGER) AS _ord "
-        f"FROM {src} c LEFT JOIN {parent_rel} p ON {on}"
+        f"FROM {src} c LEFT JOIN {parent_rel} p ON {on}",
     )
 
 
-def apply_rules(
-    con: Any,
-    lake: Path,
-    rules: list[QualityRule] | None = None,
-    *,
-    out: Path | None = None,
-    quarantine: Path | None = None,
-) -> RuleCounts:
-    """Apply the enabled ``rules`` to every staged table of ``lake``.
+def _flag_dcir_family(
+    con: Connection,
+    rules: list[QualityRule],
+    present: set[str],
+    order: dict[str, int],
+    flagged: dict[str, str],
+    matched: dict[str, dict[str, int]],
+) -> None:
+    """ER_PRS_F's own flags, then its satellites inheriting the line's decision."""
+    if "ER_PRS_F" not in present:
+        return
+    selected = _flag_dcir(con, rules, present, order)
+    matched["ER_PRS_F"] = _matched(con, "flag_ER_PRS_F", selected)
+    flagged["ER_PRS_F"] = "flag_ER_PRS_F"
+    keys = ", ".join(DCIR_KEYS)
+    con.create_table(
+        "parent_dcir",
+        f"SELECT {keys}, TRUE AS _present, "
+        f"CASE WHEN bool_or(_ord IS NULL) THEN NULL ELSE min(_ord) END AS _pord "
+        f"FROM flag_ER_PRS_F GROUP BY ALL",
+    )
+    for sat in DCIR_SATELLITES:
+        if sat in present:
+            _flag_children(con, sat, "parent_dcir", DCIR_KEYS)
+            flagged[sat] = f"flagc_{sat}"
 
-    Writes, per table, ``<out>/clean/<TABLE>/data.parquet`` (kept rows, stg columns and
-    ``_year``, transforms applied) and ``<out>/flags/<TABLE>.parquet`` (one row per filtered
-    row: ``_source_file``, ``_source_line``, ``_rule``); satellite rows without a parent go to
-    ``<quarantine>/<TABLE>/orphans.parquet`` with the quarantine schema. ``out`` defaults to
-    ``lake/int`` and ``quarantine`` to ``lake/quarantine``. Returns the counts.
-    """
-    lake = Path(lake)
-    rules = load_rules() if rules is None else rules
-    out = lake / "int" if out is None else Path(out)
-    quarantine = lake / "quarantine" if quarantine is None else Path(quarantine)
-    ordered = sorted(rules, key=lambda r: (r.order, r.name))
-    order = {r.name: i for i, r in enumerate(ordered)}
-    names = {i: r.name for i, r in enumerate(ordered)}
-    tables = stg_tables(lake)
-    present = set(tables)
-    for t in tables:
-        register_stg(con, lake, t)
-    counts = RuleCounts(rules=[_rule_summary(r) for r in ordered])
-    flagged: dict[str, str] = {}  # table -> temp table with _ord (-1 orphan)
-    matched: dict[str, dict[str, int]] = {}
-    # ---- DCIR: ER_PRS_F then its satellites -------------------------------------------------
-    if "ER_PRS_F" in present:
-        selected = _flag_dcir(con, ordered, present, order)
-        matched["ER_PRS_F"] = _matched(con, "flag_ER_PRS_F", selected)
-        flagged["ER_PRS_F"] = "flag_ER_PRS_F"
-        keys = ", ".join(DCIR_KEYS)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE parent_dcir AS SELECT {keys}, TRUE AS _present, "
-            f"CASE WHEN bool_or(_ord IS NULL) THEN NULL ELSE min(_ord) END AS _pord "
-            f"FROM flag_ER_PRS_F GROUP BY ALL"
-        )
-        for sat in DCIR_SATELLITES:
-            if sat in present:
-                _flag_children(con, sat, "parent_dcir", DCIR_KEYS)
-                flagged[sat] = f"flagc_{sat}"
-    # ---- PMSI: stay-level decision, inherited by every table of the product ---------------
+
+def _flag_pmsi_families(
+    con: Connection,
+    rules: list[QualityRule],
+    present: set[str],
+    order: dict[str, int],
+    flagged: dict[str, str],
+    matched: dict[str, dict[str, int]],
+) -> None:
+    """PMSI: the stay-level decision, inherited by every table of the product."""
     for family in PMSI_FAMILIES.values():
         if family.parent not in present:
             continue
@@ -578,15 +554,16 @@ def apply_rules(
         parts = []
         for t in family.deciders:
             if t in present:
-                selected = _flag_rows(con, t, ordered, order)
+                selected = _flag_rows(con, t, rules, order)
                 matched[t] = _matched(con, f"flag_{t}", selected)
                 parts.append(f"SELECT {kcols}, _ord FROM flag_{t}")
         stays = " UNION ALL ".join(parts)
         on = " AND ".join(f"p.{k} = d.{k}" for k in key)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE stay_{family.parent} AS SELECT p.*, TRUE AS _present, "
-            f"d._pord FROM (SELECT DISTINCT {kcols} FROM stg_{family.parent}) p LEFT JOIN "
-            f"(SELECT {kcols}, min(_ord) AS _pord FROM ({stays}) s GROUP BY ALL) d ON {on}"
+        con.create_table(
+            f"stay_{family.parent}",
+            f"SELECT p.*, TRUE AS _present, d._pord FROM "
+            f"(SELECT DISTINCT {kcols} FROM stg_{family.parent}) p LEFT JOIN "
+            f"(SELECT {kcols}, min(_ord) AS _pord FROM ({stays}) s GROUP BY ALL) d ON {on}",
         )
         # the parent: every row has its stay; rows get the stay-level decision
         _flag_children(con, family.parent, f"stay_{family.parent}", key)
@@ -595,6 +572,36 @@ def apply_rules(
             if child in present:
                 _flag_children(con, child, f"stay_{family.parent}", key)
                 flagged[child] = f"flagc_{child}"
+
+
+def apply_rules(
+    con: Connection,
+    paths: LakePaths,
+    writer: GenerationWriter,
+    rules: list[QualityRule] | None = None,
+) -> RuleCounts:
+    """Apply the enabled ``rules`` to every staged table of the lake at ``paths``.
+
+    Writes, per table, into the ``int`` generation of ``writer`` the internal datasets
+    ``clean__<TABLE>`` (kept rows, stg columns with ``_year``, transforms applied) and
+    ``flags__<TABLE>`` (one row per filtered row: ``_source_file``, ``_source_line``,
+    ``_rule``); satellite rows without a parent go to the quarantine dataset
+    ``paths.quarantine_orphans(TABLE)`` with the quarantine schema (removed when there are
+    none). Returns the counts.
+    """
+    rules = load_rules() if rules is None else rules
+    ordered = sorted(rules, key=lambda r: (r.order, r.name))
+    order = {r.name: i for i, r in enumerate(ordered)}
+    names = {i: r.name for i, r in enumerate(ordered)}
+    tables = stg_tables(paths)
+    present = set(tables)
+    for t in tables:
+        register_stg(con, paths, t)
+    counts = RuleCounts(rules=[_rule_summary(r) for r in ordered])
+    flagged: dict[str, str] = {}  # table -> temp table with _ord (-1 orphan)
+    matched: dict[str, dict[str, int]] = {}
+    _flag_dcir_family(con, ordered, present, order, flagged, matched)
+    _flag_pmsi_families(con, ordered, present, order, flagged, matched)
     # ---- every other table: its own row rules ------------------------------------------------
     for t in tables:
         if t not in flagged:
@@ -605,8 +612,8 @@ def apply_rules(
     # ---- write and count ---------------------------------------------------------------------
     for t in tables:
         rel = flagged[t]
-        _write_table(con, t, rel, ordered, out, quarantine, counts)
-        rows = con.execute(f"SELECT _ord, count(*) FROM {rel} GROUP BY ALL ORDER BY ALL").fetchall()
+        _write_table(con, paths, writer, t, rel, ordered, counts)
+        rows = con.fetchall(f"SELECT _ord, count(*) FROM {rel} GROUP BY ALL ORDER BY ALL")
         counts.rows_in[t] = sum(n for _, n in rows)
         counts.kept[t] = sum(n for o, n in rows if o is None)
         counts.orphans[t] = sum(n for o, n in rows if o == -1)
@@ -627,28 +634,31 @@ def _rule_summary(rule: QualityRule) -> dict[str, Any]:
     }
 
 
-def _matched(con: Any, rel: str, selected: list[str]) -> dict[str, int]:
+def _matched(con: Connection, rel: str, selected: list[str]) -> dict[str, int]:
     if not selected:
         return {}
     sums = ", ".join(f"count(*) FILTER (WHERE _m_{i})" for i in range(len(selected)))
-    row = con.execute(f"SELECT {sums} FROM {rel}").fetchone()
+    row = con.fetchone(f"SELECT {sums} FROM {rel}") or ()
     return {name: int(n) for name, n in zip(selected, row, strict=True)}
 
 
-def _copy(con: Any, query: str, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    con.execute(f"COPY ({query}) TO {_path_sql(tmp)} (FORMAT PARQUET)")
-    tmp.replace(path)
+def clean_name(table: str) -> str:
+    """Internal dataset of the kept rows of ``table`` in the ``int`` generation."""
+    return f"clean__{table}"
+
+
+def flags_name(table: str) -> str:
+    """Internal dataset of the filtered rows of ``table`` (with their rule)."""
+    return f"flags__{table}"
 
 
 def _write_table(
-    con: Any,
+    con: Connection,
+    paths: LakePaths,
+    writer: GenerationWriter,
     table: str,
     rel: str,
     rules: list[QualityRule],
-    out: Path,
-    quarantine: Path,
     counts: RuleCounts,
 ) -> None:
     on = " AND ".join(f"s.{k} = d.{k}" for k in ROW_ID)
@@ -663,31 +673,30 @@ def _write_table(
         for r in transforms:
             cond = r.params.get("changed_when")
             if cond:
-                n = con.execute(
+                n = con.scalar(
                     f"SELECT count(*) FROM {kept} t WHERE "
                     f"COALESCE(({render_sql(cond, r.params)}), FALSE)"
-                ).fetchone()[0]
+                )
                 changed[r.name] = int(n)
         counts.transformed[table] = changed
     # REPLACE must apply to the stg columns: select them first, then replace.
     query = f"SELECT *{replace} FROM {kept} t" if replace else f"SELECT * FROM {kept} t"
-    _copy(con, query, out / "clean" / table / "data.parquet")
+    writer.write(clean_name(table), query, internal=True)
     names = " ".join(f"WHEN {i} THEN '{r.name}'" for i, r in enumerate(rules))
     rule_name = f"CASE _ord {names} END" if names else "NULL::VARCHAR"
-    _copy(
-        con,
+    writer.write(
+        flags_name(table),
         f"SELECT _source_file, _source_line, {rule_name} AS _rule FROM {rel} WHERE _ord >= 0",
-        out / "flags" / f"{table}.parquet",
+        internal=True,
     )
-    n_orphans = con.execute(f"SELECT count(*) FROM {rel} WHERE _ord = -1").fetchone()[0]
-    target = quarantine / table / "orphans.parquet"
-    if n_orphans:
-        _copy(
-            con,
+    target = paths.quarantine_orphans(table)
+    if con.scalar(f"SELECT count(*) FROM {rel} WHERE _ord = -1"):
+        con.write_dataset(
             f"SELECT _source_file, _source_line, '{ORPHAN_REASON}' AS reason, "
             f'NULL::VARCHAR AS "column", NULL::VARCHAR AS raw_value, '
             f"'no parent row on the join keys' AS detail FROM {rel} WHERE _ord = -1",
             target,
+            order_by=ROW_ID,
         )
-    elif target.exists():
-        target.unlink()
+    elif paths.storage.exists(target):
+        paths.storage.delete(target)

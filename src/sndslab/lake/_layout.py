@@ -5,6 +5,7 @@
     <lake>/_lake.json                                 marker: format and layout version
     <lake>/stg/<TABLE>/year=<YYYY|none>/<sha16>/      one dataset per staged raw file
     <lake>/quarantine/<TABLE>/<sha16>/                its unparsable rows, with the reason
+    <lake>/quarantine/<TABLE>/orphans/                its satellite rows without a parent row
     <lake>/_state/files.json                          accounts of the staged files (stg's manifest)
     <lake>/<layer>/g<NNNNNNNN>/<table>/               a generation's datasets (layer: int, events,
                                                       marts)
@@ -121,6 +122,11 @@ class LakePaths:
     def quarantine_part(self, table: str, sha256: str) -> str:
         """Dataset of the quarantined rows of one raw file."""
         return self.join("quarantine", table, sha256[:16])
+
+    def quarantine_orphans(self, table: str) -> str:
+        """Dataset of the satellite rows of ``table`` without a parent row (written by the
+        ingest's rules step, replaced on every run)."""
+        return self.join("quarantine", table, "orphans")
 
     @property
     def state_file(self) -> str:
