@@ -342,11 +342,17 @@ def ingest(
     _print_ingest(_ingest(raw_dir, lake, engine))
 
 
+def _has_layer(lake: Path, layer: str) -> bool:
+    from sndslab.lake import LakePaths, has_manifest
+
+    return (lake / "_lake.json").is_file() and has_manifest(LakePaths(str(lake)), layer)
+
+
 def _events(lake: Path, engine: str = "duckdb") -> Any:
-    if not (lake / "int").is_dir():
-        raise InvalidArgumentError(f"{lake} has no int/ layer: run `sndslab ingest` first")
     if engine not in ("duckdb", "spark"):
         raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
+    if not _has_layer(lake, "int"):
+        raise InvalidArgumentError(f"{lake} has no int layer: run `sndslab ingest` first")
     from sndslab.events import extract_events
 
     return extract_events(lake, engine=engine)
@@ -373,8 +379,8 @@ def events(
     lake: Annotated[Path, typer.Argument(help="Lake directory built by `sndslab ingest`.")],
     engine: Annotated[str, typer.Option("--engine", help="duckdb or spark.")] = "duckdb",
 ) -> None:
-    """Extract the long event table, patients and codes into LAKE/events (declarative
-    extractors: src/sndslab/events/extractors/*.yaml). Same files on both engines."""
+    """Extract the long event table, patients and codes: the events layer of LAKE (declarative
+    extractors: src/sndslab/events/extractors/*.yaml). Same tables on both engines."""
     _print_events(_events(lake, engine))
 
 
@@ -415,7 +421,7 @@ def demo(
 
 
 def _export_checks(lake: Path, out_dir: Path, overwrite: bool) -> None:
-    if not (lake / "events" / "patients.parquet").is_file():
+    if not _has_layer(lake, "events"):
         raise InvalidArgumentError(f"{lake} has no events: run `sndslab events {lake}` first")
     check_output_dir(out_dir, overwrite=overwrite)
 
@@ -430,8 +436,8 @@ def export_omop(
         typer.Option("--years", help="Extract years YYYY[-YYYY] (default: years of the events)."),
     ] = None,
 ) -> None:
-    """Write the OMOP CDM 5.4 tables (one Parquet file per table), validated against the CDM
-    5.4 DDL. person_id is a random surrogate, never the SNDS identifier."""
+    """Write the OMOP CDM 5.4 tables (one Parquet dataset directory per table), validated
+    against the CDM 5.4 DDL. person_id is a random surrogate, never the SNDS identifier."""
     window = None
     if years is not None:
         import datetime as dt

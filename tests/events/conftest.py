@@ -1,13 +1,52 @@
-"""Session fixtures of the event tests: one synthetic extract, ingested once, events once."""
+"""Session fixtures of the event tests: one synthetic extract, ingested once, events once.
+
+Tables are read through the lake (``sndslab.open_lake(lake).table("events.events")``,
+:func:`lake_views`), never by file path.
+"""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pytest
 
+import sndslab
+from sndslab.engines import DuckDBConnection
 from sndslab.events import EventsResult, extract_events
+from sndslab.lake import relation
+
+
+def lake_views(lake: Path | str, views: Mapping[str, str]) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection of the lake opened with ``sndslab.open_lake`` where each
+    ``{view: "layer.table"}`` is a view of that lake table."""
+    opened = sndslab.open_lake(lake)
+    for view, name in views.items():
+        opened.con.create_view(view, f"SELECT * FROM {relation(opened.con, opened.paths, name)}")
+    con = opened.con
+    assert isinstance(con, DuckDBConnection)
+    return con.raw
+
+
+def lake_rows(lake: Path | str, query: str) -> list[tuple[Any, ...]]:
+    """``sndslab.open_lake(lake).sql(query)`` rows (``layer.table`` names resolved)."""
+    with sndslab.open_lake(lake) as opened:
+        return [tuple(r.values()) for r in opened.sql(query).to_arrow().to_pylist()]
+
+
+@pytest.fixture(scope="session")
+def views() -> Callable[[Path | str, Mapping[str, str]], duckdb.DuckDBPyConnection]:
+    """:func:`lake_views`."""
+    return lake_views
+
+
+@pytest.fixture(scope="session")
+def rows() -> Callable[[Path | str, str], list[tuple[Any, ...]]]:
+    """:func:`lake_rows`."""
+    return lake_rows
 
 
 @pytest.fixture(scope="session")
