@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
@@ -31,22 +30,10 @@ def lake_views(lake: Path | str, views: Mapping[str, str]) -> duckdb.DuckDBPyCon
     return con.raw
 
 
-def lake_rows(lake: Path | str, query: str) -> list[tuple[Any, ...]]:
-    """``sndslab.open_lake(lake).sql(query)`` rows (``layer.table`` names resolved)."""
-    with sndslab.open_lake(lake) as opened:
-        return [tuple(r.values()) for r in opened.sql(query).to_arrow().to_pylist()]
-
-
 @pytest.fixture(scope="session")
 def views() -> Callable[[Path | str, Mapping[str, str]], duckdb.DuckDBPyConnection]:
     """:func:`lake_views`."""
     return lake_views
-
-
-@pytest.fixture(scope="session")
-def rows() -> Callable[[Path | str, str], list[tuple[Any, ...]]]:
-    """:func:`lake_rows`."""
-    return lake_rows
 
 
 @pytest.fixture(scope="session")

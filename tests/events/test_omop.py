@@ -176,20 +176,18 @@ def test_person_ids_follow_the_meds_surrogate(
 
 
 def test_death_consistent_with_patients(
-    omop: tuple[OmopResult, Path], events_result: EventsResult
+    omop: tuple[OmopResult, Path], events_result: EventsResult, views: Any
 ) -> None:
     _, out = omop
-    with sndslab.open_lake(events_result.lake) as lake:
-        expected = [
-            tuple(r.values())
-            for r in lake.sql(
-                """SELECT death_date, CASE death_source WHEN 'KI_CCI_R' THEN 32815
-                         WHEN 'PMSI_MCO' THEN 32812 WHEN 'IR_BEN_R' THEN 32813 END AS t
-                FROM events.patients WHERE death_date IS NOT NULL ORDER BY ALL"""
-            )
-            .to_arrow()
-            .to_pylist()
-        ]
+    expected = (
+        views(events_result.lake, {"pat": "events.patients"})
+        .execute(
+            """SELECT death_date, CASE death_source WHEN 'KI_CCI_R' THEN 32815
+                     WHEN 'PMSI_MCO' THEN 32812 WHEN 'IR_BEN_R' THEN 32813 END
+            FROM pat WHERE death_date IS NOT NULL ORDER BY ALL"""
+        )
+        .fetchall()
+    )
     got = _sql(out, "SELECT death_date, death_type_concept_id FROM {death} ORDER BY ALL")
     assert got == expected and len(got) > 0
     # the cause of death is the initial CépiDc cause, a local ICD-10 concept
@@ -246,7 +244,7 @@ def test_concepts_and_mappings(omop: tuple[OmopResult, Path]) -> None:
 
 
 def test_observation_periods_cover_the_window_and_old_ald(
-    omop: tuple[OmopResult, Path], events_result: EventsResult
+    omop: tuple[OmopResult, Path], events_result: EventsResult, views: Any
 ) -> None:
     result, out = omop
     assert result.window == ("2019-01-01", "2020-12-31")
@@ -257,11 +255,14 @@ def test_observation_periods_cover_the_window_and_old_ald(
         WHERE observation_period_start_date <= DATE '2019-01-01'
           AND observation_period_end_date >= DATE '2020-12-31'""",
     )[0]
-    with sndslab.open_lake(events_result.lake) as lake:
-        alive = lake.sql(
-            """SELECT * FROM events.patients WHERE birth_date_min <= DATE '2019-01-01'
+    (alive,) = (
+        views(events_result.lake, {"pat": "events.patients"})
+        .execute(
+            """SELECT count(*) FROM pat WHERE birth_date_min <= DATE '2019-01-01'
               AND (death_date IS NULL OR death_date >= DATE '2020-12-31')"""
-        ).count()
+        )
+        .fetchall()[0]
+    )
     assert full == alive
     # an ALD exemption started before the window lies in a one-day period, not a long one
     rows = _sql(

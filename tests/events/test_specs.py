@@ -51,20 +51,23 @@ def test_builtin_specs_load(events_lake: Path) -> None:
 
 
 def test_user_spec_adds_a_concept(
-    tmp_path: Path, events_lake: Path, events_result: EventsResult, rows: Callable[..., Any]
+    tmp_path: Path, events_lake: Path, events_result: EventsResult, views: Callable[..., Any]
 ) -> None:
     d = _write(tmp_path, GOOD)
     specs = load_extractors(events_lake, extra_dirs=[d], builtin=False)
     lake = _lake_without_events(tmp_path / "lake", events_lake)
     res = extract_events(lake, extractors=specs)
     run = res.run("femur_fracture")
-    ((dp_s72,),) = rows(
-        events_result.lake,
-        "SELECT count(*) FROM events.events "
-        "WHERE modifier = 'DP' AND starts_with(code, 'ICD10//S72') AND source_table = 'mco_diagnoses'",
+    ((dp_s72,),) = (
+        views(events_result.lake, {"ev": "events.events"})
+        .execute(
+            "SELECT count(*) FROM ev WHERE modifier = 'DP' AND starts_with(code, 'ICD10//S72') "
+            "AND source_table = 'mco_diagnoses'"
+        )
+        .fetchall()
     )
     assert run.emitted == dp_s72 > 0
-    ((mine,),) = rows(lake, "SELECT count(*) FROM events.events")
+    ((mine,),) = views(lake, {"ev": "events.events"}).execute("SELECT count(*) FROM ev").fetchall()
     assert mine == run.emitted
 
 
