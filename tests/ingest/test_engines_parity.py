@@ -2,12 +2,12 @@
 DuckDB engine writes (stg/, quarantine/, int/ clean tables, flags, persons, person_keys and the
 int/ tables), with the same rule counts.
 
-Every step runs on the engine under test: staging too (stg/ and quarantine/ are written by
-Spark's own reader, :mod:`sndslab.ingest._stage_spark`, with the same file accounts), then the
-rules, identity and intermediate steps through :mod:`sndslab.ingest._spark_sql`, which
-transpiles the same DuckDB SQL with sqlglot. Staging's own parity cases (bad input, typing
-corner cases) are in ``test_stage_spark.py``. The shim unit tests below need neither Spark nor
-Java.
+Every step runs on the engine under test: staging too (stg/ and quarantine/ part directories are
+written by Spark's own reader and writer, :mod:`sndslab.ingest._stage_spark`, with the same file
+accounts), then the rules, identity and intermediate steps through
+:class:`sndslab.engines.SparkConnection`, which transpiles the same DuckDB SQL with sqlglot.
+Staging's own parity cases (bad input, typing corner cases) are in ``test_stage_spark.py``. The
+shim unit tests below need neither Spark nor Java.
 """
 
 from __future__ import annotations
@@ -24,11 +24,8 @@ from sndslab.engines._spark import java_available
 
 sqlglot = pytest.importorskip("sqlglot", reason="sqlglot (extra [spark]) is not installed")
 
-from sndslab.ingest._spark_sql import (  # noqa: E402 - after the importorskip
-    _glob_files,
-    dedup_names,
-    to_spark_sql,
-)
+from sndslab.engines import quote_path  # noqa: E402 - after the importorskip
+from sndslab.engines._sql import dedup_names, to_spark_sql  # noqa: E402
 
 ENGINES = ("duckdb", "spark")
 SPARK_SKIP = (
@@ -86,51 +83,40 @@ def test_dedup_names_like_duckdb() -> None:
     assert dedup_names(["a", "B", "b", "A"]) == duck
 
 
-def test_glob_files_skips_hidden_and_recurses(tmp_path: Path) -> None:
-    for rel in ("T/year=2019/p.parquet", "T/year=none/q.parquet", "T/.tmp/x.parquet", "T/y.txt"):
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text("")
-    found = _glob_files(str(tmp_path / "T" / "**" / "*.parquet"))
-    assert [f.relative_to(tmp_path).as_posix() for f in found] == [
-        "T/year=2019/p.parquet",
-        "T/year=none/q.parquet",
-    ]
-
-
 # ---- the Spark engine ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def spark_session() -> Any:
-    """One local Spark session for the test session (``local[2]``, 2 GB driver)."""
+def spark_engine() -> Any:
+    """One local Spark engine for the test session (``local[2]``, 2 GB driver), session up."""
     if SPARK_SKIP:
         pytest.skip(SPARK_SKIP)
     from sndslab.engines import SparkEngine
 
-    return SparkEngine(threads=2, memory_limit="2g").session()
+    engine = SparkEngine(threads=2, memory_limit="2g")
+    engine.session()
+    return engine
 
 
 @pytest.mark.spark
-def test_string_agg_shim_matches_duckdb(spark_session: Any) -> None:
-    from sndslab.ingest._spark_sql import SparkSqlConnection
-
+def test_string_agg_shim_matches_duckdb(spark_engine: Any) -> None:
     data = "SELECT * FROM (VALUES (1, 'b'), (1, 'a'), (1, NULL), (2, NULL), (3, 'c')) v(k, c)"
     q = "SELECT k, string_agg(c, ',' ORDER BY c) AS s FROM t GROUP BY ALL ORDER BY k"
     duck = duckdb.connect()
     duck.execute(f"CREATE TEMP TABLE t AS {data}")
-    spark = SparkSqlConnection(spark_session)
+    spark = spark_engine.connect()
     try:
-        spark.execute(f"CREATE OR REPLACE TEMP TABLE t AS {data}")
-        assert spark.execute(q).fetchall() == duck.execute(q).fetchall()
+        spark.create_table("t", data)
+        assert spark.fetchall(q) == duck.execute(q).fetchall()
     finally:
         spark.close()
 
 
 @pytest.fixture(scope="module")
-def lakes(spark_session: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """``{engine: (lake, IngestResult)}`` of one small synthetic extract (800 persons, 2019)."""
-    del spark_session
-    from sndslab.ingest._pipeline import ingest
+def staged(spark_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """``{engine: (lake, StageResult)}``: one small synthetic extract (800 persons, 2019, with
+    bad rows appended) staged by each engine."""
+    from sndslab.ingest import stage
     from sndslab.synth import SynthConfig, generate
 
     base = tmp_path_factory.mktemp("parity")
@@ -139,7 +125,21 @@ def lakes(spark_session: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[
         base / "synth",
     )
     _add_bad_rows(base / "synth" / "raw" / "ER_PHA_F_2019.csv")
-    return {e: (base / e, ingest(base / "synth" / "raw", base / e, engine=e)) for e in ENGINES}
+    engines = {"duckdb": "duckdb", "spark": spark_engine}
+    return {
+        e: (base / e, stage(base / "synth" / "raw", base / e, engine=engines[e])) for e in ENGINES
+    }
+
+
+@pytest.fixture(scope="module")
+def lakes(staged: dict[str, Any], spark_engine: Any) -> dict[str, Any]:
+    """``{engine: (lake, IngestResult)}``: the whole ingest on each engine, over the staged
+    lakes (staging is incremental: the files are reused)."""
+    from sndslab.ingest._pipeline import ingest
+
+    engines = {"duckdb": "duckdb", "spark": spark_engine}
+    raw = staged["duckdb"][0].parent / "synth" / "raw"
+    return {e: (staged[e][0], ingest(raw, staged[e][0], engine=engines[e])) for e in ENGINES}
 
 
 def _add_bad_rows(path: Path) -> None:
@@ -153,6 +153,64 @@ def _add_bad_rows(path: Path) -> None:
     typo[header.index("PHA_ACT_QSN")] = "abc"
     extra = [";".join(orphan), ";".join(typo), "not;enough"]
     path.write_text("\n".join([*lines, *extra]) + "\n", "latin-1")
+
+
+def _accounts(result: Any) -> list[dict[str, Any]]:
+    return [{k: v for k, v in a.to_dict().items() if k != "seconds"} for a in result.accounts]
+
+
+def _dataset(path: Path) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
+    """(column names and Arrow types of its Parquet files, rows in the order of its parts) of
+    one dataset directory, read with DuckDB."""
+    import pyarrow.parquet as pq
+
+    files = sorted(path.glob("*.parquet"))
+    assert files, path
+    glob = quote_path(str(path / "*.parquet"))
+    with duckdb.connect() as con:
+        rows = con.sql(f"SELECT * FROM read_parquet({glob}, hive_partitioning = false)")
+        return [
+            (f.name, f.type) for f in pq.read_schema(files[0])
+        ], rows.to_arrow_table().to_pylist()
+
+
+@pytest.mark.spark
+def test_same_staging_on_both_engines(staged: dict[str, Any]) -> None:
+    """Same accounts, and part directory by part directory the same columns, types and rows
+    in the same (file) order; each engine wrote its parts with its own writer; ``stg.<TABLE>``
+    reads the same rows through :func:`sndslab.lake.relation` on either engine."""
+    import pyarrow.parquet as pq
+
+    from sndslab.engines import get_engine
+    from sndslab.lake import LakePaths, relation
+
+    (duck_lake, duck), (spark_lake, spark) = staged["duckdb"], staged["spark"]
+    assert _accounts(spark) == _accounts(duck)
+    assert spark.totals == duck.totals
+    assert duck.totals["quarantined"].get("malformed_line", 0) >= 1  # "not;enough"
+    assert duck.totals["quarantined"].get("type_error", 0) >= 1  # "abc"
+    parts = [p for a in duck.accounts for p in a.parts]
+    assert any(p.startswith("quarantine/ER_PHA_F/") for p in parts)
+    assert len(parts) > 20
+    for rel in parts:
+        assert _dataset(spark_lake / rel) == _dataset(duck_lake / rel), rel
+    stg = next(p for p in parts if p.startswith("stg/"))
+    (duck_file,) = (duck_lake / stg).glob("*.parquet")
+    spark_file = next((spark_lake / stg).glob("*.parquet"))
+    assert "parquet-mr" in str(pq.ParquetFile(spark_file).metadata.created_by)
+    assert "DuckDB" in str(pq.ParquetFile(duck_file).metadata.created_by)
+    staged_pha = sum(a.staged for a in duck.accounts if a.table == "ER_PHA_F")
+    for lake in (duck_lake, spark_lake):
+        con = get_engine("duckdb").connect()
+        try:
+            rel = relation(con, LakePaths(str(lake), con.storage), "stg.ER_PHA_F")
+            cols = [c for c, _ in con.describe(f"SELECT * FROM {rel}")]
+            assert cols[-3:] == ["_source_file", "_source_line", "_year"]
+            assert con.fetchall(f"SELECT _year, count(*) FROM {rel} GROUP BY ALL") == [
+                (2019, staged_pha)
+            ]
+        finally:
+            con.close()
 
 
 def _parquet_files(lake: Path) -> list[str]:
@@ -197,11 +255,7 @@ def test_same_counts_on_both_engines(lakes: dict[str, Any]) -> None:
     assert spark.intermediate == duck.intermediate
     assert spark.join_loss == pytest.approx(duck.join_loss)
     assert spark.stage.totals == duck.stage.totals
-
-    def accounts(result: Any) -> list[dict[str, Any]]:
-        return [{k: v for k, v in a.to_dict().items() if k != "seconds"} for a in result.accounts]
-
-    assert accounts(spark.stage) == accounts(duck.stage)
+    assert _accounts(spark.stage) == _accounts(duck.stage)
     assert spark.stage.totals["quarantined"].get("malformed_line", 0) >= 1  # "not;enough"
 
 

@@ -8,9 +8,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from sndslab.engines import quote_path
 from sndslab.ingest import FileAccount, stage
 from sndslab.registry import get_table
 
@@ -38,9 +41,20 @@ def stage_one(raw: Path, lake: Path) -> FileAccount:
     return result.accounts[0]
 
 
+def read_part(lake: Path, rel: str) -> pa.Table:
+    """The rows of the part DIRECTORY ``lake/rel`` (a dataset of Parquet parts), in the order
+    of its parts, read with DuckDB."""
+    part = lake / rel
+    assert part.is_dir(), part
+    glob = quote_path(str(part / "*.parquet"))
+    with duckdb.connect() as con:
+        sql = f"SELECT * FROM read_parquet({glob}, hive_partitioning = false)"
+        return con.sql(sql).to_arrow_table()
+
+
 def rows(lake: Path, rel: str) -> list[dict[str, Any]]:
-    """Rows of the Parquet part ``lake/rel`` as dicts."""
-    return pq.read_table(lake / rel).to_pylist()
+    """Rows of the part directory ``lake/rel`` as dicts."""
+    return read_part(lake, rel).to_pylist()
 
 
 def stg_rows(lake: Path, acc: FileAccount) -> list[dict[str, Any]]:
@@ -62,17 +76,18 @@ def test_good_file_types_every_column(tmp_path: Path) -> None:
     _ben(tmp_path / "raw", ["A1;1;1950;1;05/03/2020;075", "A2;2;1980;2;;013"])
     acc = stage_one(tmp_path / "raw", tmp_path / "lake")
     assert (acc.status, acc.rows_in, acc.staged, acc.quarantined) == ("staged", 2, 2, {})
-    part = tmp_path / "lake" / acc.parts[0]
-    assert part.parent.as_posix().endswith("stg/IR_BEN_R/year=none")
-    table = pq.read_table(part)
+    assert acc.parts == [f"stg/IR_BEN_R/year=none/{acc.sha256[:16]}"]
+    table = read_part(tmp_path / "lake", acc.parts[0])
     spec = get_table("IR_BEN_R")
-    assert table.schema.names == [*spec.column_names, "_source_file", "_source_line"]
-    assert (
-        table.schema.remove(table.schema.get_field_index("_source_file")).remove(
-            table.schema.get_field_index("_source_line") - 1
-        )
-        == spec.arrow_schema()
-    )
+    provenance = ["_source_file", "_source_line", "_year"]
+    assert table.schema.names == [*spec.column_names, *provenance]
+    assert [(f.name, f.type) for f in table.schema][-3:] == [
+        ("_source_file", pa.string()),
+        ("_source_line", pa.int64()),
+        ("_year", pa.int32()),
+    ]
+    assert pa.schema(list(table.schema)[:-3]) == spec.arrow_schema()
+    assert table.column("_year").null_count == 2  # a file without a year
     got = table.to_pylist()
     assert got[0]["BEN_DCD_DTE"] == dt.date(2020, 3, 5)
     assert got[0]["BEN_NAI_ANN"] == 1950
@@ -176,6 +191,7 @@ def test_duplicate_file_is_skipped(tmp_path: Path) -> None:
     dup = by_file["copy/IR_BEN_R.csv"]
     assert (dup.status, dup.duplicate_of, dup.rows_in) == ("skipped_duplicate", "IR_BEN_R.csv", 0)
     assert len(list((tmp_path / "lake" / "stg").rglob("*.parquet"))) == 1
+    assert by_file["IR_BEN_R.csv"].parts == [f"stg/IR_BEN_R/year=none/{dup.sha256[:16]}"]
 
 
 def test_absurd_values_are_quarantined(tmp_path: Path) -> None:

@@ -16,9 +16,9 @@ def test_duckdb_engine_settings_and_spill_dir(tmp_path: Path) -> None:
     assert isinstance(eng, DuckDBEngine) and eng.name == "duckdb"
     con = eng.connect()
     try:
-        threads, temp = con.execute(
+        threads, temp = con.fetchone(
             "SELECT current_setting('threads'), current_setting('temp_directory')"
-        ).fetchone()  # type: ignore[misc]
+        )  # type: ignore[misc]
     finally:
         con.close()
     assert threads == 1

@@ -1,5 +1,6 @@
 """Staging on Spark (``sndslab.ingest._stage_spark``) writes what DuckDB staging writes: the same
-stg/ and quarantine/ parts (rows, values, Arrow types, ``_source_line``) and the same accounts.
+stg/ and quarantine/ part directories (rows in the same order, values, Arrow types,
+``_source_line``, ``_year``) and the same accounts.
 
 The shim tests need neither Spark nor Java; the others skip without them and share one local
 Spark session (``local[2]``) with the other Spark tests.
@@ -20,12 +21,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sndslab.engines import spark_available
+from sndslab.engines import quote_path, spark_available
 from sndslab.engines._spark import java_available
 
 sqlglot = pytest.importorskip("sqlglot", reason="sqlglot (extra [spark]) is not installed")
 
-from sndslab.ingest._spark_sql import strptime_pattern, to_spark_sql  # noqa: E402
+from sndslab.engines._sql import strptime_pattern, to_spark_sql  # noqa: E402
 
 SPARK_SKIP = (
     "pyspark is not installed"
@@ -124,10 +125,20 @@ def _account(acc: Any) -> dict[str, Any]:
 
 
 def _part(path: Path) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
-    """(column names and Arrow types, rows sorted by source line) of one part."""
-    table = pq.read_table(path)
-    rows = sorted(table.to_pylist(), key=lambda r: r["_source_line"])
-    return [(f.name, f.type) for f in table.schema], rows
+    """(column names and Arrow types, rows) of one part directory: types from its Parquet
+    files, rows read with DuckDB in the order of its parts, which must be file order (sorted by
+    source line)."""
+    files = sorted(path.glob("*.parquet"))
+    assert files, path
+    schemas = {tuple((f.name, f.type) for f in pq.read_schema(file)) for file in files}
+    assert len(schemas) == 1, schemas
+    glob = quote_path(str(path / "*.parquet"))
+    with duckdb.connect() as con:
+        sql = f"SELECT * FROM read_parquet({glob}, hive_partitioning = false)"
+        rows = con.sql(sql).to_arrow_table().to_pylist()
+    lines = [r["_source_line"] for r in rows]
+    assert lines == sorted(lines), path
+    return list(schemas.pop()), rows
 
 
 def assert_same_staging(results: dict[str, Any]) -> None:
@@ -138,7 +149,16 @@ def assert_same_staging(results: dict[str, Any]) -> None:
     for acc in duck.accounts:
         for rel in acc.parts:
             assert _part(spark_lake / rel) == _part(duck_lake / rel), rel
-    assert not list(spark_lake.glob(".staging-*"))
+    assert not (spark_lake / ".tmp").exists()
+    for lake in (duck_lake, spark_lake):  # every part directory is listed by the state
+        listed = {p for a in (duck if lake == duck_lake else spark).accounts for p in a.parts}
+        found = {
+            p.relative_to(lake).as_posix()
+            for layer in ("stg", "quarantine")
+            for p in (lake / layer).glob("**/*")
+            if p.is_dir() and len(p.name) == 16
+        }
+        assert found == listed
 
 
 def _good(raw: Path) -> None:
@@ -391,8 +411,8 @@ def test_typing_same_values_as_duckdb(
 ) -> None:
     """The typing SQL (``checked_sql``) gives the same value and first failed check on both
     engines, value by value, for DuckDB's corner cases of TRY_CAST and try_strptime."""
+    from sndslab.engines import SparkConnection
     from sndslab.ingest._read import checked_sql, plan_columns
-    from sndslab.ingest._spark_sql import SparkSqlConnection
     from sndslab.registry import get_table
 
     plan = plan_columns(get_table(table), columns)
@@ -405,11 +425,11 @@ def test_typing_same_values_as_duckdb(
     names = ", ".join(f'"{c}"' for c in columns)
     query = f"SELECT _ord, {names}, _q FROM ({checked}) ORDER BY _ord"
     expected = duck.execute(query).fetchall()
-    spark = SparkSqlConnection(spark_engine.session())
+    spark = SparkConnection(spark_engine.session(), spark_engine)
     try:
         schema = "_ord BIGINT, " + ", ".join(f"{c} STRING" for c in cols)
         spark.register("src_values", spark.spark.createDataFrame(data, schema))
-        got = spark.execute(query).fetchall()
+        got = spark.fetchall(query)
     finally:
         spark.close()
     diffs = [

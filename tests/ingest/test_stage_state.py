@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
 
+from sndslab.errors import SndslabError
 from sndslab.ingest import _stage, stage
+from sndslab.lake import LakeLayoutError
 
 HEADER = "BEN_NIR_PSA;BEN_RNG_GEM;BEN_NAI_ANN\n"
 ECD = "BEN_IDT_ANO;CER_LIG_NUM;ECD_CIM_COD\n"
@@ -71,11 +75,12 @@ def test_crash_mid_run_leaves_lake_usable(tmp_path: Path, monkeypatch: pytest.Mo
     real = _stage.stage_file
 
     def crashing(*args: object, **kwargs: object) -> object:
-        # files are staged concurrently: crash on one file, whatever the completion order
-        rf = args[1]
-        if getattr(rf, "name", "") == "KI_ECD_R_2021.csv":
+        # files are staged concurrently: crash on one file, whatever the completion order,
+        # after its parts are written and before the state records them
+        acc = real(*args, **kwargs)  # type: ignore[arg-type]
+        if getattr(args[1], "name", "") == "KI_ECD_R_2021.csv":
             raise RuntimeError("simulated crash")
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        return acc
 
     monkeypatch.setattr(_stage, "stage_file", crashing)
     with pytest.raises(RuntimeError, match="simulated crash"):
@@ -84,9 +89,61 @@ def test_crash_mid_run_leaves_lake_usable(tmp_path: Path, monkeypatch: pytest.Mo
     for name, content in before.items():  # earlier parts untouched
         if not name.startswith("_state"):
             assert after[name] == content
-    assert not list(lake.glob(".staging-*"))
+    assert not (lake / ".tmp").exists()
+    # the crashed file's part directory is there, but not listed: invisible to readers
+    orphan = lake / "stg" / "KI_ECD_R" / "year=2021"
+    assert [p.name for p in orphan.iterdir()] == [_sha16(raw / "KI_ECD_R_2021.csv")]
+    assert "stg/KI_ECD_R/year=2021" not in (lake / "_state" / "files.json").read_text()
     monkeypatch.setattr(_stage, "stage_file", real)
     result = stage(raw, lake)
     assert sorted(a.file for a in result.new) == ["KI_ECD_R_2021.csv"]
     assert {a.status for a in result.accounts} == {"staged"}
     assert len(list((lake / "stg").rglob("*.parquet"))) == 3
+    assert result.notes == [
+        "1 part director(ies) not listed in the state deleted (left by an interrupted run)"
+    ]
+
+
+def _sha16(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def test_unlisted_part_directories_are_deleted(tmp_path: Path) -> None:
+    raw, lake = _raw(tmp_path, 2), tmp_path / "lake"
+    first = stage(raw, lake)
+    assert first.notes == []
+    listed = sorted(p for a in first.accounts for p in a.parts)
+    assert listed == [
+        f"stg/IR_BEN_R/year=none/{_sha16(raw / 'IR_BEN_R.csv')}",
+        f"stg/KI_ECD_R/year=2020/{_sha16(raw / 'KI_ECD_R_2020.csv')}",
+    ]
+    stray = [
+        lake / "stg" / "IR_BEN_R" / "year=none" / "0123456789abcdef",
+        lake / "stg" / "KI_ECD_R" / "year=2020" / ".0123456789abcdef.fix-1234",
+        lake / "quarantine" / "IR_BEN_R" / "fedcba9876543210",
+    ]
+    for d in stray:
+        d.mkdir(parents=True)
+        (d / "part-00000.parquet").write_bytes(b"junk")
+    again = stage(raw, lake)
+    assert again.notes == [
+        "3 part director(ies) not listed in the state deleted (left by an interrupted run)"
+    ]
+    assert not any(d.exists() for d in stray)
+    assert all((lake / p).is_dir() for p in listed)
+
+
+def test_old_layout_and_old_state_are_refused(tmp_path: Path) -> None:
+    raw = _raw(tmp_path, 1)
+    old = tmp_path / "old"
+    (old / "stg" / "IR_BEN_R" / "year=none").mkdir(parents=True)
+    with pytest.raises(LakeLayoutError, match="layout version 1"):
+        stage(raw, old)
+    lake = tmp_path / "lake"
+    stage(raw, lake)
+    state = lake / "_state" / "files.json"
+    data = json.loads(state.read_text())
+    assert data["version"] == 2
+    state.write_text(json.dumps({**data, "version": 1}))
+    with pytest.raises(SndslabError, match=r"version 1.*rebuild"):
+        stage(raw, lake)

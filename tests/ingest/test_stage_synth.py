@@ -43,14 +43,16 @@ def test_stg_parts_have_the_canonical_schema_and_line_numbers(
     lake, result = synth_staged
     acc = next(a for a in result.accounts if a.file == "ER_PRS_F_2020.csv")
     (part,) = acc.parts
-    assert part == f"stg/ER_PRS_F/year=2020/part-{acc.sha256[:16]}.parquet"
-    table = pq.read_table(lake / part)
+    assert part == f"stg/ER_PRS_F/year=2020/{acc.sha256[:16]}"
+    (file,) = sorted((lake / part).glob("*.parquet"))  # DuckDB writes one part per dataset
+    table = pq.read_table(file)
     expected = get_table("ER_PRS_F").arrow_schema()
-    expected = expected.append(pa.field("_source_file", pa.string())).append(
-        pa.field("_source_line", pa.int64())
-    )
+    for name, typ in (("_source_file", pa.string()), ("_source_line", pa.int64())):
+        expected = expected.append(pa.field(name, typ))
+    expected = expected.append(pa.field("_year", pa.int32()))
     assert [(f.name, f.type) for f in table.schema] == [(f.name, f.type) for f in expected]
     lines = table.column("_source_line").to_pylist()
     assert lines == list(range(1, acc.rows_in + 1))
+    assert set(table.column("_year").to_pylist()) == {2020}
     state = json.loads((lake / "_state" / "files.json").read_text())
     assert state["files"][acc.sha256]["staged"] == acc.staged

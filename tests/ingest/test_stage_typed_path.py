@@ -10,10 +10,10 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sndslab.engines import quote_path
 from sndslab.ingest import stage
 from sndslab.ingest._discover import inspect_file
 from sndslab.ingest._read import checked_sql, plan_columns, source_sql
@@ -36,6 +36,14 @@ LINE = st.one_of(
     st.just("B;1;1950"),  # too few columns
     st.just("C;1;1950;05/03/2020;075;extra"),  # too many
 )
+
+
+def _rows(lake: Path, rel: str) -> list[dict[str, object]]:
+    """Rows of the part directory ``lake/rel``, in the order of its parts (DuckDB)."""
+    with duckdb.connect() as con:
+        glob = quote_path(str(lake / rel / "*.parquet"))
+        sql = f"SELECT * FROM read_parquet({glob}, hive_partitioning = false)"
+        return con.sql(sql).to_arrow_table().to_pylist()
 
 
 def _text_path(path: Path) -> tuple[dict[int, tuple], dict[int, tuple[str, str]]]:
@@ -86,13 +94,14 @@ def test_typed_path_equals_text_path(tmp_path_factory, lines: list[str]) -> None
     (acc,) = stage(raw, root / "lake").accounts
     want_staged, want_q = _text_path(path)
     assert acc.rows_in == acc.staged + acc.quarantined_total
-    stg = pq.read_table(root / "lake" / acc.parts[0]).to_pylist()
+    stg = _rows(root / "lake", acc.parts[0])
+    assert [r["_source_line"] for r in stg] == sorted(r["_source_line"] for r in stg)
     got_staged = {r["_source_line"]: tuple(r[c] for c in HEADER) for r in stg}
     assert got_staged == want_staged
     q_parts = [p for p in acc.parts if p.startswith("quarantine/")]
     got_q = {}
     malformed = set()
-    for r in pq.read_table(root / "lake" / q_parts[0]).to_pylist() if q_parts else []:
+    for r in _rows(root / "lake", q_parts[0]) if q_parts else []:
         if r["reason"] == "malformed_line":
             malformed.add(r["_source_line"])
         else:
@@ -115,10 +124,10 @@ def test_recovered_rows_keep_their_line_and_values(tmp_path: Path) -> None:
     )
     (acc,) = stage(raw, tmp_path / "lake").accounts
     assert (acc.rows_in, acc.staged, acc.quarantined) == (4, 3, {"malformed_line": 1})
-    got = {
-        r["_source_line"]: (r["BEN_NIR_PSA"], r["BEN_DCD_DTE"])
-        for r in pq.read_table(tmp_path / "lake" / acc.parts[0]).to_pylist()
-    }
+    stg = _rows(tmp_path / "lake", acc.parts[0])
+    # file order: the re-read row B sits between A and D
+    assert [r["_source_line"] for r in stg] == [1, 2, 5]
+    got = {r["_source_line"]: (r["BEN_NIR_PSA"], r["BEN_DCD_DTE"]) for r in stg}
     assert got == {
         1: ("A", dt.date(2020, 3, 5)),
         2: ("B", dt.date(2020, 3, 6)),  # ISO date: re-read on the text path

@@ -159,13 +159,14 @@ class DuckDBConnection:
 
     def dataset(self, paths: str | Sequence[str]) -> str:
         """``read_parquet`` of the Parquet parts of one or several dataset directories (a path
-        to a ``.parquet`` file is read as is); columns are unified by name."""
+        to a ``.parquet`` file is read as is); columns are unified by name, and ``key=value``
+        directories in the paths (``stg/T/year=2019/…``) add no hive column."""
         items = [paths] if isinstance(paths, str) else list(paths)
         if not items:
             raise SndslabError("no dataset to read")
         globs = [p if str(p).endswith(".parquet") else str(Path(p) / "*.parquet") for p in items]
         listed = ", ".join(quote_path(g) for g in globs)
-        return f"read_parquet([{listed}], union_by_name = true)"
+        return f"read_parquet([{listed}], union_by_name = true, hive_partitioning = false)"
 
     def write_dataset(self, query: str, path: str, *, order_by: Sequence[str] = ()) -> int:
         """Write ``query`` as the dataset directory ``path`` (replaced if it exists), rows

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sndslab.engines import quote_ident, quote_path
 from sndslab.ingest._discover import RawFile
 from sndslab.registry import TableSpec
 
@@ -44,14 +45,6 @@ MAX_DATE = "2100-12-31"
 #: (table, column) pairs whose 1600-01-01 value is a documented sentinel, not an absurd date.
 DATE_SENTINELS: dict[tuple[str, str], str] = {("IR_IMB_R", "IMB_ALD_DTF"): "1600-01-01"}
 MIN_BIRTH_YEAR = 1890
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -112,7 +105,7 @@ def _reader_typed_expr(plan: TypingPlan, col: str, ctype: str) -> tuple[str, str
         return src, None
     if ctype in ("date", "datetime"):
         fmt = plan.table.date_format
-        text = f"strftime({src}, {quote_str(fmt)})"
+        text = f"strftime({src}, {quote_path(fmt)})"
         text = f"upper({text})" if "%b" in fmt else text
         return (f"CAST({src} AS DATE)" if ctype == "date" else src), text
     return src, f"CAST({src} AS VARCHAR)"
@@ -137,7 +130,7 @@ def _typed_expr(plan: TypingPlan, col: str, ctype: str) -> tuple[str, str | None
         return f"TRY_CAST({raw} AS BIGINT)", raw
     if ctype == "number":
         return f"TRY_CAST(replace({raw}, ',', '.') AS DOUBLE)", raw
-    fmts = "[" + ", ".join(quote_str(f) for f in date_formats(plan.table)) + "]"
+    fmts = "[" + ", ".join(quote_path(f) for f in date_formats(plan.table)) + "]"
     target = "DATE" if ctype == "date" else "TIMESTAMP"
     return f"CAST(try_strptime({raw}, {fmts}) AS {target})", raw
 
@@ -155,22 +148,22 @@ READER_TYPES: dict[str, str] = {
 
 def _csv_options(rf: RawFile, columns: str, encoding: str | None) -> list[str]:
     return [
-        f"delim = {quote_str(rf.delimiter)}",
+        f"delim = {quote_path(rf.delimiter)}",
         "quote = '\"'",
         "escape = '\"'",
         "header = true",
         "auto_detect = false",
         f"columns = {columns}",
-        f"encoding = {quote_str(encoding or rf.encoding)}",
-        f"compression = {quote_str(rf.compression or 'none')}",
+        f"encoding = {quote_path(encoding or rf.encoding)}",
+        f"compression = {quote_path(rf.compression or 'none')}",
     ]
 
 
 def _rejects_options(rejects: tuple[str, str]) -> list[str]:
     return [
         "store_rejects = true",
-        f"rejects_table = {quote_str(rejects[0])}",
-        f"rejects_scan = {quote_str(rejects[1])}",
+        f"rejects_table = {quote_path(rejects[0])}",
+        f"rejects_scan = {quote_path(rejects[1])}",
     ]
 
 
@@ -197,9 +190,9 @@ def typed_source_sql(
     ]
     columns = "{" + ", ".join(f"'c{i}': '{t}'" for i, t in enumerate(types)) + "}"
     opts = _csv_options(rf, columns, encoding)
-    opts.append(f"timestampformat = {quote_str(plan.table.date_format)}")
+    opts.append(f"timestampformat = {quote_path(plan.table.date_format)}")
     opts += _rejects_options(rejects) if rejects is not None else ["ignore_errors = true"]
-    path = quote_str(str(rf.path))
+    path = quote_path(str(rf.path))
     cs = ", ".join(f"c{i}" for i in range(len(rf.columns)))
     return f"SELECT row_number() OVER () AS _ord, {cs} FROM read_csv({path}, {', '.join(opts)})"
 
@@ -211,7 +204,7 @@ def source_sql(
     rejects: tuple[str, str] | None = None,
 ) -> str:
     """SELECT of the file's rows as text: ``_ord`` then ``c0 … cN`` (header order)."""
-    path = quote_str(str(rf.path))
+    path = quote_path(str(rf.path))
     if rf.format == "parquet":
         import pyarrow.parquet as pq
 
@@ -309,25 +302,28 @@ def checked_sql(plan: TypingPlan, source: str, *, typed: bool = False) -> str:
     )
 
 
-def staged_sql(plan: TypingPlan, checked: str, file_name: str) -> str:
-    """Rows that passed every check, in the stg layout (registry columns + provenance)."""
+def staged_sql(plan: TypingPlan, checked: str, file_name: str, year: int | None) -> str:
+    """Rows that passed every check, in the stg layout: registry columns (canonical types,
+    registry order), then ``_source_file``, ``_source_line`` and ``_year`` (INTEGER, the file's
+    year, NULL for a file without one: readers need no hive partitioning)."""
     cols = ", ".join(quote_ident(c) for c in plan.table.column_names)
+    yr = "NULL" if year is None else str(int(year))
     return (
-        f"SELECT {cols}, {quote_str(file_name)} AS _source_file, _ord AS _source_line "
-        f"FROM ({checked}) WHERE _q IS NULL"
+        f"SELECT {cols}, {quote_path(file_name)} AS _source_file, _ord AS _source_line, "
+        f"CAST({yr} AS INTEGER) AS _year FROM ({checked}) WHERE _q IS NULL"
     )
 
 
 def quarantined_sql(plan: TypingPlan, checked: str, file_name: str, line_expr: str) -> str:
     """Rows that failed a check, in the quarantine layout."""
     checks = plan.checks
-    reasons = "[" + ", ".join(quote_str(c.reason) for c in checks) + "]"
-    columns = "[" + ", ".join(quote_str(c.column) for c in checks) + "]"
-    details = "[" + ", ".join(quote_str(c.detail) for c in checks) + "]"
+    reasons = "[" + ", ".join(quote_path(c.reason) for c in checks) + "]"
+    columns = "[" + ", ".join(quote_path(c.column) for c in checks) + "]"
+    details = "[" + ", ".join(quote_path(c.detail) for c in checks) + "]"
     raw = "CASE _q " + " ".join(f"WHEN {i} THEN _raw_{i}" for i in range(1, len(checks) + 1))
     raw += " END"
     return (
-        f"SELECT {quote_str(file_name)} AS _source_file, {line_expr} AS _source_line, "
+        f"SELECT {quote_path(file_name)} AS _source_file, {line_expr} AS _source_line, "
         f"{reasons}[_q] AS reason, {columns}[_q] AS {quote_ident('column')}, "
         f"CAST({raw} AS VARCHAR) AS raw_value, {details}[_q] AS detail "
         f"FROM ({checked}) WHERE _q IS NOT NULL"

@@ -1,12 +1,13 @@
-"""Stage raw files on Spark: the same ``stg/`` and ``quarantine/`` parts, and the same file
-accounts, as the DuckDB staging of :mod:`sndslab.ingest._stage`.
+"""Stage raw files on Spark (:data:`sndslab.ingest._stage.STAGERS` ``spark``): the same ``stg/``
+and ``quarantine/`` parts (rows, values, types, ``_source_line``), and the same file accounts, as
+the DuckDB reader of :mod:`sndslab.ingest._stage_duckdb`.
 
 One typing implementation: the file is turned into a Spark relation with the columns that
 DuckDB's ``read_csv``/``read_parquet`` give (``_ord``, ``c0 … cN``, all text), registered as a
-temp view, and the very SQL of :mod:`sndslab.ingest._read` (``checked_sql``, ``staged_sql``,
-``quarantined_sql``) runs on it through :class:`~sndslab.ingest._spark_sql.SparkSqlConnection`
-(DuckDB SQL transpiled with sqlglot plus tested shims: ``try_strptime``, DuckDB's ``TRY_CAST``
-text grammar, 1-based list indexing).
+temp view (``con.register``), and the very SQL of :mod:`sndslab.ingest._read` (``checked_sql``,
+``staged_sql``, ``quarantined_sql``) runs on it through the
+:class:`~sndslab.engines.SparkConnection` (DuckDB SQL transpiled with sqlglot plus tested shims:
+``try_strptime``, DuckDB's ``TRY_CAST`` text grammar, 1-based list indexing).
 
 Only the reading is Spark's own:
 
@@ -37,47 +38,35 @@ count and ``_source_line`` the row ordinal, with DuckDB's note. Known difference
 closed makes one record of the rest of the file, quarantined whole (DuckDB quarantines each of
 its lines), with a note.
 
-The parsed lines are written once to Parquet in the staging directory; the staged part and,
-when some rows are not staged, the quarantine part are then queried from it (with
-:data:`STAGING_CONF` set on the session). Writes use the scheme of :mod:`sndslab.ingest._stage`:
-parts are written under the staging directory (Spark's part directory coalesced to one file,
-renamed to the exact part path) and moved into place with ``os.replace`` once both are
-complete.
+Writing: the parsed lines are written once as a scratch dataset (``<scratch>/lines-<tag>``, on
+the lake's file system); the staged part and, when some rows are not staged, the quarantine
+part are then queried from it (with :data:`STAGING_CONF` set on the session) and written by
+Spark's writer (``con.write_dataset``) DIRECTLY at their final dataset directories
+(``LakePaths.stg_part`` / ``quarantine_part``): no driver-side rename, glob or Parquet read, so
+the lake may be on any Hadoop file system. The staged rows keep file order: a file read as one
+split is written as one part in order, otherwise the write is range-partitioned and sorted on
+``_source_line``. Row counts come from ``write_dataset`` and from queries through the
+connection. A crash leaves directories the state does not list (invisible to readers, deleted
+by the next run).
 """
 
 from __future__ import annotations
 
-import logging
-import shutil
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from sndslab.engines import Connection, SparkConnection, hadoop_path, quote_path
 from sndslab.ingest._accounting import FileAccount
 from sndslab.ingest._discover import RawFile
-from sndslab.ingest._read import (
-    TypingPlan,
-    checked_sql,
-    quarantined_sql,
-    quote_str,
-    staged_sql,
-)
-from sndslab.ingest._stage import (
-    _base_account,
-    _copy,
-    place_parts,
-    plan_file,
-    refused_account,
-)
+from sndslab.ingest._read import TypingPlan, checked_sql, quarantined_sql, staged_sql
+from sndslab.ingest._stage import place_parts, plan_file, refused_account
+from sndslab.lake import LakePaths
 
-log = logging.getLogger("sndslab.ingest")
-
-__all__ = ["stage_file_spark"]
+__all__ = ["read_file"]
 
 UNQUOTED = "UNQUOTED VALUE: Value with unterminated quote found."
 BAD_UTF8 = "INVALID ENCODING: not valid UTF-8"  # temporary: such a file is read as latin-1
@@ -94,37 +83,21 @@ _conf_lock = threading.Lock()
 _conf_users: list[dict[str, str | None]] = []  # one entry per file being staged
 
 
-def stage_file_spark(
-    con: Any,
-    rf: RawFile,
-    lake: Path,
-    *,
-    staging_dir: Path | None = None,
+def read_file(
+    con: Connection, rf: RawFile, paths: LakePaths, scratch: str, acc: FileAccount
 ) -> FileAccount:
-    """Spark twin of :func:`sndslab.ingest._stage.stage_file` (``con`` is a
-    :class:`~sndslab.ingest._spark_sql.SparkSqlConnection`): type one recognised raw file into
-    stg/quarantine parts and return its checked account. Never raises for bad file content."""
+    """Stage ``rf`` with Spark's readers (see :data:`sndslab.ingest._stage.STAGERS`); an
+    unreadable file is refused with one clear line."""
     from py4j.protocol import Py4JJavaError
     from pyspark.errors import PySparkException
 
-    started = time.perf_counter()
-    lake = Path(lake)
-    acc = _base_account(rf)
-    if rf.table is None:
-        acc.status, acc.message = "refused", rf.reason or "table not recognised"
-        return acc
-    own_staging = staging_dir is None
-    staging = staging_dir or lake / f".staging-{uuid.uuid4().hex[:12]}"
+    scon = cast(SparkConnection, con)
     try:
-        with _staging_conf(con.spark):
-            _stage_into(con, rf, lake, staging, acc)
+        with _staging_conf(scon.spark):
+            _stage_into(scon, rf, paths, scratch, acc)
     except (PySparkException, Py4JJavaError) as exc:  # unreadable content: refuse the file
-        acc = refused_account(rf, exc)
-    finally:
-        if own_staging:
-            shutil.rmtree(staging, ignore_errors=True)
-    acc.seconds = round(time.perf_counter() - started, 3)
-    return acc.check()
+        return refused_account(rf, exc)
+    return acc
 
 
 @contextmanager
@@ -152,21 +125,26 @@ def _staging_conf(spark: Any) -> Iterator[None]:
                         spark.conf.set(key, value)
 
 
-def _stage_into(con: Any, rf: RawFile, lake: Path, staging: Path, acc: FileAccount) -> None:
+def _stage_into(
+    con: SparkConnection, rf: RawFile, paths: LakePaths, scratch: str, acc: FileAccount
+) -> None:
     plan = plan_file(rf, acc)  # the checks before reading: the same as DuckDB's
     if plan is None:
         return
-
-    tag = uuid.uuid4().hex[:8]
-    part = staging / "stg" / f"part-{rf.sha256[:16]}.parquet"
-    qpart = staging / "quarantine" / f"part-{rf.sha256[:16]}.parquet"
+    assert rf.table is not None
+    part = paths.stg_part(rf.table.name, rf.year, rf.sha256)
+    qpart = paths.quarantine_part(rf.table.name, rf.sha256)
     encoding = rf.encoding
-    rows, staged, quarantined, qsql = _write_parts(con, rf, plan, encoding, part, qpart, tag)
+    rows, staged, quarantined, wrote_q = _write_parts(
+        con, rf, plan, encoding, (part, qpart), scratch
+    )
     if quarantined.pop("_bad_utf8", 0) and rf.format == "csv" and encoding != "latin-1":
         acc.notes.append(LATIN1_NOTE)  # like DuckDB: the whole file is read again as latin-1
         encoding = "latin-1"
-        qpart.unlink(missing_ok=True)
-        rows, staged, quarantined, qsql = _write_parts(con, rf, plan, encoding, part, qpart, tag)
+        con.storage.delete(qpart)
+        rows, staged, quarantined, wrote_q = _write_parts(
+            con, rf, plan, encoding, (part, qpart), scratch
+        )
     acc.encoding = encoding if rf.format == "csv" else None
     rows_in = rf.data_lines
     if rows != rows_in:  # quoted line breaks: DuckDB's note and accounting
@@ -183,91 +161,107 @@ def _stage_into(con: Any, rf: RawFile, lake: Path, staging: Path, acc: FileAccou
             f"{unquoted} record(s) with a quote never closed: the record runs to the end of the "
             "file and is quarantined whole (DuckDB quarantines each of its lines)"
         )
-    place_parts(acc, rf, lake, part, qpart if qsql else None, rows_in, staged, quarantined)
+    place_parts(acc, rf, rows_in, staged, quarantined, with_quarantine=wrote_q)
+
+
+def _read_lines(
+    con: SparkConnection,
+    rf: RawFile,
+    encoding: str,
+    scratch: str,
+    tag: str,
+    written: list[str],
+    views: list[str],
+) -> tuple[Any, int]:
+    """(DataFrame of the parsed lines, or records when quoted values hold line breaks; the
+    rows read). The lines are parsed once and written as a scratch dataset: the typing and
+    quarantine queries then scan plain columns. The scratch datasets and the views created
+    are added to ``written`` and ``views``."""
+    lines_view, records_view = f"_stg_lines_{tag}", f"_stg_records_{tag}"
+    parsed = con.storage.join(scratch, f"lines-{tag}")
+    written.append(parsed)
+    con.register(lines_view, _csv_lines(con.spark, rf, encoding))
+    try:
+        con.write_dataset(f"SELECT * FROM {lines_view}", parsed)
+    finally:
+        con.drop(lines_view)
+    rel = con.dataset(parsed)
+    views.append(rel)
+    rows = rf.data_lines
+    # a line with an odd number of quotes opens or closes a quoted line break (the footers'
+    # statistics of _odd let Spark skip every row group without one)
+    if con.fetchone(f"SELECT 1 FROM {rel} WHERE _odd LIMIT 1") is not None:
+        records = con.storage.join(scratch, f"records-{tag}")
+        written.append(records)
+        joined = _parse(_join_records(con.spark.table(rel)), rf.delimiter, len(rf.columns))
+        con.register(records_view, joined)
+        try:
+            rows = con.write_dataset(f"SELECT * FROM {records_view}", records)
+        finally:
+            con.drop(records_view)
+        rel = con.dataset(records)
+        views.append(rel)
+    return con.spark.table(rel), rows
 
 
 def _write_parts(
-    con: Any,
+    con: SparkConnection,
     rf: RawFile,
     plan: TypingPlan,
     encoding: str,
-    part: Path,
-    qpart: Path,
-    tag: str,
-) -> tuple[int, int, Counter[str], list[str]]:
-    """Write the staged part (and the quarantine part when some rows are not staged): (rows
-    read, rows staged, rows quarantined per reason, the quarantine SELECTs — empty when none
-    written). Rows read are the data lines, or the records when quoted values hold line
-    breaks."""
-    import pyarrow.parquet as pq
-
+    dest: tuple[str, str],
+    scratch: str,
+) -> tuple[int, int, Counter[str], bool]:
+    """Write the staged part (and the quarantine part when some rows are not staged) at their
+    final directories ``dest``: (rows read, rows staged, rows quarantined per reason, whether
+    a quarantine part was written). Rows read are the data lines, or the records when quoted
+    values hold line breaks."""
+    part, qpart = dest
+    tag = uuid.uuid4().hex[:8]
     src_view, bad_view = f"_stg_src_{tag}", f"_stg_bad_{tag}"
-    parsed = part.parent.parent / f"lines-{tag}"
-    ordered = True
     rows = rf.data_lines
-    if rf.format == "parquet":
-        con.register(src_view, _parquet_source(con.spark, rf))
-    else:
-        # parsed once, to Parquet: the typing and quarantine queries then scan plain columns
-        _csv_lines(con.spark, rf, encoding).write.mode("overwrite").parquet(str(parsed))
-        lines = con.spark.read.parquet(str(parsed))
-        if _any_odd_line(parsed):  # quoted line breaks: lines joined into records, renumbered
-            records = parsed.with_name(parsed.name + "-records")
-            joined = _parse(_join_records(lines), rf.delimiter, len(rf.columns))
-            joined.write.mode("overwrite").parquet(str(records))
-            shutil.rmtree(parsed, ignore_errors=True)
-            records.replace(parsed)
-            lines = con.spark.read.parquet(str(parsed))
-            rows = sum(pq.ParquetFile(f).metadata.num_rows for f in parsed.glob("part-*"))
-        # one part read back as one split gives the lines in file order; else sort them back
-        one_part = len(list(parsed.glob("part-*"))) == 1
-        ordered = one_part and lines.rdd.getNumPartitions() == 1
-        cols = [f"c{i}" for i in range(len(rf.columns))]
-        con.register(src_view, lines.where("_detail IS NULL").select("_ord", *cols))
-        con.register(
-            bad_view, lines.where("_detail IS NOT NULL").select("_ord", "_text", "_detail")
-        )
-    quarantined: Counter[str] = Counter()
-    qsql: list[str] = []
+    written: list[str] = []
+    views = [src_view, bad_view]
     try:
+        if rf.format == "parquet":
+            source = _parquet_source(con.spark, rf)
+            con.register(src_view, source)
+        else:
+            lines, rows = _read_lines(con, rf, encoding, scratch, tag, written, views)
+            cols = [f"c{i}" for i in range(len(rf.columns))]
+            source = lines.where("_detail IS NULL").select("_ord", *cols)
+            con.register(src_view, source)
+            con.register(
+                bad_view, lines.where("_detail IS NOT NULL").select("_ord", "_text", "_detail")
+            )
+        # one input split read in order gives the rows in file order; else sort them back
+        # (a file of several splits, or a scratch dataset of several parts, is read as
+        # partitions packed by size, not in order)
+        ordered = source.rdd.getNumPartitions() == 1 and len(source.inputFiles()) == 1
+        quarantined: Counter[str] = Counter()
+        qsql: list[str] = []
         checked = checked_sql(plan, f"SELECT * FROM {src_view}")
-        stg = staged_sql(plan, checked, rf.name)
-        staged = _copy(
-            con, stg if ordered else f"SELECT * FROM ({stg}) ORDER BY _source_line", part
-        )
+        stg = staged_sql(plan, checked, rf.name, rf.year)
+        staged = con.write_dataset(stg, part, order_by=() if ordered else ("_source_line",))
         if staged != rows:
             if plan.checks:
                 qsql.append(quarantined_sql(plan, checked, rf.name, "_ord"))
             if rf.format == "csv":
                 qsql.append(
-                    f"SELECT {quote_str(rf.name)} AS _source_file, _ord AS _source_line, "
+                    f"SELECT {quote_path(rf.name)} AS _source_file, _ord AS _source_line, "
                     "'malformed_line' AS reason, CAST(NULL AS VARCHAR) AS \"column\", "
                     f"_text AS raw_value, _detail AS detail FROM {bad_view}"
                 )
         if qsql:
             union = " UNION ALL ".join(f"({s})" for s in qsql)
-            _copy(con, f"SELECT * FROM ({union}) ORDER BY _source_line", qpart)
-            quarantined.update(_reasons(qpart, rf.delimiter))
+            con.write_dataset(f"SELECT * FROM ({union})", qpart, order_by=("_source_line",))
+            quarantined.update(_reasons(con, qpart, rf.delimiter))
     finally:
-        for view in (src_view, bad_view):
-            con.execute(f"DROP VIEW IF EXISTS {view}")
-        shutil.rmtree(parsed, ignore_errors=True)
-    return rows, staged, quarantined, qsql
-
-
-def _any_odd_line(parsed: Path) -> bool:
-    """Whether a parsed line has an odd number of quotes (it opens or closes a quoted line
-    break), from the Parquet footers' statistics of ``_odd`` (no Spark job)."""
-    import pyarrow.parquet as pq
-
-    for f in parsed.glob("part-*.parquet"):
-        meta = pq.ParquetFile(f).metadata
-        col = meta.schema.names.index("_odd")
-        for g in range(meta.num_row_groups):
-            stats = meta.row_group(g).column(col).statistics
-            if stats is None or not stats.has_min_max or stats.max:
-                return True
-    return False
+        for view in views:
+            con.drop(view)
+        for path in written:
+            con.storage.delete(path)
+    return rows, staged, quarantined, bool(qsql)
 
 
 def _join_records(lines: Any) -> Any:
@@ -305,50 +299,46 @@ def _join_records(lines: Any) -> Any:
     )
 
 
-def _reasons(qpart: Path, delimiter: str) -> Counter[str]:
+def _reasons(con: SparkConnection, qpart: str, delimiter: str) -> Counter[str]:
     """Rows per reason of a written quarantine part, plus two markers: ``_unquoted`` (malformed
     lines that end inside a quoted value: a quoted line break, or a quote never closed) and
-    ``_bad_utf8`` (lines that are not valid UTF-8). Read from the small part, column-wise."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(qpart, columns=["reason", "raw_value", "detail"])
-    out: Counter[str] = Counter()
-    for item in pc.value_counts(table["reason"]).to_pylist():
-        out[str(item["values"])] = int(item["counts"])
-    d = _rx(delimiter)
-    open_quote = pc.and_(
-        pc.equal(table["detail"], UNQUOTED),
-        pc.match_substring_regex(table["raw_value"], f'(^|{d}) *"([^"]|"")*$'),
+    ``_bad_utf8`` (lines that are not valid UTF-8). One query through the connection."""
+    rel = con.dataset(qpart)
+    open_quote = f'(^|{_cls(delimiter)}) *"([^"]|"")*$'
+    rows = con.fetchall(
+        "SELECT reason, count(*), "
+        f"coalesce(sum(CASE WHEN detail = {quote_path(UNQUOTED)} AND "
+        f"regexp_matches(raw_value, {quote_path(open_quote)}) THEN 1 ELSE 0 END), 0), "
+        f"coalesce(sum(CASE WHEN detail = {quote_path(BAD_UTF8)} THEN 1 ELSE 0 END), 0) "
+        f"FROM {rel} GROUP BY reason"
     )
-    for key, flags in (
-        ("_unquoted", open_quote),
-        ("_bad_utf8", pc.equal(table["detail"], BAD_UTF8)),
-    ):
-        n = pc.sum(flags).as_py()
-        if n:
-            out[key] = int(n)
-    return out
+    con.drop(rel)  # the part may be rewritten (latin-1): no cached view of it
+    out: Counter[str] = Counter()
+    for reason, n, unquoted, bad_utf8 in rows:
+        out[str(reason)] += int(n)
+        out["_unquoted"] += int(unquoted)
+        out["_bad_utf8"] += int(bad_utf8)
+    return +out  # drops the zero markers
+
+
+def _cls(ch: str) -> str:
+    """A character as a regex bracket expression (no backslash: the same in DuckDB's RE2 and
+    Java regexes, and in both SQL dialects' string literals)."""
+    if ch == "^":
+        return "[\\^]"
+    return "[]]" if ch == "]" else f"[{ch}]"
 
 
 # ---- reading -------------------------------------------------------------------------------
 
 
-def _hadoop_path(path: Path) -> str:
-    """``path`` with Hadoop glob characters escaped (Spark readers expand globs)."""
-    out = str(Path(path).resolve())
-    for ch in "\\[]{}*?":
-        out = out.replace(ch, "\\" + ch)
-    return out
-
-
 def _parquet_source(spark: Any, rf: RawFile) -> Any:
     """``_ord`` (``row_index + 1``) and every column as text ``c0 … cN`` (file order)."""
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # the raw input file's schema (a local input)
     from pyspark.sql import functions as F
 
     names = pq.read_schema(rf.path).names  # the order DuckDB's source_sql uses
-    df = spark.read.parquet(_hadoop_path(rf.path))
+    df = spark.read.parquet(hadoop_path(rf.path))
     cols = [
         F.col("`" + n.replace("`", "``") + "`").cast("string").alias(f"c{i}")
         for i, n in enumerate(names)
@@ -369,7 +359,7 @@ def _csv_lines(spark: Any, rf: RawFile, encoding: str) -> Any:
     numbering job."""
     from pyspark.sql import functions as F
 
-    text = spark.read.option("lineSep", "\n").text(_hadoop_path(rf.path))
+    text = spark.read.option("lineSep", "\n").text(hadoop_path(rf.path))
     raw = text.select(
         F.col("value").alias("_v"),
         F.input_file_block_start().alias("_blk"),
