@@ -143,3 +143,23 @@ def test_spec_validation_runs_on_the_given_connection(events_lake: Path, tmp_pat
         load_extractors(events_lake, extra_dirs=[d], builtin=False, con=con)
     assert con.scalar("SELECT 42") == 42  # still open: the caller owns it
     con.close()
+
+
+def test_compile_sql_reads_tables_through_the_resolver() -> None:
+    """No lake needed: the compiled SELECT reads exactly the relations the resolver gives for
+    ``int.<source>`` and ``int.<join>``, and its sources are the spec's tables."""
+    from sndslab.events._spec import compile_sql, ref_table, tables_of
+
+    (spec,) = load_extractors(names=["drug_dispensation"])
+    assert tables_of(spec) == ("int.dcir_pharmacy", ref_table("IR_PHA_R"))
+    asked: list[str] = []
+
+    def resolve(name: str) -> str:
+        asked.append(name)
+        return "rel_" + name.replace(".", "_")
+
+    sql = compile_sql(spec, resolve)
+    assert asked == ["int.dcir_pharmacy", "int.ref_ir_pha_r"]
+    assert "FROM rel_int_dcir_pharmacy s" in sql
+    assert "LEFT JOIN rel_int_ref_ir_pha_r r ON r.PHA_CIP_C13 = s.cip13" in sql
+    assert "read_parquet" not in sql and "stg/" not in sql and "clean/" not in sql

@@ -1,4 +1,4 @@
-"""Event layer: ``lake/int`` → ``lake/events`` (events, patients, codes) and exports (MEDS,
+"""Event layer: the lake's ``int`` tables → its ``events`` layer (events, patients, codes) and exports (MEDS,
 OMOP CDM 5.4).
 
 >>> from sndslab.events import EventSchema, Vocab

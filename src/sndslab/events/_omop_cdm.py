@@ -310,8 +310,9 @@ def _integrity(con: Any) -> None:
 
 
 def validate_omop(out: Path) -> dict[str, int]:
-    """Load the tables of ``out`` (one dataset directory per table, ``<table>/*.parquet``) into an in-memory DuckDB created from the CDM 5.4 DDL
-    (:func:`ddl`) and check integrity; returns the row count of each table.
+    """Load the tables of ``out`` (one dataset directory per table, ``<table>/*.parquet``)
+    into an in-memory DuckDB created from the CDM 5.4 DDL (:func:`ddl`) and check integrity;
+    returns the row count of each table.
 
     Per table: every DDL column present with its type, no other column, no NULL in a NOT NULL
     column, no string longer than its ``varchar(n)``, then ``INSERT INTO cdm.<table>`` (the DDL
