@@ -4,6 +4,7 @@ once, and its full ingest, run once (both read-only: copy before modifying)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,3 +32,21 @@ def ingested_synth(
     lake = tmp_path_factory.mktemp("ingest-full") / "lake"
     ingest(synth_extract / "raw", lake)
     return synth_extract, lake
+
+
+@pytest.fixture(scope="session")
+def spark_engine() -> Any:
+    """One local Spark engine for the test session (``local[2]``, 2 GB driver; the session is
+    shared by every Spark test through ``getOrCreate``). Spark is part of the project's test
+    contract: without pyspark or Java this fails (CI installs both); deselect with
+    ``-m "not spark"`` to run without them."""
+    from sndslab.engines import SparkEngine, java_available, spark_available
+
+    if not spark_available() or not java_available():
+        pytest.fail(
+            "the Spark tests need pyspark (extra [spark]) and Java 17+; "
+            'deselect them with -m "not spark"'
+        )
+    engine = SparkEngine(threads=2, memory_limit="2g")
+    engine.session()
+    return engine

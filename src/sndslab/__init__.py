@@ -19,7 +19,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from sndslab._api import extract_events, ingest_raw, synthesize  # noqa: E402
-from sndslab.lake import Lake, open_lake  # noqa: E402
+from sndslab._api import extract_events, ingest_raw, synthesize
+from sndslab.lake import Lake, open_lake
 
 __all__ = ["Lake", "__version__", "extract_events", "ingest_raw", "open_lake", "synthesize"]

@@ -1,4 +1,8 @@
-"""Top-level functions of the analyst's API (re-exported by :mod:`sndslab`)."""
+"""Top-level functions of the analyst's API (re-exported by :mod:`sndslab`).
+
+The stages are imported when a function is called, not when ``sndslab`` is imported, so that
+``import sndslab`` and the command line start fast (the generator pulls numpy and its tables).
+"""
 
 from __future__ import annotations
 
@@ -31,7 +35,8 @@ def synthesize(
 
 
 def ingest_raw(raw: str | Path, lake: str | Path, *, engine: str | Engine = "duckdb") -> Any:
-    """Ingest the raw files of ``raw`` into the lake at ``lake`` (see :func:`sndslab.ingest.ingest`)."""
+    """Ingest the raw files of ``raw`` into the lake at ``lake``
+    (:func:`sndslab.ingest.ingest`)."""
     from sndslab.ingest import ingest
 
     return ingest(raw, lake, engine=engine)
@@ -41,4 +46,4 @@ def extract_events(lake: str | Path, *, engine: str | Engine = "duckdb", **optio
     """Build ``events/`` of ``lake`` (see :func:`sndslab.events.extract_events`)."""
     from sndslab.events import extract_events as run
 
-    return run(lake, engine=engine, **options)
+    return run(Path(lake), engine=engine, **options)

@@ -124,6 +124,8 @@ export_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(export_app, name="export")
+lake_app = typer.Typer(help="Inspect a lake.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(lake_app, name="lake")
 
 
 def _version(value: bool) -> None:
@@ -324,7 +326,7 @@ def _print_ingest(result: Any) -> None:
     _print_summary(
         [
             ("persons", f"{ident.get('persons', '-')}"),
-            ("report", str(result.lake / "_reports" / "ingest.md")),
+            ("report", _lake_paths(result.lake).join("_reports", "ingest.md")),
         ]
     )
 
@@ -342,17 +344,29 @@ def ingest(
     _print_ingest(_ingest(raw_dir, lake, engine))
 
 
-def _has_layer(lake: Path, layer: str) -> bool:
-    from sndslab.lake import LakePaths, has_manifest
+def _lake_paths(lake: Path | str) -> Any:
+    from sndslab.lake import LakePaths
 
-    return (lake / "_lake.json").is_file() and has_manifest(LakePaths(str(lake)), layer)
+    return LakePaths(str(lake))
+
+
+def _require_layer(lake: Path, layer: str, command: str) -> None:
+    """A one-line usage error unless ``lake`` is a lake whose ``layer`` is committed."""
+    from sndslab.lake import LakeLayoutError, has_manifest
+
+    paths = _lake_paths(lake)
+    try:
+        paths.check_version()
+    except LakeLayoutError as exc:
+        raise InvalidArgumentError(f"{exc}; run `{command}` first") from exc
+    if not has_manifest(paths, layer):
+        raise InvalidArgumentError(f"{lake} has no {layer}/ layer: run `{command}` first")
 
 
 def _events(lake: Path, engine: str = "duckdb") -> Any:
     if engine not in ("duckdb", "spark"):
         raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
-    if not _has_layer(lake, "int"):
-        raise InvalidArgumentError(f"{lake} has no int layer: run `sndslab ingest` first")
+    _require_layer(lake, "int", "sndslab ingest")
     from sndslab.events import extract_events
 
     return extract_events(lake, engine=engine)
@@ -421,8 +435,7 @@ def demo(
 
 
 def _export_checks(lake: Path, out_dir: Path, overwrite: bool) -> None:
-    if not _has_layer(lake, "events"):
-        raise InvalidArgumentError(f"{lake} has no events: run `sndslab events {lake}` first")
+    _require_layer(lake, "events", f"sndslab events {lake}")
     check_output_dir(out_dir, overwrite=overwrite)
 
 
@@ -473,6 +486,38 @@ def export_meds(
 
     written = to_meds(lake, out_dir, overwrite=overwrite)
     _print_summary([("MEDS dataset", str(written))])
+
+
+@lake_app.command("info")
+def lake_info(
+    lake: Annotated[Path, typer.Argument(help="Lake directory.")],
+) -> None:
+    """Layers (generation, date, engine) and tables (rows) of a lake."""
+    from sndslab.lake import GENERATION_LAYERS, has_manifest, known_tables, read_manifest
+
+    paths = _lake_paths(lake)
+    paths.check_version()
+    layers = Table(title=f"lake {lake}", title_justify="left")
+    for col in ("layer", "generation", "created", "engine", "tables", "rows"):
+        layers.add_column(col, justify="left" if col in ("layer", "created") else "right")
+    stg = [t for t in known_tables(paths) if t.startswith("stg.")]
+    layers.add_row("stg", "-", "-", "-", f"{len(stg):,}", "-")
+    tables = Table(title="tables", title_justify="left")
+    tables.add_column("table")
+    tables.add_column("rows", justify="right")
+    for layer in GENERATION_LAYERS:
+        if not has_manifest(paths, layer):
+            continue
+        m = read_manifest(paths, layer)
+        public = {n: e for n, e in sorted(m.tables.items()) if not e.internal}
+        total = sum(e.rows for e in public.values())
+        layers.add_row(
+            layer, str(m.generation), m.created, m.engine, f"{len(public):,}", f"{total:,}"
+        )
+        for name, entry in public.items():
+            tables.add_row(f"{layer}.{name}", f"{entry.rows:,}")
+    out.print(layers)
+    out.print(tables)
 
 
 def _registry_tables() -> list[Any]:

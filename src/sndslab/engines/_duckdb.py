@@ -95,8 +95,8 @@ class DuckDBRelation:
         return pl.from_arrow(self.to_arrow())
 
     def count(self) -> int:
-        row = self._con.execute(f"SELECT count(*) FROM ({self.query})").fetchone()
-        return int(row[0]) if row else 0
+        rows = self._con.execute(f"SELECT count(*) FROM ({self.query})").fetchall()
+        return int(rows[0][0]) if rows else 0
 
     def __repr__(self) -> str:
         return f"DuckDBRelation({self.query!r})"
@@ -129,10 +129,14 @@ class DuckDBConnection:
         return self.raw.execute(query).fetchall()
 
     def fetchone(self, query: str) -> tuple[Any, ...] | None:
-        return self.raw.execute(query).fetchone()
+        """The first row of ``query`` (the rest of the result is discarded)."""
+        result = self.raw.execute(query)
+        row = result.fetchone()
+        result.abort()  # DuckDB ≥ 2 keeps an unfinished result pending on the connection
+        return row
 
     def scalar(self, query: str) -> Any:
-        row = self.raw.execute(query).fetchone()
+        row = self.fetchone(query)
         return row[0] if row else None
 
     def create_table(self, name: str, query: str) -> None:
@@ -142,14 +146,14 @@ class DuckDBConnection:
         self.raw.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {query}")
 
     def drop(self, name: str) -> None:
-        kind = self.raw.execute(
+        kinds = self.raw.execute(
             "SELECT table_type FROM information_schema.tables WHERE table_name = ? "
             "AND table_schema = 'main' AND table_catalog = 'temp'",
             [name],
-        ).fetchone()
-        if kind is None:
-            return
-        self.raw.execute(f"DROP {'VIEW' if kind[0] == 'VIEW' else 'TABLE'} IF EXISTS {name}")
+        ).fetchall()
+        if kinds:
+            kind = "VIEW" if kinds[0][0] == "VIEW" else "TABLE"
+            self.raw.execute(f"DROP {kind} IF EXISTS {name}")
 
     def describe(self, query: str) -> list[tuple[str, str]]:
         return [(r[0], r[1]) for r in self.raw.execute(f"DESCRIBE {query}").fetchall()]
@@ -176,10 +180,10 @@ class DuckDBConnection:
         self._storage.delete(path)
         Path(path).mkdir(parents=True, exist_ok=True)
         target = str(Path(path) / "part-00000.parquet")
-        row = self.raw.execute(
+        rows = self.raw.execute(
             f"COPY ({ordered}) TO {quote_path(target)} ({PARQUET_OPTIONS})"
-        ).fetchone()
-        return int(row[0]) if row else 0
+        ).fetchall()
+        return int(rows[0][0]) if rows else 0
 
     def cursor(self) -> DuckDBConnection:
         """A connection to the same database for another thread (temp objects are shared)."""

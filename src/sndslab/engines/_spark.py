@@ -242,17 +242,16 @@ class SparkConnection:  # pragma: no cover - needs pyspark
         self._view(name, self.spark.createDataFrame(table))
 
     def dataset(self, paths: str | Sequence[str]) -> str:
-        """A temp view over the Parquet parts of one or several dataset directories (reused
-        while the same paths are asked for)."""
+        """A temp view over the Parquet parts of one or several dataset directories (defined
+        anew at each call, so a rewritten dataset is listed again)."""
         items = [paths] if isinstance(paths, str) else list(paths)
         if not items:
             raise SndslabError("no dataset to read")
         name = "_ds_" + hashlib.sha1("\0".join(items).encode()).hexdigest()[:16]
-        if name not in self._views:
-            reader = self.spark.read
-            if len(items) > 1:
-                reader = reader.option("mergeSchema", "true")
-            self._view(name, reader.parquet(*(hadoop_path(p) for p in items)))
+        reader = self.spark.read
+        if len(items) > 1:
+            reader = reader.option("mergeSchema", "true")
+        self._view(name, reader.parquet(*(hadoop_path(p) for p in items)))
         return name
 
     def write_dataset(self, query: str, path: str, *, order_by: Sequence[str] = ()) -> int:

@@ -20,7 +20,6 @@ from sqlglot import exp
 __all__ = ["SHIMS", "dedup_names", "strptime_pattern", "to_spark_sql"]
 
 
-
 # ---- dialect shims (sqlglot AST transforms applied to the DuckDB AST) ----------------------
 
 

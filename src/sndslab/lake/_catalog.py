@@ -53,7 +53,9 @@ def known_tables(paths: LakePaths, *, internal: bool = False) -> list[str]:
     for layer in GENERATION_LAYERS:
         if has_manifest(paths, layer):
             m = read_manifest(paths, layer)
-            names += [f"{layer}.{t}" for t, e in sorted(m.tables.items()) if internal or not e.internal]
+            names += [
+                f"{layer}.{t}" for t, e in sorted(m.tables.items()) if internal or not e.internal
+            ]
     return names
 
 

@@ -217,5 +217,7 @@ def check_dataset(
         )
         if orphans:
             raise _fail(
-                spec, "relationships", f"{orphans} {rel.column} value(s) not in {rel.to}.{rel.field}"
+                spec,
+                "relationships",
+                f"{orphans} {rel.column} value(s) not in {rel.to}.{rel.field}",
             )

@@ -94,9 +94,7 @@ class LakePaths:
         """Raise :class:`LakeLayoutError` naming the version when the lake is of another
         layout (or not a lake)."""
         if not self.storage.exists(self.marker):
-            legacy = any(
-                self.storage.exists(self.join(p)) for p in ("int/persons.parquet", "stg")
-            )
+            legacy = any(self.storage.exists(self.join(p)) for p in ("int/persons.parquet", "stg"))
             if legacy:
                 raise LakeLayoutError(
                     f"{self.root} is a lake of layout version 1 (sndslab 0.1 before the lake "

@@ -225,8 +225,16 @@ def _contract_validator(writer: GenerationWriter) -> Any:
     return validate
 
 
+def _referenced(paths: LakePaths, layer: str, gens: list[int]) -> set[int]:
+    """Generations the manifests ``gens`` commit or carry tables from."""
+    out = set(gens)
+    for gen in gens:
+        out |= {t.generation for t in read_manifest(paths, layer, gen).tables.values()}
+    return out
+
+
 def _clean_uncommitted(paths: LakePaths, layer: str, committed: set[int]) -> list[str]:
-    """Delete generation directories no manifest commits (left by a failed run)."""
+    """Delete generation directories no manifest refers to (left by a failed run)."""
     removed = []
     for name in paths.storage.list_dir(paths.layer_dir(layer)):
         if name.startswith("g") and name[1:].isdigit() and int(name[1:]) not in committed:
@@ -238,10 +246,7 @@ def _clean_uncommitted(paths: LakePaths, layer: str, committed: set[int]) -> lis
 def _collect_garbage(paths: LakePaths, layer: str, keep: int) -> None:
     gens = _generations(paths, layer)
     kept = gens[-keep:] if keep > 0 else gens[-1:]
-    referenced: set[int] = set()
-    for gen in kept:
-        manifest = read_manifest(paths, layer, gen)
-        referenced |= {t.generation for t in manifest.tables.values()} | {gen}
+    referenced = _referenced(paths, layer, kept)
     for gen in gens:
         if gen not in kept:
             paths.storage.delete(paths.manifest_file(layer, gen))
@@ -272,7 +277,7 @@ def write_generation(
     error.
     """
     gens = _generations(paths, layer)
-    removed = _clean_uncommitted(paths, layer, set(gens))
+    removed = _clean_uncommitted(paths, layer, _referenced(paths, layer, gens))
     if notes is not None and removed:
         notes.append(f"{layer}/: removed {len(removed)} uncommitted generation(s) {removed}")
     generation = (gens[-1] + 1) if gens else 1
