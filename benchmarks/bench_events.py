@@ -33,7 +33,7 @@ from typing import Any
 
 RESULTS = Path(__file__).parent / "results" / "events.json"
 CACHE = Path(tempfile.gettempdir()) / "sndslab-bench-cache"
-LINKED = ("int", "stg", "_reports")
+LINKED = ("_lake.json", "_state", "int", "stg", "_reports")
 
 
 def _lake(patients: int, first: int, last: int, cache: Path) -> Path:

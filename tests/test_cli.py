@@ -196,9 +196,9 @@ def test_demo_runs_synth_ingest_events_omop(tmp_path: Path) -> None:
     assert (out / "synth" / "raw" / "IR_BEN_R.csv").is_file()
     assert (out / "synth" / "truth" / "manifest.json").is_file()
     assert (out / "lake" / "_reports" / "ingest.md").is_file()
-    assert (out / "lake" / "int" / "persons.parquet").is_file()
-    assert (out / "lake" / "events" / "patients.parquet").is_file()
-    assert (out / "omop" / "person.parquet").is_file()
+    assert "int.persons" in sndslab.open_lake(out / "lake").tables("int")
+    assert "events.patients" in sndslab.open_lake(out / "lake").tables("events")
+    assert (out / "omop" / "person").is_dir()
     assert "events" in result.output and "OMOP CDM 5.4" in result.output
     # a second run refuses to overwrite, then replaces with --overwrite
     _fails_cleanly(["demo", "--out", str(out), "--patients", "300"])

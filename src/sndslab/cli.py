@@ -352,18 +352,21 @@ def _lake_paths(lake: Path | str) -> Any:
 
 def _require_layer(lake: Path, layer: str, command: str) -> None:
     """A one-line usage error unless ``lake`` is a lake whose ``layer`` is committed."""
-    from sndslab.lake import has_manifest
+    from sndslab.lake import LakeLayoutError, has_manifest
 
     paths = _lake_paths(lake)
-    paths.check_version()
+    try:
+        paths.check_version()
+    except LakeLayoutError as exc:
+        raise InvalidArgumentError(f"{exc}; run `{command}` first") from exc
     if not has_manifest(paths, layer):
         raise InvalidArgumentError(f"{lake} has no {layer}/ layer: run `{command}` first")
 
 
 def _events(lake: Path, engine: str = "duckdb") -> Any:
-    _require_layer(lake, "int", "sndslab ingest")
     if engine not in ("duckdb", "spark"):
         raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
+    _require_layer(lake, "int", "sndslab ingest")
     from sndslab.events import extract_events
 
     return extract_events(lake, engine=engine)
@@ -390,8 +393,8 @@ def events(
     lake: Annotated[Path, typer.Argument(help="Lake directory built by `sndslab ingest`.")],
     engine: Annotated[str, typer.Option("--engine", help="duckdb or spark.")] = "duckdb",
 ) -> None:
-    """Extract the long event table, patients and codes into LAKE/events (declarative
-    extractors: src/sndslab/events/extractors/*.yaml). Same files on both engines."""
+    """Extract the long event table, patients and codes: the events layer of LAKE (declarative
+    extractors: src/sndslab/events/extractors/*.yaml). Same tables on both engines."""
     _print_events(_events(lake, engine))
 
 
@@ -446,8 +449,8 @@ def export_omop(
         typer.Option("--years", help="Extract years YYYY[-YYYY] (default: years of the events)."),
     ] = None,
 ) -> None:
-    """Write the OMOP CDM 5.4 tables (one Parquet file per table), validated against the CDM
-    5.4 DDL. person_id is a random surrogate, never the SNDS identifier."""
+    """Write the OMOP CDM 5.4 tables (one Parquet dataset directory per table), validated
+    against the CDM 5.4 DDL. person_id is a random surrogate, never the SNDS identifier."""
     window = None
     if years is not None:
         import datetime as dt

@@ -1,13 +1,39 @@
-"""Session fixtures of the event tests: one synthetic extract, ingested once, events once."""
+"""Session fixtures of the event tests: one synthetic extract, ingested once, events once.
+
+Tables are read through the lake (``sndslab.open_lake(lake).table("events.events")``,
+:func:`lake_views`), never by file path.
+"""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import duckdb
 import pytest
 
+import sndslab
+from sndslab.engines import DuckDBConnection
 from sndslab.events import EventsResult, extract_events
+from sndslab.lake import relation
+
+
+def lake_views(lake: Path | str, views: Mapping[str, str]) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection of the lake opened with ``sndslab.open_lake`` where each
+    ``{view: "layer.table"}`` is a view of that lake table."""
+    opened = sndslab.open_lake(lake)
+    for view, name in views.items():
+        opened.con.create_view(view, f"SELECT * FROM {relation(opened.con, opened.paths, name)}")
+    con = opened.con
+    assert isinstance(con, DuckDBConnection)
+    return con.raw
+
+
+@pytest.fixture(scope="session")
+def views() -> Callable[[Path | str, Mapping[str, str]], duckdb.DuckDBPyConnection]:
+    """:func:`lake_views`."""
+    return lake_views
 
 
 @pytest.fixture(scope="session")

@@ -1,16 +1,16 @@
 """One implementation, two engines: ``extract_events(..., engine="spark")`` writes exactly the
-files the DuckDB engine writes (events parts, patients, codes, manifest): same names, Arrow
-types and rows (after a deterministic sort), same per-extractor accounting.
+tables the DuckDB engine writes (events, patients, codes, manifest counts): same names, Arrow
+types and rows (after a deterministic sort), same per-extractor accounting; the exports (MEDS,
+OMOP) of both engines hold the same rows.
 
-Spark runs the event SQL through :class:`sndslab.ingest._spark_sql.SparkSqlConnection`
-(DuckDB SQL transpiled with sqlglot). The events need no shim of their own: the pure sqlglot
+Spark runs the event SQL through :class:`sndslab.engines.SparkConnection` (DuckDB SQL
+transpiled with sqlglot). The events need no shim of their own: the pure sqlglot
 tests below pin the translations they rely on (so a sqlglot upgrade that breaks one fails
 here, without Spark). One Spark extraction of the session lake is shared by the parity tests.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,14 +20,11 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+import sndslab
 from sndslab.cli import app
-from sndslab.engines import spark_available
-from sndslab.engines._spark import java_available
-from sndslab.events import EventsResult, extract_events
-
-sqlglot = pytest.importorskip("sqlglot", reason="sqlglot (extra [spark]) is not installed")
-
-from sndslab.ingest._spark_sql import to_spark_sql  # noqa: E402 - after the importorskip
+from sndslab.engines import java_available, spark_available, to_spark_sql
+from sndslab.events import EventsResult, extract_events, to_meds, to_omop
+from sndslab.events._omop_cdm import CDM_TABLES
 
 SPARK_SKIP = (
     "pyspark is not installed"
@@ -93,13 +90,11 @@ def runs(
     events_result: EventsResult,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, EventsResult]:
-    """``{engine: result}`` of one extraction per engine of copies of the session lake, split
-    in about three part files (so the person → part assignment is compared too)."""
+    """``{engine: result}`` of one extraction per engine of copies of the session lake."""
     if SPARK_SKIP:
         pytest.skip(SPARK_SKIP)
     from sndslab.engines import SparkEngine
 
-    rows_per_part = max(1, events_result.events // 3 + 1)
     base = tmp_path_factory.mktemp("events-parity")
     out: dict[str, EventsResult] = {}
     engines: dict[str, Any] = {
@@ -109,13 +104,8 @@ def runs(
     for name, engine in engines.items():
         lake = base / name
         shutil.copytree(ingested_synth[1], lake, ignore=shutil.ignore_patterns("events"))
-        out[name] = extract_events(lake, engine=engine, rows_per_part=rows_per_part)
+        out[name] = extract_events(lake, engine=engine)
     return out
-
-
-def _files(result: EventsResult) -> list[str]:
-    root = result.lake / "events"
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
 def _sorted_rows(table: pa.Table) -> list[dict[str, Any]]:
@@ -124,55 +114,86 @@ def _sorted_rows(table: pa.Table) -> list[dict[str, Any]]:
     return table.sort_by(keys).to_pylist() if table.num_rows else []
 
 
+def _tables(result: EventsResult) -> dict[str, pa.Table]:
+    with sndslab.open_lake(result.lake) as lake:
+        return {name: lake.table(name).to_arrow() for name in lake.tables("events")}
+
+
 @pytest.mark.spark
 def test_same_accounting(runs: dict[str, EventsResult]) -> None:
     duck, spark = runs["duckdb"], runs["spark"]
     assert spark.runs == duck.runs
     assert (spark.events, spark.patients, spark.codes) == (duck.events, duck.patients, duck.codes)
-    manifests = [(r.lake / "events" / "manifest.json").read_text() for r in (duck, spark)]
-    assert json.loads(manifests[0]) == json.loads(manifests[1])
+    counts = []
+    for r in (duck, spark):
+        with sndslab.open_lake(r.lake) as lake:
+            counts.append(lake.manifest("events").counts)
+    assert counts[0] == counts[1]
 
 
 @pytest.mark.spark
 def test_same_files_types_and_rows(runs: dict[str, EventsResult]) -> None:
-    duck, spark = runs["duckdb"], runs["spark"]
-    files = _files(duck)
-    assert files == _files(spark)
-    parts = [f for f in files if f.startswith("events/part-")]
-    assert len(parts) >= 2 and "patients.parquet" in files and "codes.parquet" in files
+    duck, spark = _tables(runs["duckdb"]), _tables(runs["spark"])
+    assert sorted(duck) == sorted(spark) == ["events.codes", "events.events", "events.patients"]
     different = []
-    for rel in (f for f in files if f.endswith(".parquet")):
-        d = pq.read_table(duck.lake / "events" / rel)
-        s = pq.read_table(spark.lake / "events" / rel)
+    for name in sorted(duck):
+        d, s = duck[name], spark[name]
         # names and Arrow types must match; Parquet nullability is not compared (Spark
         # writes every column OPTIONAL)
         same_types = [(f.name, f.type) for f in d.schema] == [(f.name, f.type) for f in s.schema]
         if not same_types or _sorted_rows(d) != _sorted_rows(s):
-            different.append((rel, d.num_rows, s.num_rows, same_types))
+            different.append((name, d.num_rows, s.num_rows, same_types))
     assert not different, different
 
 
 @pytest.mark.spark
 @pytest.mark.parametrize("engine", ["duckdb", "spark"])
 def test_parts_hold_contiguous_persons_sorted(runs: dict[str, EventsResult], engine: str) -> None:
+    """Parts read in name order give the rows sorted (the engine writer's contract)."""
     result = runs[engine]
-    previous_last: str | None = None
-    for part in sorted(result.events_dir.glob("part-*.parquet")):
+    previous: dict[str, Any] | None = None
+    parts = sorted(Path(result.events_dir).glob("part-*.parquet"))
+    assert parts
+    for part in parts:
         t = pq.read_table(part, columns=KEY)
-        assert t.num_rows
+        if not t.num_rows:
+            continue
         assert t.to_pylist() == t.sort_by([(c, "ascending") for c in KEY]).to_pylist(), part
-        persons = t["person_id"].to_pylist()
-        if previous_last is not None:  # a person lives in one part; parts are person ranges
-            assert persons[0] > previous_last, part
-        previous_last = persons[-1]
+        first = t.slice(0, 1).to_pylist()[0]
+        if previous is not None:  # parts are ranges of the sort key
+            assert (first["person_id"], first["start"]) >= (
+                previous["person_id"],
+                previous["start"],
+            ), part
+        previous = t.slice(t.num_rows - 1, 1).to_pylist()[0]
 
 
 @pytest.mark.spark
 def test_split_does_not_change_the_events(
     runs: dict[str, EventsResult], events_result: EventsResult
 ) -> None:
-    """The split parts hold exactly the rows of the default (single part) extraction."""
+    """The Spark parts hold exactly the rows of the DuckDB (single part) extraction."""
     whole = pq.read_table(events_result.events_dir)
     split = pq.read_table(runs["spark"].events_dir)
-    assert len(list(events_result.events_dir.glob("part-*.parquet"))) == 1
+    assert len(list(Path(events_result.events_dir).glob("part-*.parquet"))) == 1
     assert _sorted_rows(split) == _sorted_rows(whole)
+
+
+@pytest.mark.spark
+def test_exports_same_rows_on_both_engines(runs: dict[str, EventsResult], tmp_path: Path) -> None:
+    """MEDS data and OMOP tables written by Spark hold the rows DuckDB writes (same salt)."""
+    from sndslab.engines import SparkEngine
+
+    engines: dict[str, Any] = {"duckdb": "duckdb", "spark": SparkEngine(threads=2)}
+    for name, engine in engines.items():
+        to_meds(runs[name].lake, tmp_path / name / "meds", salt="s", engine=engine)
+        to_omop(runs[name].lake, tmp_path / name / "omop", salt="s", engine=engine)
+    datasets = ["meds/data", *(f"omop/{t}" for t in CDM_TABLES)]
+    for rel in datasets:
+        d = pq.read_table(tmp_path / "duckdb" / rel)
+        s = pq.read_table(tmp_path / "spark" / rel)
+        assert _sorted_rows(d) == _sorted_rows(s), rel
+    for meta in ("codes.parquet", "subject_splits.parquet"):
+        d = pq.read_table(tmp_path / "duckdb" / "meds" / "metadata" / meta)
+        s = pq.read_table(tmp_path / "spark" / "meds" / "metadata" / meta)
+        assert d.schema.types == s.schema.types and d.to_pylist() == s.to_pylist(), meta

@@ -14,7 +14,7 @@ meds = pytest.importorskip("meds")
 
 
 def test_meds_export_validates(tmp_path: Path, events_result: EventsResult) -> None:
-    out = to_meds(events_result.lake, tmp_path / "meds", salt="test")
+    out = Path(to_meds(events_result.lake, tmp_path / "meds", salt="test"))
     data = pq.read_table(out / "data")
     meds.DataSchema.validate(data)
     codes = pq.read_table(out / meds.code_metadata_filepath)
@@ -31,3 +31,7 @@ def test_meds_export_validates(tmp_path: Path, events_result: EventsResult) -> N
     ids = data["subject_id"].to_pylist()
     assert ids == sorted(ids)  # one shard here: subjects contiguous
     assert data.num_rows >= events_result.events
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["format"] == "meds" and manifest["counts"]["data"] == data.num_rows
+    assert manifest["events_generation"] == events_result.generation
+    assert "salt" not in json.dumps(manifest) and "test" not in manifest.values()

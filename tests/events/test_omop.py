@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+import sndslab
 from sndslab.cli import app
 from sndslab.errors import OutputExistsError
 from sndslab.events import (
@@ -26,7 +27,7 @@ from sndslab.events import (
 )
 from sndslab.events._omop import CATEGORY_TABLE, CUSTOM_CONCEPT_BASE
 from sndslab.events._omop_cdm import CDM_TABLES, ddl
-from sndslab.events._spec import table_sql
+from sndslab.lake import relation, write_generation
 
 EVENT_TABLES = (
     "visit_occurrence",
@@ -45,9 +46,14 @@ def omop(
     return to_omop(events_result.lake, out, salt="test"), out
 
 
+def _src(out: Path, table: str) -> str:
+    """The CDM table ``table`` of the export ``out`` (its dataset directory)."""
+    return f"read_parquet('{out / table / '*.parquet'}')"
+
+
 def _sql(out: Path, sql: str) -> list[tuple[Any, ...]]:
-    """Run ``sql`` where ``{table}`` placeholders read ``out/<table>.parquet``."""
-    names = {t: f"read_parquet('{out / (t + '.parquet')}')" for t in CDM_TABLES}
+    """Run ``sql`` where ``{table}`` placeholders read ``out/<table>/*.parquet``."""
+    names = {t: _src(out, t) for t in CDM_TABLES}
     return duckdb.sql(sql.format(**names)).fetchall()
 
 
@@ -77,16 +83,18 @@ def test_ddl_declares_the_cdm_54_tables() -> None:
 
 def test_export_validates_against_the_ddl(omop: tuple[OmopResult, Path]) -> None:
     result, out = omop
-    assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"{t}.parquet" for t in CDM_TABLES] + ["manifest.json"]
-    )
+    assert sorted(p.name for p in out.iterdir()) == sorted([*CDM_TABLES, "_manifest.json"])
+    assert all((out / t).is_dir() and any((out / t).glob("part-*.parquet")) for t in CDM_TABLES)
     counts = validate_omop(out)
     assert counts == result.rows
     assert all(counts[t] > 0 for t in CDM_TABLES), counts
-    schema = pq.read_schema(out / "person.parquet")
+    schema = pq.read_schema(next((out / "person").glob("*.parquet")))
     assert str(schema.field("person_id").type) == "int32"
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["cdm_version"] == "5.4" and manifest["rows"] == result.rows
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["cdm_version"] == "5.4" and manifest["counts"] == result.rows
+    assert manifest["format"] == "omop" and manifest["events_generation"] >= 1
+    assert manifest["sndslab_version"] and "git_revision" in manifest
+    assert manifest["events_by_category"] == result.events_by_category
     assert "salt" not in json.dumps(manifest)
 
 
@@ -119,20 +127,19 @@ def test_every_event_lands_in_one_table(
     assert inpatient == by_cat["stay"]
 
 
-def test_no_identifier_leaks(omop: tuple[OmopResult, Path], events_result: EventsResult) -> None:
+def test_no_identifier_leaks(
+    omop: tuple[OmopResult, Path], events_result: EventsResult, views: Any
+) -> None:
     _, out = omop
-    lake = events_result.lake
-    con = duckdb.connect()
+    con = views(events_result.lake, {"persons": "int.persons", "ben": "stg.IR_BEN_R"})
     con.execute(
-        f"""CREATE TABLE ids AS
-        SELECT person_id AS v FROM read_parquet('{lake / "int" / "persons.parquet"}')
-        UNION SELECT ben_idt_ano FROM read_parquet('{lake / "int" / "persons.parquet"}')
-        UNION SELECT BEN_NIR_PSA FROM {table_sql(lake, "stg/IR_BEN_R")}
-        UNION SELECT BEN_IDT_ANO FROM {table_sql(lake, "stg/IR_BEN_R")}"""
+        """CREATE TABLE ids AS
+        SELECT person_id AS v FROM persons UNION SELECT ben_idt_ano FROM persons
+        UNION SELECT BEN_NIR_PSA FROM ben UNION SELECT BEN_IDT_ANO FROM ben"""
     )
     assert con.execute("SELECT count(*) FROM ids").fetchone()[0] > 2000
     for table, cols in CDM_TABLES.items():
-        src = f"read_parquet('{out / (table + '.parquet')}')"
+        src = _src(out, table)
         for c in cols:
             hits = con.execute(
                 f"SELECT count(*) FROM {src} t JOIN ids ON CAST(t.{c.name} AS VARCHAR) = ids.v"
@@ -152,7 +159,7 @@ def test_person_ids_follow_the_meds_surrogate(
     omop: tuple[OmopResult, Path], events_result: EventsResult, tmp_path: Path
 ) -> None:
     _, out = omop
-    meds = to_meds(events_result.lake, tmp_path / "meds", salt="test")
+    meds = Path(to_meds(events_result.lake, tmp_path / "meds", salt="test"))
     meds_dead = duckdb.sql(
         f"SELECT DISTINCT subject_id FROM read_parquet('{meds / 'data' / '*.parquet'}') "
         "WHERE code = 'MEDS_DEATH' ORDER BY 1"
@@ -163,21 +170,24 @@ def test_person_ids_follow_the_meds_surrogate(
     same = _sql(out, "SELECT list(person_id ORDER BY death_date, person_id) FROM {death}")
     differs = duckdb.sql(
         f"SELECT list(person_id ORDER BY death_date, person_id) "
-        f"FROM read_parquet('{tmp_path / 'omop2' / 'death.parquet'}')"
+        f"FROM {_src(tmp_path / 'omop2', 'death')}"
     ).fetchall()
     assert same != differs  # ids depend on the salt, not on the SNDS identifier alone
 
 
 def test_death_consistent_with_patients(
-    omop: tuple[OmopResult, Path], events_result: EventsResult
+    omop: tuple[OmopResult, Path], events_result: EventsResult, views: Any
 ) -> None:
     _, out = omop
-    patients = events_result.patients_path
-    expected = duckdb.sql(
-        f"""SELECT death_date, CASE death_source WHEN 'KI_CCI_R' THEN 32815
-                 WHEN 'PMSI_MCO' THEN 32812 WHEN 'IR_BEN_R' THEN 32813 END
-        FROM read_parquet('{patients}') WHERE death_date IS NOT NULL ORDER BY ALL"""
-    ).fetchall()
+    expected = (
+        views(events_result.lake, {"pat": "events.patients"})
+        .execute(
+            """SELECT death_date, CASE death_source WHEN 'KI_CCI_R' THEN 32815
+                     WHEN 'PMSI_MCO' THEN 32812 WHEN 'IR_BEN_R' THEN 32813 END
+            FROM pat WHERE death_date IS NOT NULL ORDER BY ALL"""
+        )
+        .fetchall()
+    )
     got = _sql(out, "SELECT death_date, death_type_concept_id FROM {death} ORDER BY ALL")
     assert got == expected and len(got) > 0
     # the cause of death is the initial CépiDc cause, a local ICD-10 concept
@@ -234,7 +244,7 @@ def test_concepts_and_mappings(omop: tuple[OmopResult, Path]) -> None:
 
 
 def test_observation_periods_cover_the_window_and_old_ald(
-    omop: tuple[OmopResult, Path], events_result: EventsResult
+    omop: tuple[OmopResult, Path], events_result: EventsResult, views: Any
 ) -> None:
     result, out = omop
     assert result.window == ("2019-01-01", "2020-12-31")
@@ -245,11 +255,14 @@ def test_observation_periods_cover_the_window_and_old_ald(
         WHERE observation_period_start_date <= DATE '2019-01-01'
           AND observation_period_end_date >= DATE '2020-12-31'""",
     )[0]
-    (alive,) = duckdb.sql(
-        f"""SELECT count(*) FROM read_parquet('{events_result.patients_path}')
-        WHERE birth_date_min <= DATE '2019-01-01'
-          AND (death_date IS NULL OR death_date >= DATE '2020-12-31')"""
-    ).fetchall()[0]
+    (alive,) = (
+        views(events_result.lake, {"pat": "events.patients"})
+        .execute(
+            """SELECT count(*) FROM pat WHERE birth_date_min <= DATE '2019-01-01'
+              AND (death_date IS NULL OR death_date >= DATE '2020-12-31')"""
+        )
+        .fetchall()[0]
+    )
     assert full == alive
     # an ALD exemption started before the window lies in a one-day period, not a long one
     rows = _sql(
@@ -290,7 +303,7 @@ def test_corrupted_export_is_rejected(
     _, out = omop
     bad = tmp_path / "bad"
     shutil.copytree(out, bad)
-    path = bad / f"{table}.parquet"
+    path = bad / table / "part-00000.parquet"
     con = duckdb.connect()
     con.execute(
         f"CREATE TABLE t AS SELECT * REPLACE ({expr} AS {column}) FROM read_parquet('{path}')"
@@ -306,7 +319,7 @@ def test_missing_or_extra_columns_are_rejected(
     _, out = omop
     bad = tmp_path / "bad"
     shutil.copytree(out, bad)
-    path = bad / "death.parquet"
+    path = bad / "death" / "part-00000.parquet"
     duckdb.sql(
         "COPY (SELECT * EXCLUDE (cause_source_value), 1 AS extra "
         f"FROM read_parquet('{path}')) TO '{path}.tmp' (FORMAT PARQUET)"
@@ -314,8 +327,8 @@ def test_missing_or_extra_columns_are_rejected(
     Path(f"{path}.tmp").replace(path)
     with pytest.raises(OmopValidationError, match=r"table death: column 'cause_source_value'"):
         validate_omop(bad)
-    (bad / "measurement.parquet").unlink()
-    with pytest.raises(OmopValidationError, match=r"table measurement: measurement.parquet is"):
+    shutil.rmtree(bad / "measurement")
+    with pytest.raises(OmopValidationError, match=r"table measurement: measurement/ is missing"):
         validate_omop(bad)
 
 
@@ -333,7 +346,7 @@ def test_cli_export_omop_and_meds(events_result: EventsResult, tmp_path: Path) -
     lake = str(events_result.lake)
     res = runner.invoke(app, ["export", "omop", lake, "--out", str(tmp_path / "o")])
     assert res.exit_code == 0, res.output
-    assert "condition_occurrence" in res.output and (tmp_path / "o" / "person.parquet").is_file()
+    assert "condition_occurrence" in res.output and (tmp_path / "o" / "person").is_dir()
     again = runner.invoke(app, ["export", "omop", lake, "--out", str(tmp_path / "o")])
     assert (
         again.exit_code == 1
@@ -362,20 +375,27 @@ def test_every_category_has_a_table() -> None:
 def test_events_of_unexported_persons_are_counted(
     events_result: EventsResult, tmp_path: Path
 ) -> None:
+    """A new events generation of a copy of the lake whose patients lose one person and the
+    birth date of another: their events are counted as not exported, with the reason."""
     lake = tmp_path / "lake"
-    shutil.copytree(events_result.lake / "events", lake / "events")
-    patients = lake / "events" / "patients.parquet"
-    events = f"read_parquet('{lake / 'events' / 'events' / '*.parquet'}')"
-    (gone, n_gone), (unborn, n_unborn) = duckdb.sql(
+    shutil.copytree(events_result.lake, lake)
+    opened = sndslab.open_lake(lake)
+    con, paths = opened.con, opened.paths
+    events = relation(con, paths, "events.events")
+    patients = relation(con, paths, "events.patients")
+    (gone, n_gone), (unborn, n_unborn) = con.fetchall(
         f"SELECT person_id, count(*) FROM {events} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 2"
-    ).fetchall()
-    con = duckdb.connect()
-    con.execute(
-        f"""CREATE TABLE p AS SELECT * REPLACE (CASE WHEN person_id = '{unborn}' THEN NULL
-            ELSE birth_date END AS birth_date) FROM read_parquet('{patients}')
-        WHERE person_id <> '{gone}'"""
     )
-    con.execute(f"COPY p TO '{patients}' (FORMAT PARQUET)")
+    with write_generation(paths, "events", con, validate=False) as w:
+        w.carry("events")
+        w.carry("codes")
+        w.write(
+            "patients",
+            f"""SELECT * REPLACE (CASE WHEN person_id = '{unborn}' THEN NULL
+                ELSE birth_date END AS birth_date) FROM {patients}
+            WHERE person_id <> '{gone}'""",
+        )
+    opened.close()
     result = to_omop(lake, tmp_path / "omop", salt="t")  # validated before it appears
     assert result.not_exported == {
         "person_not_in_patients": n_gone,

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +28,15 @@ source_key: [s.ETA_NUM, s.RSA_NUM, s._year]
 """
 
 
+def _lake_without_events(lake: Path, src: Path) -> Path:
+    """A lake sharing ``src``'s marker, staging and int layer (symlinks), without events."""
+    lake.mkdir()
+    for name in ("_lake.json", "_state", "stg", "int"):
+        if (src / name).exists():
+            (lake / name).symlink_to(src / name)
+    return lake
+
+
 def _write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
     d = tmp_path / "specs"
     d.mkdir(exist_ok=True)
@@ -40,27 +51,24 @@ def test_builtin_specs_load(events_lake: Path) -> None:
 
 
 def test_user_spec_adds_a_concept(
-    tmp_path: Path, events_lake: Path, events_result: EventsResult
+    tmp_path: Path, events_lake: Path, events_result: EventsResult, views: Callable[..., Any]
 ) -> None:
     d = _write(tmp_path, GOOD)
     specs = load_extractors(events_lake, extra_dirs=[d], builtin=False)
-    lake = tmp_path / "lake"
-    lake.mkdir()
-    (lake / "int").symlink_to(events_lake / "int")
-    (lake / "stg").symlink_to(events_lake / "stg")
+    lake = _lake_without_events(tmp_path / "lake", events_lake)
     res = extract_events(lake, extractors=specs)
     run = res.run("femur_fracture")
-    import duckdb
-
-    dp_s72 = (
-        duckdb.connect()
+    ((dp_s72,),) = (
+        views(events_result.lake, {"ev": "events.events"})
         .execute(
-            f"SELECT count(*) FROM read_parquet('{events_result.events_dir}/*.parquet') "
-            "WHERE modifier = 'DP' AND starts_with(code, 'ICD10//S72') AND source_table = 'mco_diagnoses'"
+            "SELECT count(*) FROM ev WHERE modifier = 'DP' AND starts_with(code, 'ICD10//S72') "
+            "AND source_table = 'mco_diagnoses'"
         )
-        .fetchall()[0][0]
+        .fetchall()
     )
     assert run.emitted == dp_s72 > 0
+    ((mine,),) = views(lake, {"ev": "events.events"}).execute("SELECT count(*) FROM ev").fetchall()
+    assert mine == run.emitted
 
 
 @pytest.mark.parametrize(
@@ -102,10 +110,56 @@ def test_failing_extractor_stops_the_run_with_its_name(tmp_path: Path, events_la
     bad = GOOD.replace("where: \"s.role = 'DP'\"", 'where: "CAST(s.role AS INTEGER) = 1"')
     d = _write(tmp_path, bad, "runtime.yaml")
     specs = load_extractors(events_lake, extra_dirs=[d], builtin=False)
-    lake = tmp_path / "lake"
-    lake.mkdir()
-    (lake / "int").symlink_to(events_lake / "int")
-    (lake / "stg").symlink_to(events_lake / "stg")
+    lake = _lake_without_events(tmp_path / "lake", events_lake)
     with pytest.raises(ExtractorFailedError, match="femur_fracture"):
         extract_events(lake, extractors=specs)
     assert not (lake / "events").exists()
+
+
+def test_specs_read_int_tables_only() -> None:
+    """Every built-in extractor reads ``int`` tables by name (no ``clean/`` or ``stg/``
+    source), and a staged-table name is refused at load time."""
+    specs = load_extractors()
+    for spec in specs:
+        for table in (spec.source, *(j.table for j in spec.joins)):
+            assert "/" not in table and table == table.lower(), (spec.name, table)
+    assert {"ref_ir_pha_r", "ref_ir_nat_v"} <= {j.table for s in specs for j in s.joins}
+
+
+@pytest.mark.parametrize("source", ["clean/KI_ECD_R", "stg/IR_PHA_R", "KI_ECD_R", "int.persons"])
+def test_staged_sources_are_refused(tmp_path: Path, source: str) -> None:
+    d = _write(tmp_path, GOOD.replace("source: mco_diagnoses", f"source: {source}"), "stg.yaml")
+    with pytest.raises(ExtractorSpecError, match=r"stg\.yaml.*field 'source'"):
+        load_extractors(extra_dirs=[d], builtin=False)
+
+
+def test_spec_validation_runs_on_the_given_connection(events_lake: Path, tmp_path: Path) -> None:
+    """Binding uses the connection passed in (here a DuckDB engine's), not a private one."""
+    from sndslab.engines import get_engine
+
+    con = get_engine("duckdb").connect()
+    d = _write(tmp_path, GOOD.replace("value: s.code}", "value: s.no_such_column}"), "c.yaml")
+    with pytest.raises(ExtractorSpecError, match=r"code\.value"):
+        load_extractors(events_lake, extra_dirs=[d], builtin=False, con=con)
+    assert con.scalar("SELECT 42") == 42  # still open: the caller owns it
+    con.close()
+
+
+def test_compile_sql_reads_tables_through_the_resolver() -> None:
+    """No lake needed: the compiled SELECT reads exactly the relations the resolver gives for
+    ``int.<source>`` and ``int.<join>``, and its sources are the spec's tables."""
+    from sndslab.events._spec import compile_sql, ref_table, tables_of
+
+    (spec,) = load_extractors(names=["drug_dispensation"])
+    assert tables_of(spec) == ("int.dcir_pharmacy", ref_table("IR_PHA_R"))
+    asked: list[str] = []
+
+    def resolve(name: str) -> str:
+        asked.append(name)
+        return "rel_" + name.replace(".", "_")
+
+    sql = compile_sql(spec, resolve)
+    assert asked == ["int.dcir_pharmacy", "int.ref_ir_pha_r"]
+    assert "FROM rel_int_dcir_pharmacy s" in sql
+    assert "LEFT JOIN rel_int_ref_ir_pha_r r ON r.PHA_CIP_C13 = s.cip13" in sql
+    assert "read_parquet" not in sql and "stg/" not in sql and "clean/" not in sql

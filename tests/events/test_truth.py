@@ -13,12 +13,14 @@ by category): their extractors are reconciled with the kept ``int/`` rows instea
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
+import sndslab
 from sndslab.events import EventsResult
 
 
@@ -36,22 +38,22 @@ def truth(events_extract: Path) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def report(events_lake: Path) -> dict[str, Any]:
-    rep: dict[str, Any] = json.loads((events_lake / "_reports" / "ingest.json").read_text())
+    with sndslab.open_lake(events_lake) as lake:
+        rep: dict[str, Any] = lake.report
     return rep
 
 
 @pytest.fixture(scope="module")
 def con(
-    events_lake: Path, events_extract: Path, events_result: EventsResult
+    events_lake: Path,
+    events_extract: Path,
+    events_result: EventsResult,
+    views: Callable[..., duckdb.DuckDBPyConnection],
 ) -> duckdb.DuckDBPyConnection:
-    c = duckdb.connect()
-    c.execute(
-        f"CREATE VIEW ev AS SELECT * FROM read_parquet({_q(events_result.events_dir / '*.parquet')})"
-    )
-    c.execute(f"CREATE VIEW pat AS SELECT * FROM read_parquet({_q(events_result.patients_path)})")
+    names = {"ev": "events.events", "pat": "events.patients"}
     for name in ("person_keys", "mco_diagnoses", "dcir_acts", "dcir_pharmacy", "dcir_biology"):
-        path = events_lake / "int" / f"{name}.parquet"
-        c.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_q(path)})")
+        names[name] = f"int.{name}"
+    c = views(events_lake, names)
     for name in ("persons", "identities"):
         path = events_extract / "truth" / f"{name}.parquet"
         c.execute(f"CREATE VIEW truth_{name} AS SELECT * FROM read_parquet({_q(path)})")

@@ -1,5 +1,5 @@
-"""Event layer: ``lake/int`` → ``lake/events`` (events, patients, codes) and exports (MEDS,
-OMOP CDM 5.4).
+"""Event layer: the lake's ``int`` tables → its ``events`` layer (events, patients, codes)
+and exports (MEDS, OMOP CDM 5.4).
 
 >>> from sndslab.events import EventSchema, Vocab
 >>> EventSchema.code_of(Vocab.ICD10, "S720")

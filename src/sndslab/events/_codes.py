@@ -1,7 +1,7 @@
-"""``lake/events/codes.parquet``: one row per code present in the events.
+"""``events.codes``: one row per code present in the events.
 
-``description`` from the nomenclatures in ``lake/stg`` (IR_PHA_R, IR_CIM_V, IR_CCAM_V63,
-IR_BIO_R, XX_GHM_R, NU_UCD_R, IR_NAT_V, IR_SPE_V); ``parent_codes`` (list of codes):
+``description`` from the nomenclatures of the lake, ``int.ref_<name>`` (IR_PHA_R, IR_CIM_V,
+IR_CCAM_V63, IR_BIO_R, XX_GHM_R, NU_UCD_R, IR_NAT_V, IR_SPE_V); ``parent_codes`` (list of codes):
 ATC levels (1, 3, 4, 5 characters), ICD-10 3-character category and chapter
 (``ICD10_CHAPTER//IX``), GHM major category (``GHM_CMD//08``), CIP13 → its ATC class.
 A code absent from its nomenclature keeps a NULL description (it is still listed).
@@ -9,12 +9,17 @@ A code absent from its nomenclature keeps a NULL description (it is still listed
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
+from sndslab.engines import Connection
 from sndslab.events._schema import Vocab
-from sndslab.events._spec import table_exists, table_sql
+from sndslab.events._spec import ref_table
+from sndslab.lake import LakePaths, relation_or_none
 
-__all__ = ["ICD10_CHAPTERS", "codes_sql"]
+__all__ = ["ICD10_CHAPTERS", "codes_sql", "nomenclatures"]
+
+#: ``SNDS nomenclature name -> SQL relation of int.ref_<name>, or None when absent``.
+Nomenclatures = Callable[[str], str | None]
 
 #: ICD-10 chapters: (first 3-char category, last, roman numeral) (WHO ICD-10 2019).
 ICD10_CHAPTERS = (
@@ -34,17 +39,25 @@ _LABELS = {
 }
 
 
-def _ref(lake: Path, vocab: Vocab, table: str, key: str, label: str, parents: str) -> str | None:
-    if not table_exists(lake, f"stg/{table}"):
+def nomenclatures(con: Connection, paths: LakePaths) -> Nomenclatures:
+    """The lake's nomenclatures (``int.ref_<name>``) on ``con``, by SNDS name."""
+    return lambda table: relation_or_none(con, paths, ref_table(table))
+
+
+def _ref(
+    lake: Nomenclatures, vocab: Vocab, table: str, key: str, label: str, parents: str
+) -> str | None:
+    rel = lake(table)
+    if rel is None:
         return None
     return f"""SELECT '{vocab.value}//' || trim(CAST({key} AS VARCHAR)) AS code,
         any_value({label}) AS description, any_value({parents}) AS parent_codes
-    FROM {table_sql(lake, "stg/" + table)} WHERE {key} IS NOT NULL GROUP BY 1"""
+    FROM {rel} WHERE {key} IS NOT NULL GROUP BY 1"""
 
 
-def codes_sql(lake: Path, events: str) -> str:
-    """SQL of the codes table for the codes of relation ``events``."""
-    lake = Path(lake)
+def codes_sql(lake: Nomenclatures, events: str) -> str:
+    """SQL of the codes table for the codes of relation ``events``; ``lake`` resolves the
+    nomenclatures (:func:`nomenclatures`)."""
     chapter = " ".join(
         f"WHEN left(v, 3) BETWEEN '{a}' AND '{b}' THEN 'ICD10_CHAPTER//{r}'"
         for a, b, r in ICD10_CHAPTERS
@@ -89,5 +102,4 @@ def codes_sql(lake: Path, events: str) -> str:
                  [CASE WHEN len(i.v) > 3 THEN 'ICD10//' || left(i.v, 3) END,
                   CASE {chapter} END], lambda x: x IS NOT NULL)
              ELSE coalesce(r.parent_codes, {empty}) END AS parent_codes
-    FROM present p LEFT JOIN ref r USING (code) LEFT JOIN icd i USING (code)
-    ORDER BY p.code"""
+    FROM present p LEFT JOIN ref r USING (code) LEFT JOIN icd i USING (code)"""

@@ -1,42 +1,49 @@
-"""Run the extractor specs on a lake: ``lake/events/{events/, patients.parquet, codes.parquet}``.
+"""Run the extractor specs on a lake: the ``events`` layer (``events.events``,
+``events.patients``, ``events.codes``), written as ONE generation
+(:func:`sndslab.lake.write_generation`).
 
-- ``events/part-NNNN.parquet``: one row per clinical event (:class:`EventSchema`); a person lives
-  in exactly one part (parts hold contiguous ranges of ``person_id``), rows sorted by
-  (person_id, start, code, source_key).
-- ``patients.parquet``: one row per person of ``int/persons``.
-- ``codes.parquet``: one row per code present in the events (description, parent codes).
+- ``events``: one row per clinical event (:class:`EventSchema`), rows sorted by
+  (person_id, start, code, source_key) by the engine's writer.
+- ``patients``: one row per person of ``int.persons``.
+- ``codes``: one row per code present in the events (description, parent codes).
 
-Rows with a null person, code or start date, or a sentinel start date (before 1900, 1970-01-01),
-are not emitted but counted per extractor in :class:`EventsResult` (never silent); a sentinel
-end date becomes NULL (counted). An extractor that fails stops the run with its name.
+Every source is an ``int`` table resolved through the lake (:func:`sndslab.lake.relation`); an
+extractor whose table is absent is skipped, with the reason. Rows with a null person, code or
+start date, or a sentinel start date (before 1900, 1970-01-01), are not emitted but counted per
+extractor in :class:`EventsResult` (never silent); a sentinel end date becomes NULL (counted).
+An extractor that fails stops the run with its name, and nothing is committed.
 
-One implementation, two engines: the steps are DuckDB SQL strings run through
-``con.execute(sql)``; with ``engine="spark"`` the connection is
-:class:`sndslab.ingest._spark_sql.SparkSqlConnection`, which transpiles them with sqlglot.
-Only plain ``CREATE OR REPLACE TEMP TABLE|VIEW … AS``, ``COPY (…) TO`` and queries are used.
-Spec validation (:func:`load_extractors` with a lake) binds the expressions on DuckDB.
+One implementation, two engines: the steps are DuckDB SQL strings run through the
+:class:`sndslab.engines.Connection` operations (``create_table``, ``create_view``, ``fetchone``,
+``write_dataset``); Spark transpiles them with sqlglot. The tables are checked against their
+contracts (``sndslab/lake/tables/events/*.yaml``) when written, and the events by
+:func:`sndslab.events._schema.validate_relation` (``VOCAB//`` prefix, sentinel dates) before.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sndslab._atomic import atomic_output_dir
-from sndslab.engines import Engine, get_engine
-from sndslab.errors import InvalidArgumentError, SndslabError
-from sndslab.events._codes import codes_sql
+from sndslab.engines import Connection, Engine, get_engine
+from sndslab.errors import SndslabError
+from sndslab.events._codes import codes_sql, nomenclatures
 from sndslab.events._patients import patients_sql
 from sndslab.events._schema import EventSchema, validate_relation
-from sndslab.events._spec import ExtractorSpec, compile_sql, load_extractors, table_exists
+from sndslab.events._spec import ExtractorSpec, compile_sql, load_extractors, tables_of
+from sndslab.lake import (
+    LakePaths,
+    read_manifest,
+    relation_or_none,
+    write_generation,
+)
 
 __all__ = ["EventsResult", "ExtractorFailedError", "ExtractorRun", "extract_events"]
 
-#: Target number of events per part file.
-ROWS_PER_PART = 5_000_000
+#: Sort key of ``events.events``.
+EVENTS_ORDER = ("person_id", "start", "code", "source_key")
 
 
 class ExtractorFailedError(SndslabError):
@@ -61,12 +68,17 @@ class ExtractorRun:
 
 @dataclass
 class EventsResult:
-    """What :func:`extract_events` wrote and how every extractor's rows were accounted for."""
+    """What :func:`extract_events` wrote and how every extractor's rows were accounted for.
 
-    lake: Path
-    events_dir: Path
-    patients_path: Path
-    codes_path: Path
+    ``events_dir``, ``patients_path`` and ``codes_path`` are the dataset directories of the
+    committed generation (read them through ``sndslab.open_lake(lake).table("events.events")``).
+    """
+
+    lake: str
+    generation: int
+    events_dir: str
+    patients_path: str
+    codes_path: str
     runs: list[ExtractorRun] = field(default_factory=list)
     events: int = 0
     patients: int = 0
@@ -91,12 +103,7 @@ class EventsResult:
         }
 
 
-def _q(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 _SENTINELS = ", ".join(f"DATE '{d}'" for d in EventSchema.SENTINEL_DATES)
-_ORDER = "person_id, start, code, source_key"
 
 
 def _bad_date(col: str) -> str:
@@ -122,18 +129,26 @@ def _empty_events() -> str:
     return f"SELECT {cols} FROM (SELECT 1 AS _one) e WHERE 1 = 0"
 
 
-def _run_one(con: Any, spec: ExtractorSpec, lake: Path, i: int) -> tuple[ExtractorRun, str | None]:
+def _run_one(
+    con: Connection, paths: LakePaths, spec: ExtractorSpec, i: int
+) -> tuple[ExtractorRun, str | None]:
     """Materialise the extractor's rows as ``_evx_<i>``, count them, and define the view
     ``_ev_<i>`` of its emitted events; returns the run and the view (None when skipped)."""
-    tables = (spec.source, *(j.table for j in spec.joins))
-    missing = [t for t in tables if not table_exists(lake, t)]
+    rels = {t: relation_or_none(con, paths, t) for t in tables_of(spec)}
+    missing = [t for t, r in rels.items() if r is None]
     if missing:
         return ExtractorRun(spec.name, spec.category.value, skipped=f"absent: {missing}"), None
+
+    def resolve(name: str) -> str:
+        rel = rels[name]
+        assert rel is not None
+        return rel
+
     rows, view = f"_evx_{i}", f"_ev_{i}"
     bad_start, bad_end = _bad_date("x.start"), _bad_date('x."end"')
     kept = "x.person_id IS NOT NULL AND x._code_value IS NOT NULL"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {rows} AS {compile_sql(spec, lake)}")
-    row = con.execute(
+    con.create_table(rows, compile_sql(spec, resolve))
+    row = con.fetchone(
         f"""SELECT count(*),
             count(*) FILTER (WHERE x.person_id IS NULL),
             count(*) FILTER (WHERE x.person_id IS NOT NULL AND x._code_value IS NULL),
@@ -141,14 +156,15 @@ def _run_one(con: Any, spec: ExtractorSpec, lake: Path, i: int) -> tuple[Extract
             count(*) FILTER (WHERE {kept} AND {bad_start}),
             count(*) FILTER (WHERE {bad_end})
         FROM {rows} x"""
-    ).fetchone()
+    )
     total, null_person, null_code, null_start, sentinel_start, sentinel_end = (
-        int(v or 0) for v in row
+        int(v or 0) for v in (row or (0,) * 6)
     )
     select = _typed_select("x", f'CASE WHEN {bad_end} THEN NULL ELSE x."end" END')
-    con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select} FROM {rows} x
-        WHERE {kept} AND x.start IS NOT NULL AND NOT {bad_start}"""
+    con.create_view(
+        view,
+        f"""SELECT {select} FROM {rows} x
+        WHERE {kept} AND x.start IS NOT NULL AND NOT {bad_start}""",
     )
     emitted = total - null_person - null_code - null_start - sentinel_start
     run = ExtractorRun(
@@ -165,128 +181,105 @@ def _run_one(con: Any, spec: ExtractorSpec, lake: Path, i: int) -> tuple[Extract
     return run, view
 
 
-def _resolve(lake: Path, extractors: Any) -> list[ExtractorSpec]:
+def _resolve(lake: Path | str, extractors: Any, con: Connection) -> list[ExtractorSpec]:
     if extractors is None:
-        return load_extractors(lake)
+        return load_extractors(lake, con=con)
     items = list(extractors)
     if all(isinstance(x, str) for x in items):
-        return load_extractors(lake, names=items)
+        return load_extractors(lake, names=items, con=con)
     if all(isinstance(x, ExtractorSpec) for x in items):
         return items
     raise SndslabError("extractors must be None, extractor names, or ExtractorSpec objects")
 
 
-def _connect(engine: str | Engine) -> Any:
-    """A DuckDB connection, or the DuckDB-like SQL facade over a Spark session."""
-    eng = get_engine(engine) if isinstance(engine, str) else engine
-    return eng.connect()  # type: ignore[attr-defined]
-
-
-def _count(con: Any, sql: str) -> int:
-    row = con.execute(sql).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
-
-
-def _write_parts(con: Any, out_dir: Path, total: int, rows_per_part: int) -> int:
-    """Write ``events`` as ``part-NNNN.parquet`` files: each holds a contiguous range of
-    persons (``ntile`` over the sorted distinct ``person_id``: the same split on every engine),
-    rows sorted. Returns the number of rows written."""
-    parts = max(1, -(-total // rows_per_part))
-    if parts == 1:
-        sql = f"SELECT * FROM events ORDER BY {_ORDER}"
-        return _count(con, f"COPY ({sql}) TO {_q(out_dir / 'part-0000.parquet')} (FORMAT PARQUET)")
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _ev_parts AS
-        SELECT person_id, ntile({parts}) OVER (ORDER BY person_id) AS part
-        FROM (SELECT DISTINCT person_id FROM events) p"""
-    )
-    written = 0
-    for i in range(parts):
-        sql = f"""SELECT * FROM events WHERE person_id IN
-            (SELECT person_id FROM _ev_parts WHERE part = {i + 1}) ORDER BY {_ORDER}"""
-        out = _q(out_dir / f"part-{i:04d}.parquet")
-        written += _count(con, f"COPY ({sql}) TO {out} (FORMAT PARQUET)")
-    return written
+def _extract_all(
+    con: Connection, paths: LakePaths, specs: list[ExtractorSpec], created: list[str]
+) -> list[ExtractorRun]:
+    """Run every extractor and materialise the union of their events as ``_events``."""
+    runs: list[ExtractorRun] = []
+    views: list[str] = []
+    for i, spec in enumerate(specs):
+        try:
+            run, view = _run_one(con, paths, spec, i)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ExtractorFailedError(  # one line (Spark errors carry a plan)
+                f"extractor {spec.name!r} ({spec.path}) failed: {first}"
+            ) from exc
+        runs.append(run)
+        if view is not None:
+            views.append(view)
+            created += [view, f"_evx_{i}"]
+    # one materialised table: the checks, the sorted dataset and the codes then scan it
+    # instead of a union of every extractor's rows (on Spark, one job per scan)
+    union = " UNION ALL ".join([_empty_events(), *(f"SELECT * FROM {v}" for v in views)])
+    con.create_table("_events", union)
+    for name in list(created):
+        con.drop(name)
+        created.remove(name)
+    created.append("_events")
+    validate_relation(con, "_events")
+    return runs
 
 
 def extract_events(
-    lake: Path,
+    lake: Path | str,
     *,
     extractors: Any = None,
-    overwrite: bool = True,
-    con: Any = None,
+    con: Connection | None = None,
     engine: str | Engine = "duckdb",
-    rows_per_part: int = ROWS_PER_PART,
+    notes: list[str] | None = None,
 ) -> EventsResult:
     """Run ``extractors`` (default: every built-in spec, validated against ``lake``) and write
-    ``lake/events/`` atomically. See the module docstring for the files and the accounting.
+    the ``events`` layer of ``lake`` as one generation. See the module docstring.
 
     ``engine``: ``"duckdb"`` (default), ``"spark"`` or an :class:`sndslab.engines.Engine`;
-    ignored when a connection ``con`` (DuckDB, or the Spark SQL facade) is given. The output
-    files are the same on every engine. ``rows_per_part`` is the target size of a part file.
+    ignored when a connection ``con`` is given. The tables are the same on every engine.
     """
-    lake = Path(lake)
-    if not (lake / "int" / "persons.parquet").exists():
-        raise SndslabError(f"{lake} has no int/persons.parquet: run `sndslab ingest` first")
-    if rows_per_part < 1:
-        raise InvalidArgumentError(f"rows_per_part must be >= 1, got {rows_per_part}")
-    specs = _resolve(lake, extractors)
+    root = str(lake)
     own = con is None
-    con = _connect(engine) if own else con
-    created: list[tuple[str, str]] = []  # (kind, name) of the temp relations to drop
+    connection = (
+        get_engine(engine, lake=root if "://" not in root else None).connect()
+        if con is None
+        else con
+    )
+    created: list[str] = []  # temp relations to drop
     try:
-        runs: list[ExtractorRun] = []
-        views: list[str] = []
-        for i, spec in enumerate(specs):
-            try:
-                run, view = _run_one(con, spec, lake, i)
-            except Exception as exc:
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise ExtractorFailedError(  # one line (Spark errors carry a plan)
-                    f"extractor {spec.name!r} ({spec.path}) failed: {first}"
-                ) from exc
-            runs.append(run)
-            if view is not None:
-                views.append(view)
-                created += [("VIEW", view), ("TABLE", f"_evx_{i}")]
-        # one materialised table: the checks, the sorted parts and the codes then scan it
-        # instead of a union of every extractor's rows (on Spark, one job per scan)
-        union = " UNION ALL ".join([_empty_events(), *(f"SELECT * FROM {v}" for v in views)])
-        con.execute(f"CREATE OR REPLACE TEMP TABLE events AS {union}")
-        created += [("TABLE", "events"), ("TABLE", "_ev_parts")]
-        for kind, name in created[:-2]:
-            con.execute(f"DROP {kind} IF EXISTS {name}")
-        validate_relation(con, "events")
+        paths = LakePaths(root, connection.storage)
+        paths.check_version()
+        if relation_or_none(connection, paths, "int.persons") is None:
+            raise SndslabError(f"{root} has no int.persons table: run `sndslab ingest` first")
+        specs = _resolve(root, extractors, connection)
+        runs = _extract_all(connection, paths, specs, created)
         total = sum(r.emitted for r in runs)
-        final = lake / "events"
-        with atomic_output_dir(final, overwrite=overwrite) as tmp:
-            (tmp / "events").mkdir()
-            written = _write_parts(con, tmp / "events", total, rows_per_part)
+        inputs = {"int_generation": read_manifest(paths, "int").generation}
+        config = {"extractors": [s.model_dump(mode="json") for s in specs]}
+        with write_generation(
+            paths, "events", connection, config=config, inputs=inputs, notes=notes
+        ) as w:
+            # patients first: the events' relationship test reads events.patients
+            n_pat = w.write("patients", patients_sql(connection, paths), order_by=["person_id"])
+            written = w.write("events", "SELECT * FROM _events", order_by=list(EVENTS_ORDER))
             if written != total:
                 raise SndslabError(f"events: {written} rows written, {total} extracted")
-            n_pat = _count(
-                con,
-                f"COPY ({patients_sql(lake)}) TO {_q(tmp / 'patients.parquet')} (FORMAT PARQUET)",
-            )
-            codes_out = _q(tmp / "codes.parquet")
-            n_codes = _count(
-                con, f"COPY ({codes_sql(lake, 'events')}) TO {codes_out} (FORMAT PARQUET)"
-            )
+            codes = codes_sql(nomenclatures(connection, paths), w.relation("events"))
+            n_codes = w.write("codes", codes, order_by=["code"])
             result = EventsResult(
-                lake=lake,
-                events_dir=final / "events",
-                patients_path=final / "patients.parquet",
-                codes_path=final / "codes.parquet",
+                lake=root,
+                generation=w.generation,
+                events_dir=w.path("events"),
+                patients_path=w.path("patients"),
+                codes_path=w.path("codes"),
                 runs=runs,
                 events=total,
                 patients=n_pat,
                 codes=n_codes,
             )
-            (tmp / "manifest.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+            w.counts.update(result.to_dict())
         return result
     finally:
-        for kind, name in reversed(created):  # temp relations only: never hide the real error
+        for name in reversed(created):  # temp relations only: never hide the real error
             with contextlib.suppress(Exception):
-                con.execute(f"DROP {kind} IF EXISTS {name}")
+                connection.drop(name)
         if own:
-            con.close()
+            connection.close()

@@ -1,7 +1,7 @@
 """Surrogate person identifiers shared by the exports (MEDS ``subject_id``, OMOP ``person_id``).
 
 The SNDS ``person_id`` (derived from BEN_NIR_PSA / BEN_IDT_ANO) must never leave the lake. Each
-export numbers the persons of ``patients.parquet`` 1..N in the order of ``md5(person_id || salt)``:
+export numbers the persons of ``events.patients`` 1..N in the order of ``md5(person_id || salt)``:
 without the salt (random by default, never written) the numbering cannot be recomputed from the
 SNDS identifiers, and with the same salt two exports of the same lake agree on the ids.
 """
@@ -9,8 +9,8 @@ SNDS identifiers, and with the same salt two exports of the same lake agree on t
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
-from typing import Any
+
+from sndslab.engines import Connection
 
 __all__ = ["create_subject_map", "new_salt"]
 
@@ -20,17 +20,16 @@ def new_salt() -> str:
     return secrets.token_hex(16)
 
 
-def _q(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def create_subject_map(con: Any, patients: Path, salt: str, *, name: str = "_subject") -> None:
+def create_subject_map(
+    con: Connection, patients: str, salt: str, *, name: str = "_subject"
+) -> None:
     """Create temp table ``name`` (``person_id`` VARCHAR, ``subject_id`` BIGINT 1..N) on ``con``
-    from ``patients`` (a Parquet file with a ``person_id`` column). The map stays in the engine."""
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {name} AS
-        SELECT person_id, CAST(row_number() OVER (ORDER BY md5(person_id || ?)) AS BIGINT)
-               AS subject_id
-        FROM read_parquet({_q(Path(patients))})""",
-        [salt],
+    from the relation ``patients`` (with a ``person_id`` column). The map stays in the engine;
+    ``md5`` is the same function on DuckDB and Spark, so both engines number alike."""
+    lit = "'" + salt.replace("'", "''") + "'"
+    con.create_table(
+        name,
+        f"""SELECT person_id,
+               CAST(row_number() OVER (ORDER BY md5(person_id || {lit})) AS BIGINT) AS subject_id
+        FROM {patients} p""",
     )

@@ -1,10 +1,13 @@
-"""OMOP CDM 5.4 export of ``lake/events``: one Parquet file per CDM table.
+"""OMOP CDM 5.4 export of the ``events`` layer: one dataset directory per CDM table
+(``<out>/person/part-*.parquet``...), written by the engine's writer (DuckDB or Spark).
 
 Clinical tables (person, observation_period, visit_occurrence, condition_occurrence,
 drug_exposure, procedure_occurrence, measurement, death) and vocabulary tables for the SNDS
 source vocabularies (concept, vocabulary, concept_relationship, source_to_concept_map), plus
-``manifest.json`` (row accounting). Written atomically; validated against the CDM 5.4 DDL
-(:func:`sndslab.events.validate_omop`) before it appears.
+``_manifest.json`` (sndslab version, git revision, lake generation, row accounting). The
+events are read through the lake (``events.events``, ``events.patients``, ``events.codes``).
+A local output is written atomically and validated against the CDM 5.4 DDL
+(:func:`sndslab.events.validate_omop`) before it appears (see :mod:`sndslab.events._export`).
 
 - **Identifiers.** ``person_id`` is the salted surrogate of :mod:`sndslab.events._ids` (the
   SNDS person id never leaves the lake; ``person_source_value`` is NULL). Every other id is a
@@ -37,19 +40,19 @@ See ``docs/events.md`` ("OMOP CDM 5.4 export") for the mapping table.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from sndslab import __version__
-from sndslab._atomic import atomic_output_dir
+from sndslab.engines import Connection, Engine, is_uri
 from sndslab.errors import SndslabError
-from sndslab.events._codes import codes_sql
+from sndslab.events._codes import Nomenclatures, codes_sql, nomenclatures
+from sndslab.events._export import events_relations, open_export
 from sndslab.events._ids import create_subject_map, new_salt
 from sndslab.events._omop_cdm import CDM_TABLES, CDM_VERSION, validate_omop
-from sndslab.events._schema import Category, EventSchema
+from sndslab.events._schema import Category
 
 __all__ = ["CATEGORY_TABLE", "CUSTOM_CONCEPT_BASE", "OmopResult", "to_omop"]
 
@@ -94,7 +97,7 @@ _DOMAINS = {
 class OmopResult:
     """What :func:`to_omop` wrote: rows per CDM table and the accounting of every event."""
 
-    out_dir: Path
+    out_dir: Path | str
     rows: dict[str, int] = field(default_factory=dict)
     #: category → {CDM table or ``not_exported:<reason>``: events}
     events_by_category: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -111,8 +114,8 @@ class OmopResult:
         return d
 
 
-def _q(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+#: Temp tables and views of one export (dropped at the end).
+_TEMP = ("_cause", "_x", "_x0", "_concept", "_codes", "_cip", "_op", "_ev", "_persons", "_subject")
 
 
 def _lit(text: str) -> str:
@@ -140,22 +143,21 @@ def _domain_case(vocab: str) -> str:
     return f"CASE {whens} ELSE 'Observation' END"
 
 
-def _stage(con: Any, lake: Path, window: tuple[date, date] | None) -> tuple[str, str] | None:
-    """Temp tables: ``_persons``, ``_ev`` (every event, with its table or reason), ``_x``
-    (exported events with ids and concepts), ``_concept``, ``_op``; returns the window."""
-    events = _q(lake / EventSchema.events_dir / "*.parquet")
-    patients = _q(lake / EventSchema.patients_file)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _persons AS
-        SELECT s.subject_id AS pid, p.sex, p.birth_date, p.birth_date_min, p.birth_precision,
+def _stage_events(con: Connection, rels: dict[str, str], refs: Nomenclatures) -> None:
+    """Temp tables ``_persons``, ``_ev`` (every event, with its table or reason), ``_codes``
+    (the codes, the CIP13 packs dispensed and the parent codes)."""
+    events, patients = rels["events"], rels["patients"]
+    con.create_table(
+        "_persons",
+        f"""SELECT s.subject_id AS pid, p.sex, p.birth_date, p.birth_date_min, p.birth_precision,
                p.death_date, p.death_source
-        FROM read_parquet({patients}) p JOIN _subject s USING (person_id)
-        WHERE p.birth_date IS NOT NULL"""
+        FROM {patients} p JOIN _subject s USING (person_id)
+        WHERE p.birth_date IS NOT NULL""",
     )
     tables = " ".join(f"WHEN '{c.value}' THEN '{t}'" for c, t in CATEGORY_TABLE.items())
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _ev AS
-        SELECT p.pid, e.category, CASE e.category {tables} END AS tbl, e.start, e."end",
+    con.create_table(
+        "_ev",
+        f"""SELECT p.pid, e.category, CASE e.category {tables} END AS tbl, e.start, e."end",
                e.code, split_part(e.code, '//', 1) AS vocab,
                substr(e.code, strpos(e.code, '//') + 2) AS value, e.modifier, e.quantity,
                e.stay_id, e.source_table, e.source_key,
@@ -163,32 +165,40 @@ def _stage(con: Any, lake: Path, window: tuple[date, date] | None) -> tuple[str,
                     WHEN p.pid IS NULL THEN 'person_without_birth_year'
                     WHEN CASE e.category {tables} END IS NULL THEN 'category_not_mapped'
                END AS reason
-        FROM read_parquet({events}) e
+        FROM {events} e
         LEFT JOIN _subject s USING (person_id)
-        LEFT JOIN _persons p ON p.pid = s.subject_id"""
+        LEFT JOIN _persons p ON p.pid = s.subject_id""",
     )
     # local concepts: the codes table, the CIP13 packs dispensed (modifiers), parent codes
-    con.execute(
-        """CREATE OR REPLACE TEMP VIEW _cip AS SELECT DISTINCT modifier AS code FROM _ev
-        WHERE reason IS NULL AND starts_with(modifier, 'CIP13//')"""
+    con.create_view(
+        "_cip",
+        """SELECT DISTINCT modifier AS code FROM _ev
+        WHERE reason IS NULL AND starts_with(modifier, 'CIP13//')""",
     )
-    codes = _q(lake / EventSchema.codes_file)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _codes AS
-        WITH base AS (
-            SELECT code, description, parent_codes FROM read_parquet({codes})
-            UNION ALL SELECT code, description, parent_codes FROM ({codes_sql(lake, "_cip")})),
+    con.create_table(
+        "_codes",
+        f"""WITH base AS (
+            SELECT code, description, parent_codes FROM {rels["codes"]}
+            UNION ALL SELECT code, description, parent_codes FROM ({codes_sql(refs, "_cip")}) k),
         b AS (SELECT code, any_value(description) AS description,
                      any_value(parent_codes) AS parent_codes FROM base GROUP BY code),
         parents AS (SELECT DISTINCT unnest(parent_codes) AS code FROM b)
         SELECT code, description, parent_codes FROM b
         UNION ALL
-        SELECT code, NULL, CAST([] AS VARCHAR[]) FROM parents WHERE code NOT IN
-            (SELECT code FROM b)"""
+        SELECT code, CAST(NULL AS VARCHAR), CAST([] AS VARCHAR[]) FROM parents WHERE code NOT IN
+            (SELECT code FROM b)""",
     )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _concept AS
-        WITH c AS (
+
+
+def _stage(
+    con: Connection, rels: dict[str, str], refs: Nomenclatures, window: tuple[date, date] | None
+) -> tuple[str, str] | None:
+    """Temp tables: ``_persons``, ``_ev``, ``_codes`` (:func:`_stage_events`), ``_x``
+    (exported events with ids and concepts), ``_concept``, ``_op``; returns the window."""
+    _stage_events(con, rels, refs)
+    con.create_table(
+        "_concept",
+        f"""WITH c AS (
             SELECT 0 AS kind, code, split_part(code, '//', 1) AS vocab,
                    substr(code, strpos(code, '//') + 2) AS value, description FROM _codes
             UNION ALL
@@ -197,55 +207,55 @@ def _stage(con: Any, lake: Path, window: tuple[date, date] | None) -> tuple[str,
         SELECT {CUSTOM_CONCEPT_BASE} + row_number() OVER (ORDER BY kind, code) AS concept_id,
                kind, code, vocab, value, description,
                CASE WHEN kind = 1 THEN 'Metadata' ELSE {_domain_case("vocab")} END AS domain_id
-        FROM c"""
+        FROM c""",
     )
-    n_concepts = int(con.execute("SELECT count(*) FROM _concept").fetchone()[0])
+    n_concepts = int(con.scalar("SELECT count(*) FROM _concept") or 0)
     if CUSTOM_CONCEPT_BASE + n_concepts > INT32_MAX:
         raise SndslabError(f"{n_concepts:,} local concepts do not fit the integer concept ids")
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _x0 AS
-        SELECT e.*, c.concept_id AS code_concept_id, m.concept_id AS modifier_concept_id,
+    con.create_table(
+        "_x0",
+        """SELECT e.*, c.concept_id AS code_concept_id, m.concept_id AS modifier_concept_id,
                row_number() OVER (PARTITION BY e.tbl ORDER BY e.pid, e.start, e.code,
                    e.source_table, e.source_key, e.modifier, e.stay_id) AS id
         FROM _ev e LEFT JOIN _concept c ON c.kind = 0 AND c.code = e.code
         LEFT JOIN _concept m ON m.kind = 0 AND m.code = e.modifier
-        WHERE e.reason IS NULL"""
+        WHERE e.reason IS NULL""",
     )
-    big = con.execute(
-        "SELECT tbl, count(*) FROM _x0 GROUP BY tbl HAVING count(*) > ?", [INT32_MAX]
-    ).fetchall()
+    big = con.fetchall(f"SELECT tbl, count(*) FROM _x0 GROUP BY tbl HAVING count(*) > {INT32_MAX}")
     if big:
         raise SndslabError(f"table {big[0][0]}: {big[0][1]:,} rows overflow the integer ids")
     # diagnoses and acts of a PMSI stay point to the visit of that stay
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _x AS
-        WITH sv AS (SELECT pid, stay_id, min(id) AS visit_id FROM _x0
+    con.create_table(
+        "_x",
+        """WITH sv AS (SELECT pid, stay_id, min(id) AS visit_id FROM _x0
                     WHERE tbl = 'visit_occurrence' AND stay_id IS NOT NULL GROUP BY pid, stay_id)
         SELECT x.*, sv.visit_id FROM _x0 x
-        LEFT JOIN sv ON sv.pid = x.pid AND sv.stay_id = x.stay_id"""
+        LEFT JOIN sv ON sv.pid = x.pid AND sv.stay_id = x.stay_id""",
     )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _cause AS
-        SELECT k.pid, k.code, c.concept_id FROM (
+    con.create_table(
+        "_cause",
+        f"""SELECT k.pid, k.code, c.concept_id FROM (
             SELECT pid, min(code) AS code FROM _x
             WHERE category = '{Category.DEATH_CAUSE.value}' AND modifier = 'initial' GROUP BY pid) k
-        LEFT JOIN _concept c ON c.kind = 0 AND c.code = k.code"""
+        LEFT JOIN _concept c ON c.kind = 0 AND c.code = k.code""",
     )
     return _observation_periods(con, window)
 
 
-def _observation_periods(con: Any, window: tuple[date, date] | None) -> tuple[str, str] | None:
+def _observation_periods(
+    con: Connection, window: tuple[date, date] | None
+) -> tuple[str, str] | None:
     if window is None:
-        row = con.execute(
+        row = con.fetchone(
             f"""SELECT make_date(CAST(min(year(start)) AS INTEGER), 1, 1),
                        make_date(CAST(max(year(start)) AS INTEGER), 12, 31)
             FROM _x WHERE category <> '{Category.ALD.value}'"""
-        ).fetchone()
-        window = (row[0], row[1]) if row[0] is not None else None
+        )
+        window = (row[0], row[1]) if row is not None and row[0] is not None else None
     ws, we = (f"DATE '{window[0]}'", f"DATE '{window[1]}'") if window else ("NULL", "NULL")
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _op AS
-        WITH main AS (
+    con.create_table(
+        "_op",
+        f"""WITH main AS (
             SELECT pid, greatest({ws}, birth_date_min) AS s,
                    least({we}, coalesce(death_date, {we})) AS e FROM _persons),
         iv AS (
@@ -258,7 +268,7 @@ def _observation_periods(con: Any, window: tuple[date, date] | None) -> tuple[st
         g AS (SELECT pid, s, e, sum(CASE WHEN prev_e IS NULL OR s > prev_e + 1 THEN 1 ELSE 0 END)
                   OVER (PARTITION BY pid ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS grp FROM o)
         SELECT row_number() OVER (ORDER BY pid, min(s)) AS id, pid, min(s) AS s, max(e) AS e
-        FROM g GROUP BY pid, grp"""
+        FROM g GROUP BY pid, grp""",
     )
     return (str(window[0]), str(window[1])) if window else None
 
@@ -397,22 +407,22 @@ def _table_sql() -> dict[str, str]:
     }  # fmt: skip
 
 
-def _accounting(con: Any, result: OmopResult) -> None:
-    rows = con.execute(
+def _accounting(con: Connection, result: OmopResult) -> None:
+    rows = con.fetchall(
         """SELECT category, coalesce(tbl_out, 'not_exported:' || reason), count(*)
         FROM (SELECT category, CASE WHEN reason IS NULL THEN tbl END AS tbl_out, reason
               FROM _ev) t GROUP BY 1, 2 ORDER BY 1, 2"""
-    ).fetchall()
+    )
     for category, where, n in rows:
         result.events_by_category.setdefault(category, {})[where] = int(n)
         if where.startswith("not_exported:"):
             reason = where.split(":", 1)[1]
             result.not_exported[reason] = result.not_exported.get(reason, 0) + int(n)
-    result.events = int(con.execute("SELECT count(*) FROM _ev").fetchone()[0])
-    no_birth, no_op = con.execute(
+    result.events = int(con.scalar("SELECT count(*) FROM _ev") or 0)
+    no_birth, no_op = con.fetchone(
         """SELECT (SELECT count(*) FROM _subject) - (SELECT count(*) FROM _persons),
                   (SELECT count(*) FROM _persons WHERE pid NOT IN (SELECT pid FROM _op))"""
-    ).fetchone()
+    ) or (0, 0)
     result.persons_not_exported = {
         "no_year_of_birth": int(no_birth),
         "no_observation_period": int(no_op),
@@ -420,57 +430,48 @@ def _accounting(con: Any, result: OmopResult) -> None:
 
 
 def to_omop(
-    lake: Path,
-    out_dir: Path,
+    lake: Path | str,
+    out_dir: Path | str,
     *,
     overwrite: bool = False,
     salt: str | None = None,
     window: tuple[date, date] | None = None,
     validate: bool = True,
-    con: Any = None,
+    con: Connection | None = None,
+    engine: str | Engine = "duckdb",
 ) -> OmopResult:
-    """Write the OMOP CDM 5.4 tables of ``lake/events`` to ``out_dir`` (atomically).
+    """Write the OMOP CDM 5.4 tables of the lake's ``events`` layer to ``out_dir``: one dataset
+    directory per table, written by ``engine`` (or ``con``).
 
     ``salt`` seeds the surrogate ``person_id`` order (random by default; the same salt as
     :func:`~sndslab.events.to_meds` gives the same ids as MEDS ``subject_id``). ``window`` is
     the extract's observation window (default: the calendar years of the non-ALD events). With
-    ``validate`` (default) the files are checked by :func:`validate_omop` before they appear.
+    ``validate`` (default) a local output is checked by :func:`validate_omop` before it
+    appears (a URI output is not: the validator reads local files with DuckDB).
     """
-    import duckdb
-
-    lake, out_dir = Path(lake), Path(out_dir)
-    if not (lake / EventSchema.events_dir).is_dir() or not (
-        lake / EventSchema.patients_file
-    ).exists():
-        raise SndslabError(f"{lake} has no events: run extract_events (sndslab events) first")
-    own = con is None
-    con = duckdb.connect() if own else con
-    try:
-        salt = new_salt() if salt is None else salt
-        create_subject_map(con, lake / EventSchema.patients_file, salt)
-        result = OmopResult(out_dir=out_dir, window=_stage(con, lake, window))
-        sqls = _table_sql()
-        _accounting(con, result)
-        with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
-            for table, sql in sqls.items():
-                con.execute(f"COPY ({sql}) TO {_q(tmp / f'{table}.parquet')} (FORMAT PARQUET)")
-            result.rows = (
-                validate_omop(tmp)
-                if validate
-                else {
-                    t: int(
-                        con.execute(
-                            f"SELECT count(*) FROM read_parquet({_q(tmp / f'{t}.parquet')})"
-                        ).fetchone()[0]
-                    )
-                    for t in sqls
-                }
+    salt = new_salt() if salt is None else salt
+    options = {"window": window, "validate": validate}
+    with open_export(
+        lake, out_dir, "omop", overwrite=overwrite, con=con, engine=engine, options=options
+    ) as (c, paths, target):
+        rels = events_relations(c, paths)
+        try:
+            create_subject_map(c, rels["patients"], salt)
+            result = OmopResult(
+                out_dir=out_dir, window=_stage(c, rels, nomenclatures(c, paths), window)
             )
-            manifest = {"cdm_version": CDM_VERSION, "etl": f"sndslab {__version__}"}
-            manifest.update(result.to_dict())
-            manifest.pop("out_dir")
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        return result
-    finally:
-        if own:
-            con.close()
+            _accounting(c, result)
+            rows = {t: c.write_dataset(q, target.join(t)) for t, q in _table_sql().items()}
+        finally:
+            for name in _TEMP:
+                c.drop(name)
+        local = not is_uri(target.root) or target.root.startswith("file://")
+        result.rows = (
+            validate_omop(Path(target.root.removeprefix("file://"))) if validate and local else rows
+        )
+        target.manifest.update({"cdm_version": CDM_VERSION, "etl": f"sndslab {__version__}"})
+        target.manifest.update(
+            {k: v for k, v in result.to_dict().items() if k not in ("out_dir", "rows")}
+        )
+        target.counts.update(result.rows)
+    return result

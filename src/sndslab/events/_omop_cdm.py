@@ -186,10 +186,11 @@ def _one(con: Any, sql: str) -> Any:
 
 
 def _check_table(con: Any, table: str, path: Path) -> int:
-    """Columns, types, NOT NULL, lengths, then the DDL INSERT; returns the row count."""
+    """Columns, types, NOT NULL, lengths, then the DDL INSERT (``path``: the table's dataset
+    directory); returns the row count."""
     import duckdb
 
-    src = f"read_parquet({_q(path)})"
+    src = f"read_parquet({_q(path / '*.parquet')})"
     got = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     cols = CDM_TABLES[table]
     for c in cols:
@@ -309,8 +310,9 @@ def _integrity(con: Any) -> None:
 
 
 def validate_omop(out: Path) -> dict[str, int]:
-    """Load the Parquet tables of ``out`` into an in-memory DuckDB created from the CDM 5.4 DDL
-    (:func:`ddl`) and check integrity; returns the row count of each table.
+    """Load the tables of ``out`` (one dataset directory per table, ``<table>/*.parquet``)
+    into an in-memory DuckDB created from the CDM 5.4 DDL (:func:`ddl`) and check integrity;
+    returns the row count of each table.
 
     Per table: every DDL column present with its type, no other column, no NULL in a NOT NULL
     column, no string longer than its ``varchar(n)``, then ``INSERT INTO cdm.<table>`` (the DDL
@@ -332,9 +334,9 @@ def validate_omop(out: Path) -> dict[str, int]:
         con.execute(ddl("cdm"))
         counts = {}
         for table in CDM_TABLES:
-            path = out / f"{table}.parquet"
-            if not path.is_file():
-                raise OmopValidationError(f"table {table}: {path.name} is missing in {out}")
+            path = out / table
+            if not path.is_dir() or not any(path.glob("*.parquet")):
+                raise OmopValidationError(f"table {table}: {table}/ is missing in {out}")
             counts[table] = _check_table(con, table, path)
         _integrity(con)
         return counts

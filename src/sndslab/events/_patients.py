@@ -1,41 +1,43 @@
-"""``lake/events/patients.parquet``: one row per person of ``int/persons``.
+"""``events.patients``: one row per person of ``int.persons``.
 
 Birth: ``int/persons`` holds year and month only; ``birth_date`` is the 15th of the birth month
 (1 July when the month is unknown), ``birth_date_min`` the earliest possible day (use it for
 "event before birth" checks) and ``birth_precision`` says which. Death: ``death_date`` with its
 ``death_source``: ``KI_CCI_R`` (CépiDc certificate), ``IR_BEN_R`` (beneficiary referential, via
 identity resolution) or ``PMSI_MCO`` (exit mode 9 = died in an MCO stay; date = exit date).
-Residence département and its région (IR_DPT_V); identity flags copied from ``int/persons``.
+Residence département and its région (``int.ref_ir_dpt_v``); identity flags copied from
+``int.persons``. Every table is read through the lake (:func:`sndslab.lake.relation`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from sndslab.events._spec import table_exists, table_sql
+from sndslab.engines import Connection
+from sndslab.lake import LakePaths, relation, relation_or_none
 
 __all__ = ["patients_sql"]
 
 
-def patients_sql(lake: Path) -> str:
-    lake = Path(lake)
-    persons = table_sql(lake, "persons")
+def patients_sql(con: Connection, paths: LakePaths) -> str:
+    """SQL of the patients table (``int.persons`` must exist; the others are optional)."""
+    persons = relation(con, paths, "int.persons")
+    deaths_rel = relation_or_none(con, paths, "int.deaths")
+    stays_rel = relation_or_none(con, paths, "int.mco_stays")
+    dpt_rel = relation_or_none(con, paths, "int.ref_ir_dpt_v")
     deaths = (
-        f"(SELECT person_id, min(death_date) AS d FROM {table_sql(lake, 'deaths')} "
+        f"(SELECT person_id, min(death_date) AS d FROM {deaths_rel} "
         "WHERE person_id IS NOT NULL GROUP BY ALL)"
-        if table_exists(lake, "deaths")
+        if deaths_rel is not None
         else "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS d WHERE FALSE)"
     )
     pmsi = (
-        f"(SELECT person_id, min(exit_date) AS d FROM {table_sql(lake, 'mco_stays')} "
+        f"(SELECT person_id, min(exit_date) AS d FROM {stays_rel} "
         "WHERE exit_mode = '9' AND person_id IS NOT NULL GROUP BY ALL)"
-        if table_exists(lake, "mco_stays")
+        if stays_rel is not None
         else "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS d WHERE FALSE)"
     )
     region = (
-        f"(SELECT GEO_DPT_COD, any_value(GEO_REG_COD) AS reg FROM "
-        f"{table_sql(lake, 'stg/IR_DPT_V')} GROUP BY ALL)"
-        if table_exists(lake, "stg/IR_DPT_V")
+        f"(SELECT GEO_DPT_COD, any_value(GEO_REG_COD) AS reg FROM {dpt_rel} GROUP BY ALL)"
+        if dpt_rel is not None
         else "(SELECT NULL::VARCHAR AS GEO_DPT_COD, NULL::VARCHAR AS reg WHERE FALSE)"
     )
     valid_month = "p.birth_month BETWEEN 1 AND 12"
@@ -57,5 +59,4 @@ def patients_sql(lake: Path) -> str:
     FROM {persons} p
     LEFT JOIN {deaths} d ON d.person_id = p.person_id
     LEFT JOIN {pmsi} m ON m.person_id = p.person_id
-    LEFT JOIN {region} r ON r.GEO_DPT_COD = p.residence_dpt
-    ORDER BY p.person_id"""
+    LEFT JOIN {region} r ON r.GEO_DPT_COD = p.residence_dpt"""

@@ -1,4 +1,4 @@
-"""The event table schema (``lake/events/events``): one row per clinical event.
+"""The event table schema (``events.events``): one row per clinical event.
 
 Names, vocabularies, categories and date qualities are constants on :class:`EventSchema`, so no
 code string is scattered across the package (ARCHITECTURE.md conventions; modern-and-style.md A1:
@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from sndslab.engines import Connection
 from sndslab.errors import SndslabError
 
 __all__ = [
@@ -129,11 +130,10 @@ class EventSchema:
     MIN_DATE = "1900-01-01"
     SENTINEL_DATES = ("1600-01-01", "1970-01-01")
 
-    # on-disk layout under lake/
-    events_dir = "events/events"
-    patients_file = "events/patients.parquet"
-    codes_file = "events/codes.parquet"
-    manifest_file = "events/manifest.json"
+    # lake tables (read and written through sndslab.lake: ``events.events``...)
+    events_table = "events.events"
+    patients_table = "events.patients"
+    codes_table = "events.codes"
 
     @classmethod
     def names(cls) -> list[str]:
@@ -210,37 +210,46 @@ def validate(table: Any) -> None:
         _check_values(table)
 
 
-def validate_relation(con: Any, relation: str) -> None:
-    """:func:`validate` for a DuckDB table/view, checked in SQL (no data leaves the engine)."""
-    validate(con.sql(f"SELECT * FROM {relation} LIMIT 0").to_arrow_table().schema)
-    for name, _, nullable in EventSchema.COLUMNS:
-        if not nullable:
-            n = con.execute(f'SELECT count(*) FROM {relation} WHERE "{name}" IS NULL').fetchone()[0]
-            if n:
-                raise EventSchemaError(f"column {name!r} has {n} null value(s)")
+def validate_relation(con: Connection, relation: str) -> None:
+    """:func:`validate` for a relation of ``con`` (either engine), checked in SQL (no data
+    leaves the engine): schema, non-null columns, categories and date qualities, the
+    ``VOCAB//`` prefix of codes and sentinel dates."""
+    validate(con.sql(f"SELECT * FROM {relation} LIMIT 0").to_arrow().schema)
+    not_null = [name for name, _, nullable in EventSchema.COLUMNS if not nullable]
+    counts = (
+        con.fetchone(
+            "SELECT "
+            + ", ".join(f'count(*) FILTER (WHERE "{n}" IS NULL)' for n in not_null)
+            + f" FROM {relation}"
+        )
+        or ()
+    )
+    for name, n in zip(not_null, counts, strict=True):
+        if n:
+            raise EventSchemaError(f"column {name!r} has {n} null value(s)")
     checks = {
         "category": [c.value for c in Category],
         "date_quality": [q.value for q in DateQuality],
     }
     for name, allowed in checks.items():
         lits = ", ".join(f"'{a}'" for a in allowed)
-        bad = con.execute(
-            f"SELECT DISTINCT {name} FROM {relation} WHERE {name} NOT IN ({lits})"
-        ).fetchall()
+        bad = con.fetchall(
+            f"SELECT DISTINCT {name} FROM {relation} WHERE {name} NOT IN ({lits}) LIMIT 5"
+        )
         if bad:
             raise EventSchemaError(f"column {name!r}: values {[b[0] for b in bad]} not allowed")
     vocabs = ", ".join(f"'{v.value}'" for v in Vocab)
-    bad = con.execute(
+    bad = con.fetchall(
         f"SELECT DISTINCT code FROM {relation} WHERE strpos(code, '{CODE_SEP}') = 0 "
         f"OR split_part(code, '{CODE_SEP}', 1) NOT IN ({vocabs}) LIMIT 5"
-    ).fetchall()
+    )
     if bad:
         raise EventSchemaError(f"column 'code': bad codes {[b[0] for b in bad]}")
     sentinels = ", ".join(f"DATE '{d}'" for d in EventSchema.SENTINEL_DATES)
     for name in ("start", "end"):
-        n = con.execute(
+        n = con.scalar(
             f"""SELECT count(*) FROM {relation} WHERE "{name}" < DATE '{EventSchema.MIN_DATE}'
             OR "{name}" IN ({sentinels})"""
-        ).fetchone()[0]
+        )
         if n:
             raise EventSchemaError(f"column {name!r}: {n} sentinel or impossible date(s)")

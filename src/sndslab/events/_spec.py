@@ -1,32 +1,38 @@
 """Extractor specs: one YAML file per concept (``extractors/*.yaml``) and their pydantic twin.
 
-A spec names an ``int/`` source table (alias ``s``), optional joins (int tables, ``clean/<TABLE>``
-kept rows, or ``stg/<TABLE>`` nomenclatures), and SQL expressions over those aliases for the code
-value, dates and numeric fields. :func:`compile_sql` turns a spec into one DuckDB ``SELECT``
-(engine-neutral: the Spark engine runs it through sqlglot).
+A spec names an ``int`` source table (alias ``s``), optional joins (other ``int`` tables,
+nomenclatures included: ``ref_ir_pha_r``...), and SQL expressions over those aliases for the code
+value, dates and numeric fields. Tables are resolved through the lake contract
+(:func:`sndslab.lake.relation`): an extractor reads ``int.<name>`` only, never staged rows.
+:func:`compile_sql` turns a spec into one DuckDB ``SELECT`` (engine-neutral: the Spark engine
+runs it through sqlglot).
 
 Load-time checks (:func:`load_extractors`): YAML shape, category and vocabulary (enumerated in
-:mod:`sndslab.events._schema`), known source tables; with ``lake`` also every expression binds
-against the lake's columns and every code of a code list prefix-matches at least one code of its
-referential. Every failure is an :class:`ExtractorSpecError` naming the file and the field.
+:mod:`sndslab.events._schema`), table names (``int`` tables with a contract in
+``sndslab/lake/tables/int/`` when any is declared, else any lower-case name; existence is checked
+at run time); with ``lake`` also every expression binds against the lake's columns on the chosen
+engine's connection and every code of a code list prefix-matches at least one code of its
+referential (``int.ref_<table>``). Every failure is an :class:`ExtractorSpecError` naming the
+file and the field.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sndslab.engines import Connection, Engine, get_engine
 from sndslab.errors import SndslabError
 from sndslab.events._schema import Category, DateQuality, Vocab
-from sndslab.ingest._intermediate import INT_TABLES
+from sndslab.lake import LakePaths, contracts, relation_or_none
 
 __all__ = [
     "BUILTIN_DIR",
-    "INT_SOURCES",
     "REFERENTIALS",
     "CodeSpec",
     "ExtractorSpec",
@@ -35,16 +41,15 @@ __all__ = [
     "JoinSpec",
     "StartSpec",
     "compile_sql",
+    "int_sources",
     "load_extractors",
-    "table_sql",
+    "ref_table",
 ]
 
 BUILTIN_DIR = Path(__file__).parent / "extractors"
 
-#: ``int/`` tables an extractor may read (ingest's ``INT_TABLES`` plus the identity tables).
-INT_SOURCES = (*INT_TABLES, "persons", "person_keys")
-
-#: Referential (``stg/`` table, code column) used to check code lists, by vocabulary.
+#: Referential (SNDS nomenclature, code column) used to check code lists, by vocabulary; the
+#: nomenclature is read from ``int.ref_<lower-case name>`` (:func:`ref_table`).
 REFERENTIALS: dict[Vocab, tuple[str, str]] = {
     Vocab.ATC: ("IR_PHA_R", "PHA_ATC_C07"),
     Vocab.CIP13: ("IR_PHA_R", "PHA_CIP_C13"),
@@ -59,7 +64,22 @@ REFERENTIALS: dict[Vocab, tuple[str, str]] = {
 }
 
 _ALIAS = re.compile(r"^[a-z][a-z0-9_]*$")
-_TABLE = re.compile(r"^(?:(clean|stg)/)?([A-Za-z][A-Za-z0-9_]*)$")
+_TABLE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def ref_table(nomenclature: str) -> str:
+    """The lake table of an SNDS nomenclature.
+
+    >>> ref_table("IR_PHA_R")
+    'int.ref_ir_pha_r'
+    """
+    return f"int.ref_{nomenclature.lower()}"
+
+
+def int_sources() -> tuple[str, ...]:
+    """The ``int`` tables declared by a contract (``sndslab/lake/tables/int/*.yaml``); empty
+    while none is declared (then any lower-case name is accepted, checked at run time)."""
+    return tuple(sorted(n.split(".", 1)[1] for n in contracts() if n.startswith("int.")))
 
 
 class ExtractorSpecError(SndslabError):
@@ -71,8 +91,9 @@ class _Model(BaseModel):
 
 
 class JoinSpec(_Model):
-    """``<how> JOIN <table> <alias> ON <condition>``; ``table`` is an int table, ``clean/T`` or
-    ``stg/T``. (The key is ``condition``, not ``on``: YAML 1.1 reads ``on`` as true.)"""
+    """``<how> JOIN <table> <alias> ON <condition>``; ``table`` is an ``int`` table name
+    (``mco_stays``, ``ref_ir_pha_r``). (The key is ``condition``, not ``on``: YAML 1.1 reads
+    ``on`` as true.)"""
 
     table: str
     alias: str
@@ -133,11 +154,11 @@ class ExtractorSpec(_Model):
     @field_validator("source")
     @classmethod
     def _known_source(cls, v: str) -> str:
-        m = _TABLE.match(v)
-        if not m:
-            raise ValueError(f"bad table name {v!r}")
-        if m.group(1) is None and v not in INT_SOURCES:
-            raise ValueError(f"unknown int table {v!r} (known: {', '.join(INT_SOURCES)})")
+        if not _TABLE.match(v):
+            raise ValueError(f"bad table name {v!r} (an int table name: lower case, no layer)")
+        known = int_sources()
+        if known and v not in known:
+            raise ValueError(f"unknown int table {v!r} (known: {', '.join(known)})")
         return v
 
     @field_validator("joins")
@@ -177,35 +198,19 @@ class ExtractorSpec(_Model):
         return out
 
 
-def table_sql(lake: Path, table: str) -> str:
-    """``read_parquet(...)`` of an int table, ``clean/<T>`` or ``stg/<T>`` of ``lake``."""
-    m = _TABLE.match(table)
-    assert m is not None
-    layer, name = m.groups()
-    if layer is None:
-        path = Path(lake) / "int" / f"{name}.parquet"
-    elif layer == "clean":
-        path = Path(lake) / "int" / "clean" / name / "*.parquet"
-    else:
-        path = Path(lake) / "stg" / name / "**" / "*.parquet"
-    quoted = "'" + str(path).replace("'", "''") + "'"
-    return f"read_parquet({quoted}, union_by_name = true)"
+#: ``table name -> SQL relation`` (the lake's :func:`sndslab.lake.relation` bound to a connection).
+Resolver = Callable[[str], str]
 
 
-def table_exists(lake: Path, table: str) -> bool:
-    m = _TABLE.match(table)
-    assert m is not None
-    layer, name = m.groups()
-    if layer is None:
-        return (Path(lake) / "int" / f"{name}.parquet").exists()
-    base = Path(lake) / ("int/clean" if layer == "clean" else "stg") / name
-    return any(base.rglob("*.parquet"))
+def tables_of(spec: ExtractorSpec) -> tuple[str, ...]:
+    """The ``int`` tables ``spec`` reads (source first), as lake names ``int.<name>``."""
+    return tuple(f"int.{t}" for t in (spec.source, *(j.table for j in spec.joins)))
 
 
-def _from(spec: ExtractorSpec, lake: Path) -> str:
-    sql = f"{table_sql(lake, spec.source)} s"
+def _from(spec: ExtractorSpec, resolve: Resolver) -> str:
+    sql = f"{resolve(f'int.{spec.source}')} s"
     for j in spec.joins:
-        sql += f"\n  {j.how.upper()} JOIN {table_sql(lake, j.table)} {j.alias} ON {j.condition}"
+        sql += f"\n  {j.how.upper()} JOIN {resolve(f'int.{j.table}')} {j.alias} ON {j.condition}"
     return sql
 
 
@@ -223,11 +228,12 @@ def _code_value(spec: ExtractorSpec) -> str:
     return f"trim({_str(spec.code.value)})"
 
 
-def compile_sql(spec: ExtractorSpec, lake: Path) -> str:
+def compile_sql(spec: ExtractorSpec, resolve: Resolver) -> str:
     """One ``SELECT`` of the event columns plus ``_code_value`` (null: row counted, not emitted),
     in DuckDB SQL (run as is on DuckDB, transpiled by the Spark SQL facade on Spark).
 
-    Rows are not filtered on null codes/dates here: :func:`sndslab.events.extract_events`
+    ``resolve`` gives the SQL relation of a lake table (``int.<name>``). Rows are not filtered
+    on null codes/dates here: :func:`sndslab.events.extract_events`
     counts them per extractor before dropping them (never silently).
     """
     value = _code_value(spec)
@@ -269,7 +275,7 @@ def compile_sql(spec: ExtractorSpec, lake: Path) -> str:
     {quality} AS date_quality,
     nullif({value}, '') AS _code_value"""
     distinct = "DISTINCT " if spec.distinct else ""
-    return f"SELECT {distinct}{cols}\nFROM {_from(spec, lake)}\nWHERE " + "\n  AND ".join(wheres)
+    return f"SELECT {distinct}{cols}\nFROM {_from(spec, resolve)}\nWHERE " + "\n  AND ".join(wheres)
 
 
 def _fail(spec_path: Path | str, field: str, msg: str) -> ExtractorSpecError:
@@ -292,59 +298,80 @@ def _parse(path: Path) -> ExtractorSpec:
         raise _fail(path, field, err["msg"]) from exc
 
 
-def _check_against_lake(spec: ExtractorSpec, lake: Path, con: Any) -> None:
-    where = spec.path or spec.name
-    for table in (spec.source, *(j.table for j in spec.joins)):
-        if not table_exists(lake, table):
-            return  # table absent from this extract: the extractor is skipped at run time
-    frm = _from(spec, lake)
+def _bind(con: Connection, where: Path | str, field: str, query: str) -> None:
+    """Bind ``query`` without running it (``describe``); a failure names ``field``."""
     try:
-        con.execute(f"SELECT 1 FROM {frm} LIMIT 0")
-    except Exception as exc:  # duckdb.Error: the join conditions do not bind
-        raise _fail(where, "joins", str(exc)) from exc
+        con.describe(query)
+    except Exception as exc:  # duckdb.Error / Spark AnalysisException: does not bind
+        raise _fail(where, field, str(exc)) from exc
+
+
+def _check_codes(spec: ExtractorSpec, con: Connection, paths: LakePaths) -> None:
+    """Every code of ``filter.codes`` prefix-matches a code of its referential."""
+    where = spec.path or spec.name
+    ref = REFERENTIALS.get(spec.code.vocabulary)
+    if ref is None:
+        raise _fail(
+            where,
+            "filter.codes",
+            f"no referential to check {spec.code.vocabulary.value} code lists",
+        )
+    table, col = ref
+    rel = relation_or_none(con, paths, ref_table(table))
+    if rel is None:
+        raise _fail(
+            where, "filter.codes", f"referential {ref_table(table)} is missing from {paths.root}"
+        )
+    lits = ", ".join("('" + c.replace("'", "''") + "')" for c in spec.filter.codes)
+    bad = con.fetchall(
+        f"""SELECT c FROM (VALUES {lits}) v(c) WHERE NOT EXISTS (
+            SELECT 1 FROM {rel} r WHERE starts_with(trim({col}), c)) ORDER BY c"""
+    )
+    if bad:
+        raise _fail(
+            where,
+            "filter.codes",
+            f"code(s) {[b[0] for b in bad]} match no {spec.code.vocabulary.value} code "
+            f"of {table}.{col}",
+        )
+
+
+def check_against_lake(spec: ExtractorSpec, con: Connection, paths: LakePaths) -> None:
+    """Bind the joins and every expression of ``spec`` on ``con`` against the lake's tables,
+    and check its code list; a spec whose tables are absent is left to run time (skipped)."""
+    where = spec.path or spec.name
+    rels = {t: relation_or_none(con, paths, t) for t in tables_of(spec)}
+    if any(r is None for r in rels.values()):
+        return  # table absent from this lake: the extractor is skipped at run time
+
+    def resolve(name: str) -> str:
+        rel = rels[name]
+        assert rel is not None
+        return rel
+
+    frm = _from(spec, resolve)
+    _bind(con, where, "joins", f"SELECT 1 AS one FROM {frm} LIMIT 0")
     for field, expr in spec.expressions().items():
-        try:
-            con.execute(f"SELECT {expr} FROM {frm} LIMIT 0")
-        except Exception as exc:  # duckdb.BinderException / ParserException
-            raise _fail(where, field, str(exc)) from exc
+        _bind(con, where, field, f"SELECT {expr} AS v FROM {frm} LIMIT 0")
     if spec.filter.codes:
-        ref = REFERENTIALS.get(spec.code.vocabulary)
-        if ref is None:
-            raise _fail(
-                where,
-                "filter.codes",
-                f"no referential to check {spec.code.vocabulary.value} code lists",
-            )
-        table, col = ref
-        if not table_exists(lake, f"stg/{table}"):
-            raise _fail(where, "filter.codes", f"referential stg/{table} is missing from {lake}")
-        lits = ", ".join("('" + c.replace("'", "''") + "')" for c in spec.filter.codes)
-        bad = con.execute(
-            f"""SELECT c FROM (VALUES {lits}) v(c) WHERE NOT EXISTS (
-                SELECT 1 FROM {table_sql(lake, "stg/" + table)} r
-                WHERE starts_with(trim({col}), c))"""
-        ).fetchall()
-        if bad:
-            raise _fail(
-                where,
-                "filter.codes",
-                f"code(s) {[b[0] for b in bad]} match no {spec.code.vocabulary.value} code "
-                f"of {table}.{col}",
-            )
+        _check_codes(spec, con, paths)
 
 
 def load_extractors(
-    lake: Path | None = None,
+    lake: Path | str | None = None,
     *,
     extra_dirs: tuple[Path, ...] | list[Path] = (),
     names: list[str] | None = None,
     builtin: bool = True,
+    con: Connection | None = None,
+    engine: str | Engine = "duckdb",
 ) -> list[ExtractorSpec]:
     """Load (and validate) the built-in specs plus any ``*.yaml`` of ``extra_dirs``.
 
-    With ``lake``, expressions are bound against the lake's tables and code lists checked
-    against the referentials in ``lake/stg``. ``names`` keeps only those extractors (an unknown
-    name is an error). Duplicate names across files are an error.
+    With ``lake``, expressions are bound against the lake's ``int`` tables and code lists
+    checked against the nomenclatures ``int.ref_*``, on ``con`` (or a connection of ``engine``,
+    closed afterwards). ``names`` keeps only those extractors (an unknown name is an error).
+    Duplicate names across files are an error.
     """
     files: list[Path] = sorted(BUILTIN_DIR.glob("*.yaml")) if builtin else []
     for d in extra_dirs:
@@ -368,12 +395,14 @@ def load_extractors(
             raise ExtractorSpecError(f"unknown extractor(s) {unknown}; known: {sorted(seen)}")
         specs = [s for s in specs if s.name in set(names)]
     if lake is not None:
-        import duckdb
-
-        con = duckdb.connect()
+        own = con is None
+        connection = get_engine(engine).connect() if con is None else con
         try:
+            paths = LakePaths(str(lake), connection.storage)
+            paths.check_version()
             for spec in specs:
-                _check_against_lake(spec, Path(lake), con)
+                check_against_lake(spec, connection, paths)
         finally:
-            con.close()
+            if own:
+                connection.close()
     return specs
