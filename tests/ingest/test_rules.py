@@ -11,10 +11,28 @@ import pytest
 
 from sndslab.engines import get_engine
 from sndslab.errors import InvalidArgumentError
-from sndslab.ingest._rules import RULE_ORDER, QualityRule, apply_rules, load_rules, render_sql
+from sndslab.ingest._rules import QualityRule, apply_rules, load_rules, render_sql
 from sndslab.lake import LakePaths, write_generation
 
 LakeReader = Any  # conftest.LakeReader (tests are not a package)
+
+#: The built-in first-match order (the ``order:`` of each rule file, 10, 20, …).
+BUILTIN_ORDER: dict[str, int] = {
+    "dcir_information_lines": 10,
+    "dcir_invalid_care_date": 20,
+    "dcir_flow_window": 30,
+    "dcir_public_t2a_duplicates": 40,
+    "dcir_regularisation_netting": 50,
+    "dcir_surcharge_lines": 60,
+    "pmsi_finess_geo_duplicate": 70,
+    "pmsi_return_codes": 80,
+    "pmsi_ghm_error": 90,
+    "pmsi_sej_typ_b": 100,
+    "pmsi_typ_gen_rsa": 110,
+    "pmsi_inter_establishment": 120,
+    "imb_occupational": 130,
+    "imb_open_end_sentinel": 140,
+}
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +49,8 @@ def _report(lake: Path) -> dict:
 def test_every_rule_loads_cites_a_source_and_is_ordered() -> None:
     rules = load_rules()
     names = [r.name for r in rules]
-    assert set(names) == set(RULE_ORDER)
-    assert names == [n for n in RULE_ORDER if n in names]
+    assert names == list(BUILTIN_ORDER)
+    assert {r.name: r.order for r in rules} == BUILTIN_ORDER
     for r in rules:
         assert r.source and r.description
         for t in r.table:
@@ -47,7 +65,95 @@ def test_bad_rule_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="unknown rules"):
         load_rules(overrides={"nope": {"enabled": False}})
     with pytest.raises(ValueError, match="exclude_when"):
-        QualityRule(name="y", table="ER_PRS_F", kind="row", description="d", source="s")
+        QualityRule(name="y", table="ER_PRS_F", kind="row", order=1, description="d", source="s")
+
+
+_HEAD = "description: d\nsource: s\n"
+_DCIR_KEYS = "[DCT_ORD_NUM, FLX_DIS_DTD, FLX_EMT_NUM, FLX_EMT_ORD, FLX_EMT_TYP, FLX_TRT_DTD, "
+_DCIR_KEYS += "ORG_CLE_NUM, PRS_ORD_NUM, REM_TYP_AFF]"
+#: (rule file body, expected message): rules apply_rules would load, list and never apply.
+REFUSED: list[tuple[str, str]] = [
+    (
+        "table: T_MCOaaB\nkind: group\nparams: {group_by: [ETA_NUM], quantity: RSA_NUM}\n",
+        "rule bad: kind 'group' cannot apply to table T_MCOaaB (supported: ER_PRS_F)",
+    ),
+    (
+        "table: [ER_PRS_F, IR_IMB_R]\nkind: group\n"
+        "params: {group_by: [BEN_NIR_PSA], quantity: PRS_ACT_QTE}\n",
+        "rule bad: kind 'group' cannot apply to table IR_IMB_R (supported: ER_PRS_F)",
+    ),
+    (
+        f"table: T_MCOaaB\nkind: join\nexclude_when: 'j.X = 1'\n"
+        f"params: {{join_table: ER_ETE_F, join_keys: {_DCIR_KEYS}}}\n",
+        "rule bad: kind 'join' cannot apply to table T_MCOaaB (supported: ER_PRS_F)",
+    ),
+    (
+        "table: ER_PRS_F\nkind: join\nexclude_when: 'j.X = 1'\n"
+        "params: {join_table: T_MCOaaB, join_keys: [ETA_NUM, RSA_NUM]}\n",
+        "rule bad: kind 'join' on table ER_PRS_F: join_table 'T_MCOaaB' is not a DCIR satellite "
+        "(ER_BIO_F, ER_CAM_F, ER_ETE_F, ER_PHA_F, ER_UCD_F)",
+    ),
+    (
+        "table: ER_PRS_F\nkind: join\nexclude_when: 'j.X = 1'\n"
+        "params: {join_table: ER_ETE_F, join_keys: [DCT_ORD_NUM, FLX_DIS_DTD]}\n",
+        "rule bad: kind 'join' on table ER_PRS_F: join_keys ['DCT_ORD_NUM', 'FLX_DIS_DTD'] are "
+        "not the DCIR keys (DCT_ORD_NUM, FLX_DIS_DTD, FLX_EMT_NUM, FLX_EMT_ORD, FLX_EMT_TYP, "
+        "FLX_TRT_DTD, ORG_CLE_NUM, PRS_ORD_NUM, REM_TYP_AFF)",
+    ),
+    (
+        "table: ER_PHA_F\nkind: row\nexclude_when: 'PHA_ACT_QSN < 0'\n",
+        "rule bad: kind 'row' cannot apply to table ER_PHA_F (supported: any table but the DCIR "
+        "satellites and the non-deciding PMSI children)",
+    ),
+    (
+        "table: T_SSRaaD\nkind: row\nexclude_when: 'TRUE'\n",
+        "rule bad: kind 'row' cannot apply to table T_SSRaaD (supported: any table but the DCIR "
+        "satellites and the non-deciding PMSI children)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), REFUSED, ids=[m[:40] for _, m in REFUSED])
+def test_rule_that_cannot_be_applied_is_refused(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"name: bad\norder: 5\n{_HEAD}{body}")
+    with pytest.raises(InvalidArgumentError) as exc:
+        load_rules(tmp_path)
+    assert str(exc.value) == f"rule file {path}: {message}"
+
+
+def test_supported_kinds_load(tmp_path: Path) -> None:
+    """Row rules on deciders and tables outside the families, transforms anywhere."""
+    (tmp_path / "a.yaml").write_text(
+        f"name: a\norder: 1\n{_HEAD}table: [T_MCOaaC, KI_CCI_R]\nkind: row\nexclude_when: 'FALSE'\n"
+    )
+    (tmp_path / "b.yaml").write_text(
+        f"name: b\norder: 2\n{_HEAD}table: ER_PHA_F\nkind: transform\n"
+        "params: {set: {PHA_ACT_QSN: 'abs(PHA_ACT_QSN)'}}\n"
+    )
+    assert [r.name for r in load_rules(tmp_path)] == ["a", "b"]
+
+
+def test_rule_order_is_data(tmp_path: Path) -> None:
+    """A user directory is sorted by ``order:``; a missing, non-integer or repeated order is
+    refused (naming both files)."""
+    body = f"{_HEAD}table: ER_PRS_F\nkind: row\nexclude_when: 'FALSE'\n"
+    (tmp_path / "a.yaml").write_text(f"name: a\norder: 20\n{body}")
+    (tmp_path / "b.yaml").write_text(f"name: b\norder: 10\n{body}")
+    assert [r.name for r in load_rules(tmp_path)] == ["b", "a"]
+    assert [r.name for r in load_rules(tmp_path, overrides={"b": {"order": 30}})] == ["a", "b"]
+    (tmp_path / "c.yaml").write_text(f"name: c\norder: 20\n{body}")
+    with pytest.raises(InvalidArgumentError) as exc:
+        load_rules(tmp_path)
+    assert str(exc.value) == (
+        f"rule files {tmp_path / 'a.yaml'} and {tmp_path / 'c.yaml'}: same order 20"
+    )
+    (tmp_path / "c.yaml").write_text(f"name: c\norder: '30'\n{body}")
+    with pytest.raises(InvalidArgumentError, match=r"c\.yaml: order: Input should be a valid"):
+        load_rules(tmp_path)
+    (tmp_path / "c.yaml").write_text(f"name: c\n{body}")
+    with pytest.raises(InvalidArgumentError, match=r"c\.yaml: order: Field required"):
+        load_rules(tmp_path)
 
 
 def test_render_sql_expands_the_finess_referential() -> None:
@@ -107,7 +213,7 @@ def test_every_rule_is_checked_against_the_truth() -> None:
     in their own tests)."""
     checked = {rule for _, rule, _ in RULE_TRUTH}
     checked |= {"dcir_regularisation_netting", "imb_open_end_sentinel"}
-    assert checked == set(RULE_ORDER)
+    assert checked == set(BUILTIN_ORDER)
     for rule in load_rules():
         if rule.kind == "row" or rule.kind == "join":
             assert set(rule.table) == {t for t, r, _ in RULE_TRUTH if r == rule.name}, rule.name

@@ -26,7 +26,7 @@ from sndslab.ingest._identity import IdentityResult, link_pmsi, resolve_persons
 from sndslab.ingest._intermediate import INT_TABLES, build_intermediate, join_loss
 from sndslab.ingest._pipeline import IngestResult, IntResult, build_int, ingest
 from sndslab.ingest._report import AccountingMismatchError, write_report
-from sndslab.ingest._rules import RULE_ORDER, QualityRule, RuleCounts, apply_rules, load_rules
+from sndslab.ingest._rules import QualityRule, RuleCounts, apply_rules, load_rules
 from sndslab.ingest._stage import StageResult, stage, stage_file
 
 # Plain sorted() order (tests/test_public_api.py), not ruff's isort-style order.
@@ -38,7 +38,6 @@ __all__ = [  # noqa: RUF022
     "IngestResult",
     "IntResult",
     "QualityRule",
-    "RULE_ORDER",
     "RawFile",
     "RuleCounts",
     "StageResult",

@@ -29,19 +29,36 @@ literals (``'a', 'b'``), a scalar its literal text. The special parameter value
 ``"referential:finess_geo_duplicates"`` expands to the curated list of geographic FINESS
 (:func:`sndslab.referentials.finess_geo_duplicates`).
 
+Tables
+------
+What :func:`apply_rules` can apply is checked when a rule is loaded (:func:`supported_tables`):
+``row`` rules apply to every table that decides for its own rows, i.e. not to a DCIR
+satellite nor to a PMSI child that is not a decider (their rows follow the decision of their
+prestation line or stay); ``transform`` rules to any table; ``group`` and ``join`` rules to the
+DCIR prestation table ER_PRS_F only, and a ``join`` only to a DCIR satellite on the DCIR keys
+(:func:`sndslab.registry.dcir_satellites`). Anything else is refused at load time instead of
+being listed as enabled and never applied.
+
 Order
 -----
-Each table has one fixed order of rules (:data:`RULE_ORDER`): every staged row is attributed to
-the FIRST enabled rule it matches, so every row is counted once (kept, or filtered by exactly
-one rule). Independent match counts (a row matching several rules counted for each) are also
-reported.
+Every rule file carries an integer ``order:`` (built-in rules: 10, 20, …, 140, gaps left for
+user rules): lower orders are tried first. Every staged row is attributed to the FIRST enabled
+rule it matches, so every row is counted once (kept, or filtered by exactly one rule). Two rule
+files with the same order are refused at load time. Independent match counts (a row matching
+several rules counted for each) are also reported. The built-in order: identity-free artefacts
+that make a line meaningless come first (information lines, unusable dates), then structural
+duplicates, then netting, then the analysis-specific surcharge rule; then the PMSI rules and the
+IR_IMB_R ones.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from functools import cache
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 import yaml
@@ -50,10 +67,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sndslab.engines import Connection
 from sndslab.errors import InvalidArgumentError
 from sndslab.lake import GenerationWriter, LakePaths, known_tables, relation
-from sndslab.registry import DCIR_JOIN_KEYS, get_table, list_tables
+from sndslab.registry import (
+    DCIR_JOIN_KEYS,
+    DCIR_PRESTATION_TABLE,
+    dcir_satellites,
+    get_table,
+    list_tables,
+    pmsi_families,
+)
 
 __all__ = [
-    "RULE_ORDER",
     "QualityRule",
     "RuleCounts",
     "YearSpan",
@@ -63,27 +86,6 @@ __all__ = [
 ]
 
 RuleKind = Literal["row", "group", "join", "transform"]
-
-#: Fixed order in which rules are tried (first match wins). Rules not listed come after, in
-#: name order. Documented choice: identity-free artefacts that make a line meaningless come
-#: first (information lines, unusable dates), then structural duplicates, then netting, then
-#: the analysis-specific surcharge rule.
-RULE_ORDER: tuple[str, ...] = (
-    "dcir_information_lines",
-    "dcir_invalid_care_date",
-    "dcir_flow_window",
-    "dcir_public_t2a_duplicates",
-    "dcir_regularisation_netting",
-    "dcir_surcharge_lines",
-    "pmsi_finess_geo_duplicate",
-    "pmsi_return_codes",
-    "pmsi_ghm_error",
-    "pmsi_sej_typ_b",
-    "pmsi_typ_gen_rsa",
-    "pmsi_inter_establishment",
-    "imb_occupational",
-    "imb_open_end_sentinel",
-)
 
 _PARAM = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
@@ -107,6 +109,7 @@ class QualityRule(BaseModel):
     source: str
     enabled: bool = True
     kind: RuleKind
+    order: int = Field(strict=True)
     exclude_when: str | dict[str, str] | None = None
     applies_to_years: YearSpan | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -144,6 +147,33 @@ class QualityRule(BaseModel):
                 raise ValueError(f"rule {self.name}: exclude_when for unlisted tables {extra}")
         for table in self.table:
             self._check_columns(table)
+        self._check_applicable()
+
+    def _check_applicable(self) -> None:
+        """Refuse what :func:`apply_rules` would never apply (nothing silent)."""
+        supported = supported_tables()[self.kind]
+        for table in self.table:
+            if table not in supported:
+                raise ValueError(
+                    f"rule {self.name}: kind {self.kind!r} cannot apply to table {table} "
+                    f"(supported: {_describe(self.kind)})"
+                )
+        if self.kind == "join":
+            jt = self.params["join_table"]
+            sats = sorted(dcir_satellites())
+            if jt not in sats:
+                raise ValueError(
+                    f"rule {self.name}: kind 'join' on table {self.table[0]}: join_table {jt!r} "
+                    f"is not a DCIR satellite ({', '.join(sats)})"
+                )
+            keys = self.params["join_keys"]
+            if not isinstance(keys, list | tuple) or sorted(map(str, keys)) != sorted(
+                DCIR_JOIN_KEYS
+            ):
+                raise ValueError(
+                    f"rule {self.name}: kind 'join' on table {self.table[0]}: join_keys {keys} "
+                    f"are not the DCIR keys ({', '.join(DCIR_JOIN_KEYS)})"
+                )
 
     def _check_columns(self, table: str) -> None:
         """Columns named in params.columns must exist in the registry (catches typos)."""
@@ -153,14 +183,6 @@ class QualityRule(BaseModel):
             missing = [c for c in cols.get(table, []) if c not in names]
             if missing:
                 raise ValueError(f"rule {self.name}: {table} has no column(s) {missing}")
-
-    @property
-    def order(self) -> int:
-        """Position in :data:`RULE_ORDER` (unlisted rules after)."""
-        try:
-            return RULE_ORDER.index(self.name)
-        except ValueError:
-            return len(RULE_ORDER)
 
     def expression(self, table: str) -> str | None:
         """Rendered ``exclude_when`` for ``table`` (``None`` if the rule does not cover it)."""
@@ -235,10 +257,12 @@ def load_rules(
     """Load and validate every ``*.yaml`` rule of ``directory`` (default: the built-in rules).
 
     ``overrides`` maps a rule name to field values replacing those of the file, e.g.
-    ``{"dcir_surcharge_lines": {"enabled": False}}``. Returns the rules in their fixed order.
+    ``{"dcir_surcharge_lines": {"enabled": False}}``. Returns the rules sorted by ``order``;
+    two files with the same ``order`` are refused.
     """
     directory = Path(directory) if directory is not None else _builtin_dir()
     rules: list[QualityRule] = []
+    seen: dict[int, Path] = {}
     overrides = dict(overrides or {})
     for path in sorted(directory.glob("*.yaml")):
         try:
@@ -253,11 +277,18 @@ def load_rules(
             rule = QualityRule.model_validate(data)
         except ValidationError as exc:
             first = exc.errors()[0]
+            loc = ".".join(map(str, first["loc"]))
+            msg = first["msg"].removeprefix("Value error, ")
             raise InvalidArgumentError(
-                f"rule file {path}: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+                f"rule file {path}: {loc + ': ' if loc else ''}{msg}"
             ) from None
         if rule.name != path.stem:
             raise InvalidArgumentError(f"rule file {path}: name {rule.name!r} != file name")
+        if rule.order in seen:
+            raise InvalidArgumentError(
+                f"rule files {seen[rule.order]} and {path}: same order {rule.order}"
+            )
+        seen[rule.order] = path
         rules.append(rule)
     if overrides:
         raise InvalidArgumentError(f"overrides for unknown rules: {sorted(overrides)}")
@@ -270,63 +301,38 @@ def load_rules(
 
 #: DCIR join key between ER_PRS_F and its satellites.
 DCIR_KEYS: tuple[str, ...] = DCIR_JOIN_KEYS
-#: DCIR satellites and the column holding their code (used by the netting group key).
-DCIR_SATELLITES: dict[str, str | None] = {
-    "ER_PHA_F": "PHA_PRS_C13",
-    "ER_CAM_F": "CAM_PRS_IDE",
-    "ER_BIO_F": "BIO_PRS_IDE",
-    "ER_UCD_F": "UCD_UCD_COD",
-    "ER_ETE_F": None,
-    "ER_ARO_F": None,
-    "ER_TIP_F": None,
-}
+#: DCIR satellites and the column holding their code (used by the netting group key), and
+#: the PMSI products (scalpel3.md §2.3), both derived from the registry's foreign keys.
+DCIR_SATELLITES = dcir_satellites()
+PMSI_FAMILIES = pmsi_families()
 
 
-class PmsiFamily(BaseModel):
-    """A PMSI product: its parent (stay) table, the tables whose rules decide for the whole
-    stay, and the stay key (the partition year ``_year`` is always added: record numbers are
-    unique per establishment and year only)."""
+@cache
+def supported_tables() -> Mapping[str, frozenset[str]]:
+    """The tables :func:`apply_rules` applies each rule kind to (checked at load time).
 
-    model_config = ConfigDict(frozen=True)
-    parent: str
-    deciders: tuple[str, ...]
-    children: tuple[str, ...]
-    key: tuple[str, ...]
+    ``row``: every table except those whose rows inherit a parent's decision (DCIR satellites,
+    PMSI children that are not deciders); ``transform``: every table; ``group`` and ``join``:
+    the DCIR prestation table (see :func:`_flag_dcir`).
+    """
+    every = frozenset(list_tables())
+    inherit = set(DCIR_SATELLITES)
+    for family in PMSI_FAMILIES.values():
+        inherit |= set(family.children) - set(family.deciders)
+    dcir = frozenset({DCIR_PRESTATION_TABLE})
+    return MappingProxyType(
+        {"row": every - inherit, "transform": every, "group": dcir, "join": dcir}
+    )
 
 
-#: PMSI products (scalpel3.md §2.3): one row of the parent per stay (SSR: per stay-week).
-PMSI_FAMILIES: dict[str, PmsiFamily] = {
-    "mco": PmsiFamily(
-        parent="T_MCOaaB",
-        deciders=("T_MCOaaB", "T_MCOaaC"),
-        children=("T_MCOaaC", "T_MCOaaD", "T_MCOaaA", "T_MCOaaUM"),
-        key=("ETA_NUM", "RSA_NUM"),
-    ),
-    "ace": PmsiFamily(
-        parent="T_MCOaaFASTC",
-        deciders=("T_MCOaaFASTC", "T_MCOaaCSTC"),
-        children=("T_MCOaaCSTC", "T_MCOaaFBSTC", "T_MCOaaFCSTC", "T_MCOaaFMSTC"),
-        key=("ETA_NUM", "SEQ_NUM"),
-    ),
-    "ssr": PmsiFamily(
-        parent="T_SSRaaB",
-        deciders=("T_SSRaaB", "T_SSRaaC"),
-        children=("T_SSRaaC", "T_SSRaaD", "T_SSRaaCSARR", "T_SSRaaCCAM"),
-        key=("ETA_NUM", "RHA_NUM"),
-    ),
-    "had": PmsiFamily(
-        parent="T_HADaaB",
-        deciders=("T_HADaaB", "T_HADaaC"),
-        children=("T_HADaaC", "T_HADaaD", "T_HADaaA"),
-        key=("ETA_NUM_EPMSI", "RHAD_NUM"),
-    ),
-    "rip": PmsiFamily(
-        parent="T_RIPaaRSA",
-        deciders=("T_RIPaaRSA", "T_RIPaaC"),
-        children=("T_RIPaaC",),
-        key=("ETA_NUM_EPMSI", "RIP_NUM"),
-    ),
-}
+def _describe(kind: str) -> str:
+    tables = supported_tables()[kind]
+    if kind in ("group", "join"):
+        return ", ".join(sorted(tables))
+    if kind == "row":
+        return "any table but the DCIR satellites and the non-deciding PMSI children"
+    return "any table"
+
 
 ORPHAN_REASON = "orphan_satellite_row"
 QUARANTINE_COLUMNS = ("_source_file", "_source_line", "reason", "column", "raw_value", "detail")

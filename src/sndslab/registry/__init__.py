@@ -14,6 +14,13 @@ Specs are YAML files under ``sndslab/registry/tables`` derived from the public s
 from __future__ import annotations
 
 from sndslab.registry._errors import RegistryError, UnknownColumnError, UnknownTableError
+from sndslab.registry._families import (
+    DCIR_JOIN_KEYS,
+    DCIR_PRESTATION_TABLE,
+    PmsiFamily,
+    dcir_satellites,
+    pmsi_families,
+)
 from sndslab.registry._loader import canonical_type, get_table, list_tables, resolve_file_stem
 from sndslab.registry._model import ARROW_TYPES, ColumnSpec, ForeignKey, TableSpec, YearRange
 from sndslab.registry._nomenclature import (
@@ -27,7 +34,9 @@ __all__ = [  # noqa: RUF022
     "ARROW_TYPES",
     "ColumnSpec",
     "DCIR_JOIN_KEYS",
+    "DCIR_PRESTATION_TABLE",
     "ForeignKey",
+    "PmsiFamily",
     "REGISTRY_SOURCE_NOTICE",
     "RegistryError",
     "TableSpec",
@@ -35,21 +44,11 @@ __all__ = [  # noqa: RUF022
     "UnknownTableError",
     "YearRange",
     "canonical_type",
+    "dcir_satellites",
     "get_table",
     "list_nomenclatures",
     "list_tables",
     "load_nomenclature",
+    "pmsi_families",
     "resolve_file_stem",
 ]
-
-
-def _dcir_join_keys() -> tuple[str, ...]:
-    """The 9 columns joining ER_PRS_F to its satellites (from ER_PHA_F's foreign key)."""
-    for fk in get_table("ER_PHA_F").foreign_keys:
-        if fk.ref_table == "ER_PRS_F":
-            return tuple(fk.columns)
-    raise RegistryError("ER_PHA_F has no foreign key to ER_PRS_F")  # pragma: no cover
-
-
-#: The DCIR 9-column key between ER_PRS_F and every satellite (ER_PHA_F, ER_CAM_F, …).
-DCIR_JOIN_KEYS: tuple[str, ...] = _dcir_join_keys()
