@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sndslab.errors import SndslabError
 from sndslab.events._schema import Category, DateQuality, Vocab
+from sndslab.events._vocabularies import vocabularies
 from sndslab.ingest._intermediate import INT_TABLES
 
 __all__ = [
@@ -44,18 +45,12 @@ BUILTIN_DIR = Path(__file__).parent / "extractors"
 #: ``int/`` tables an extractor may read (ingest's ``INT_TABLES`` plus the identity tables).
 INT_SOURCES = (*INT_TABLES, "persons", "person_keys")
 
-#: Referential (``stg/`` table, code column) used to check code lists, by vocabulary.
+#: Referential (``stg/`` table, code column) used to check code lists, by vocabulary
+#: (from ``vocabularies.yaml``).
 REFERENTIALS: dict[Vocab, tuple[str, str]] = {
-    Vocab.ATC: ("IR_PHA_R", "PHA_ATC_C07"),
-    Vocab.CIP13: ("IR_PHA_R", "PHA_CIP_C13"),
-    Vocab.UCD: ("NU_UCD_R", "UCD_UCD_COD"),
-    Vocab.ICD10: ("IR_CIM_V", "CIM_COD"),
-    Vocab.ALD: ("IR_ALD_V", "CAST(ALD_030_COD AS VARCHAR)"),
-    Vocab.CCAM: ("IR_CCAM_V63", "CAM_PRS_IDE_COD"),
-    Vocab.NABM: ("IR_BIO_R", "BIO_PRS_IDE"),
-    Vocab.GHM: ("XX_GHM_R", "GHM_COD"),
-    Vocab.NGAP: ("IR_NAT_V", "PRS_NAT_CB2"),
-    Vocab.SPECIALTY: ("IR_SPE_V", "CAST(PFS_SPE_COD AS VARCHAR)"),
+    Vocab(v.name): (v.referential.table, v.referential.code_sql)
+    for v in vocabularies().values()
+    if v.referential is not None and not v.parent_only
 }
 
 _ALIAS = re.compile(r"^[a-z][a-z0-9_]*$")
