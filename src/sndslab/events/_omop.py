@@ -53,6 +53,7 @@ from sndslab.events._export import events_relations, open_export
 from sndslab.events._ids import create_subject_map, new_salt
 from sndslab.events._omop_cdm import CDM_TABLES, CDM_VERSION, validate_omop
 from sndslab.events._schema import Category
+from sndslab.events._vocabularies import vocabularies
 
 __all__ = ["CATEGORY_TABLE", "CUSTOM_CONCEPT_BASE", "OmopResult", "to_omop"]
 
@@ -83,13 +84,11 @@ CATEGORY_TABLE: dict[Category, str] = {
     Category.BIOLOGY: "measurement",
 }
 
-#: OMOP domain of the local concepts, by SNDS vocabulary (the ``VOCAB`` of ``VOCAB//value``).
-_DOMAINS = {
-    "Condition": ("ICD10", "ICD10_CHAPTER", "ALD"),
-    "Drug": ("ATC", "CIP13", "UCD"),
-    "Procedure": ("CCAM", "NGAP", "CSARR"),
-    "Measurement": ("NABM",),
-    "Visit": ("GHM", "GHM_CMD", "STAY", "ACE", "SPECIALTY"),
+#: OMOP domain of the local concepts, by SNDS vocabulary (the ``VOCAB`` of ``VOCAB//value``):
+#: domain → vocabularies, from the ``omop_domain`` of ``vocabularies.yaml``.
+_DOMAINS: dict[str, tuple[str, ...]] = {
+    domain: tuple(v.name for v in vocabularies().values() if v.omop_domain == domain)
+    for domain in dict.fromkeys(v.omop_domain for v in vocabularies().values())
 }
 
 

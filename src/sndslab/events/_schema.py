@@ -39,7 +39,11 @@ class EventSchemaError(SndslabError):
 
 
 class Vocab(StrEnum):
-    """Code vocabularies (the ``VOCAB`` of ``VOCAB//value``)."""
+    """Code vocabularies (the ``VOCAB`` of ``VOCAB//value``).
+
+    Typed constants of the non-parent-only entries of ``vocabularies.yaml`` (same names, same
+    order: ``tests/events/test_vocabularies.py``), where their metadata lives.
+    """
 
     ATC = "ATC"
     CIP13 = "CIP13"

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sndslab.engines import Connection, Engine, get_engine
 from sndslab.errors import SndslabError
 from sndslab.events._schema import Category, DateQuality, Vocab
+from sndslab.events._vocabularies import vocabularies
 from sndslab.lake import LakePaths, contracts, relation_or_none
 
 __all__ = [
@@ -48,19 +49,13 @@ __all__ = [
 
 BUILTIN_DIR = Path(__file__).parent / "extractors"
 
-#: Referential (SNDS nomenclature, code column) used to check code lists, by vocabulary; the
-#: nomenclature is read from ``int.ref_<lower-case name>`` (:func:`ref_table`).
+#: Referential (SNDS nomenclature, code column) used to check code lists, by vocabulary (from
+#: ``vocabularies.yaml``); the nomenclature is read from ``int.ref_<lower-case name>``
+#: (:func:`ref_table`).
 REFERENTIALS: dict[Vocab, tuple[str, str]] = {
-    Vocab.ATC: ("IR_PHA_R", "PHA_ATC_C07"),
-    Vocab.CIP13: ("IR_PHA_R", "PHA_CIP_C13"),
-    Vocab.UCD: ("NU_UCD_R", "UCD_UCD_COD"),
-    Vocab.ICD10: ("IR_CIM_V", "CIM_COD"),
-    Vocab.ALD: ("IR_ALD_V", "CAST(ALD_030_COD AS VARCHAR)"),
-    Vocab.CCAM: ("IR_CCAM_V63", "CAM_PRS_IDE_COD"),
-    Vocab.NABM: ("IR_BIO_R", "BIO_PRS_IDE"),
-    Vocab.GHM: ("XX_GHM_R", "GHM_COD"),
-    Vocab.NGAP: ("IR_NAT_V", "PRS_NAT_CB2"),
-    Vocab.SPECIALTY: ("IR_SPE_V", "CAST(PFS_SPE_COD AS VARCHAR)"),
+    Vocab(v.name): (v.referential.table, v.referential.code_sql)
+    for v in vocabularies().values()
+    if v.referential is not None and not v.parent_only
 }
 
 _ALIAS = re.compile(r"^[a-z][a-z0-9_]*$")
