@@ -4,13 +4,20 @@
 never written), ``time`` (event start at midnight, timestamp[us]), ``code``, ``numeric_value``
 (float32: the event quantity) plus extension columns ``modifier`` (code modifier),
 ``source_table``/``source_key``/``stay_id`` (raw source ids), ``establishment_id`` (site),
-``category``, ``end``. ``MEDS_BIRTH`` (estimated birth date) and ``MEDS_DEATH`` rows are added
-from ``patients``. A subject lives in one shard; rows sorted by (subject_id, time, code).
+``category``, ``end`` (event end at midnight, timestamp[us]: ``meds_reader`` reads no date
+column). ``MEDS_BIRTH`` (estimated birth date) and ``MEDS_DEATH`` rows are added from
+``patients``. A subject lives in one shard; rows sorted by (subject_id, time, code).
 ``metadata/codes.parquet`` (every code of the data), ``metadata/dataset.json``,
 ``metadata/subject_splits.parquet`` (80/10/10 train/tuning/held_out).
 
-Intervals are kept in the ``end`` extension column rather than paired start/end codes (see
-meds#16/#23); the paired form is left for the ML-tokenisation exporter.
+Intervals are kept in the ``end`` extension column (see meds#16/#23) and, for hospital stays
+only, also as paired point events, so that tools that only see ``(time, code)`` (ACES task
+configs) can write admission/readmission tasks: every event of category ``stay`` (MCO ``GHM//…``,
+SSR/HAD/RIP ``STAY//…``) gets one ``HOSPITAL_ADMISSION//<stay code>`` row at the stay start and
+one ``HOSPITAL_DISCHARGE//<stay code>`` row at the stay end (the start when the end is unknown),
+both with the stay's extension columns (``end`` NULL). The stay row itself is kept. These rows
+exist in the MEDS data only (not in ``lake/events``); ``codes.parquet`` describes them, with the
+stay code as parent. See ``sndslab/events/tasks/readmission_30d.yaml`` for an ACES task.
 """
 
 from __future__ import annotations
@@ -24,12 +31,14 @@ from sndslab import __version__
 from sndslab._atomic import atomic_output_dir
 from sndslab.errors import SndslabError
 from sndslab.events._ids import create_subject_map, new_salt
-from sndslab.events._schema import EventSchema
+from sndslab.events._schema import CODE_SEP, Category, EventSchema
 
-__all__ = ["MEDS_VERSION", "to_meds"]
+__all__ = ["ADMISSION", "DISCHARGE", "MEDS_VERSION", "to_meds"]
 
 MEDS_VERSION = "0.4"
 BIRTH, DEATH = "MEDS_BIRTH", "MEDS_DEATH"
+#: Prefixes of the paired stay events (``HOSPITAL_ADMISSION//GHM//05M092``).
+ADMISSION, DISCHARGE = "HOSPITAL_ADMISSION", "HOSPITAL_DISCHARGE"
 ROWS_PER_SHARD = 5_000_000
 
 
@@ -63,13 +72,23 @@ def to_meds(
     con = duckdb.connect() if own else con
     try:
         create_subject_map(con, patients, salt)
-        ext = "modifier, source_table, source_key, stay_id, establishment_id, category"
+        ext = "e.modifier, e.source_table, e.source_key, e.stay_id, e.establishment_id, e.category"
+        src = f"read_parquet({_q(events / '*.parquet')}) e JOIN _subject m USING (person_id)"
+        stays = f"FROM {src} WHERE e.category = '{Category.STAY.value}'"
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _meds AS
             SELECT m.subject_id, CAST(e.start AS TIMESTAMP) AS time, e.code,
-                   CAST(e.quantity AS FLOAT) AS numeric_value, e.{ext.replace(", ", ", e.")},
-                   e."end"
-            FROM read_parquet({_q(events / "*.parquet")}) e JOIN _subject m USING (person_id)
+                   CAST(e.quantity AS FLOAT) AS numeric_value, {ext},
+                   CAST(e."end" AS TIMESTAMP) AS "end"
+            FROM {src}
+            UNION ALL
+            SELECT m.subject_id, CAST(e.start AS TIMESTAMP), '{ADMISSION}{CODE_SEP}' || e.code,
+                   NULL, {ext}, NULL
+            {stays}
+            UNION ALL
+            SELECT m.subject_id, CAST(coalesce(e."end", e.start) AS TIMESTAMP),
+                   '{DISCHARGE}{CODE_SEP}' || e.code, NULL, {ext}, NULL
+            {stays}
             UNION ALL
             SELECT m.subject_id, CAST(p.birth_date AS TIMESTAMP), '{BIRTH}', NULL, NULL,
                    'patients', NULL, NULL, NULL, NULL, NULL
@@ -95,6 +114,15 @@ def to_meds(
             con.execute(
                 f"""COPY (
                   SELECT code, description, parent_codes FROM read_parquet({_q(codes)})
+                  UNION ALL
+                  SELECT p.prefix || '{CODE_SEP}' || s.code,
+                         p.label || coalesce(': ' || c.description, ''), [s.code]
+                  FROM (SELECT DISTINCT code FROM _meds WHERE category = '{Category.STAY.value}'
+                        AND code NOT LIKE '{ADMISSION}{CODE_SEP}%'
+                        AND code NOT LIKE '{DISCHARGE}{CODE_SEP}%') s
+                  CROSS JOIN (VALUES ('{ADMISSION}', 'Hospital admission'),
+                                     ('{DISCHARGE}', 'Hospital discharge')) p(prefix, label)
+                  LEFT JOIN read_parquet({_q(codes)}) c USING (code)
                   UNION ALL SELECT '{BIRTH}', 'Birth (estimated date)', CAST([] AS VARCHAR[])
                   UNION ALL SELECT '{DEATH}', 'Death', CAST([] AS VARCHAR[])
                   ORDER BY code)
