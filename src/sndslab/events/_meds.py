@@ -6,8 +6,9 @@ code, source_key): ``subject_id`` (int64, from a private surrogate map that is n
 ``time`` (event start at midnight, timestamp[us]), ``code``, ``numeric_value`` (float32: the
 event quantity) plus extension columns ``modifier`` (code modifier),
 ``source_table``/``source_key``/``stay_id`` (raw source ids), ``establishment_id`` (site),
-``category``, ``end``. ``MEDS_BIRTH`` (estimated birth date) and ``MEDS_DEATH`` rows are added
-from ``patients``.
+``category``, ``end`` (event end at midnight, timestamp[us]: ``meds_reader`` reads no date
+column). ``MEDS_BIRTH`` (estimated birth date) and ``MEDS_DEATH`` rows are added from
+``patients``.
 
 ``metadata/codes.parquet`` (every code of the data), ``metadata/dataset.json`` and
 ``metadata/subject_splits.parquet`` (80/10/10 train/tuning/held_out on ``subject_id % 10``:
@@ -20,8 +21,14 @@ revision, lake events generation and counts. A local output is published atomica
 (:func:`sndslab._atomic.atomic_output_dir`); a URI (Spark) is written in place and
 ``_manifest.json``, written last, marks it complete.
 
-Intervals are kept in the ``end`` extension column rather than paired start/end codes (see
-meds#16/#23); the paired form is left for the ML-tokenisation exporter.
+Intervals are kept in the ``end`` extension column (see meds#16/#23) and, for hospital stays
+only, also as paired point events, so that tools that only see ``(time, code)`` (ACES task
+configs) can write admission/readmission tasks: every event of category ``stay`` (MCO ``GHM//…``,
+SSR/HAD/RIP ``STAY//…``) gets one ``HOSPITAL_ADMISSION//<stay code>`` row at the stay start and
+one ``HOSPITAL_DISCHARGE//<stay code>`` row at the stay end (the start when the end is unknown),
+both with the stay's extension columns (``end`` NULL). The stay row itself is kept. These rows
+exist in the MEDS data only (not in the lake's events); ``codes.parquet`` describes them, with
+the stay code as parent. See ``sndslab/events/tasks/readmission_30d.yaml`` for an ACES task.
 """
 
 from __future__ import annotations
@@ -36,41 +43,64 @@ from sndslab import __version__
 from sndslab.engines import Connection, Engine
 from sndslab.events._export import ExportTarget, events_relations, open_export
 from sndslab.events._ids import create_subject_map, new_salt
+from sndslab.events._schema import CODE_SEP, Category
 
-__all__ = ["MEDS_VERSION", "to_meds"]
+__all__ = ["ADMISSION", "DISCHARGE", "MEDS_VERSION", "to_meds"]
 
 MEDS_VERSION = "0.4"
 BIRTH, DEATH = "MEDS_BIRTH", "MEDS_DEATH"
 DATA_ORDER = ("subject_id", "time", "code", "source_key")
+#: Prefixes of the paired stay events (``HOSPITAL_ADMISSION//GHM//05M092``).
+ADMISSION, DISCHARGE = "HOSPITAL_ADMISSION", "HOSPITAL_DISCHARGE"
 
 
 def _data_sql(events: str, patients: str) -> str:
-    ext = "modifier, source_table, source_key, stay_id, establishment_id, category"
+    ext = "e.modifier, e.source_table, e.source_key, e.stay_id, e.establishment_id, e.category"
+    src = f"{events} e JOIN _subject m USING (person_id)"
+    stays = f"FROM {src} WHERE e.category = '{Category.STAY.value}'"
     return f"""SELECT m.subject_id, CAST(e.start AS TIMESTAMP) AS time, e.code,
-               CAST(e.quantity AS FLOAT) AS numeric_value, e.{ext.replace(", ", ", e.")},
-               e."end"
-        FROM {events} e JOIN _subject m USING (person_id)
+               CAST(e.quantity AS FLOAT) AS numeric_value, {ext},
+               CAST(e."end" AS TIMESTAMP) AS "end"
+        FROM {src}
+        UNION ALL
+        SELECT m.subject_id, CAST(e.start AS TIMESTAMP), '{ADMISSION}{CODE_SEP}' || e.code,
+               CAST(NULL AS FLOAT), {ext}, CAST(NULL AS TIMESTAMP)
+        {stays}
+        UNION ALL
+        SELECT m.subject_id, CAST(coalesce(e."end", e.start) AS TIMESTAMP),
+               '{DISCHARGE}{CODE_SEP}' || e.code, CAST(NULL AS FLOAT), {ext},
+               CAST(NULL AS TIMESTAMP)
+        {stays}
         UNION ALL
         SELECT m.subject_id, CAST(p.birth_date AS TIMESTAMP), '{BIRTH}', CAST(NULL AS FLOAT),
                CAST(NULL AS VARCHAR), 'patients', CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR),
-               CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS DATE)
+               CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS TIMESTAMP)
         FROM {patients} p JOIN _subject m USING (person_id)
         WHERE p.birth_date IS NOT NULL
         UNION ALL
         SELECT m.subject_id, CAST(p.death_date AS TIMESTAMP), '{DEATH}', CAST(NULL AS FLOAT),
                p.death_source, 'patients', CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR),
-               CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS DATE)
+               CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS TIMESTAMP)
         FROM {patients} p JOIN _subject m USING (person_id)
         WHERE p.death_date IS NOT NULL"""
 
 
-def _metadata(con: Connection, codes: str) -> tuple[pa.Table, pa.Table]:
-    """The code metadata and the subject splits, collected as Arrow tables."""
+def _metadata(con: Connection, codes: str, events: str) -> tuple[pa.Table, pa.Table]:
+    """The code metadata (with the paired stay codes) and the subject splits, collected as
+    Arrow tables."""
     code_meta = con.sql(
         f"""SELECT code, description, parent_codes FROM (
               SELECT code, description, parent_codes FROM {codes}
               UNION ALL SELECT '{BIRTH}', 'Birth (estimated date)', CAST([] AS VARCHAR[])
-              UNION ALL SELECT '{DEATH}', 'Death', CAST([] AS VARCHAR[])) c
+              UNION ALL SELECT '{DEATH}', 'Death', CAST([] AS VARCHAR[])
+              UNION ALL
+              SELECT p.prefix || '{CODE_SEP}' || s.code,
+                     p.label || coalesce(': ' || c.description, ''), [s.code]
+              FROM (SELECT DISTINCT code FROM {events}
+                    WHERE category = '{Category.STAY.value}') s
+              CROSS JOIN (SELECT '{ADMISSION}' AS prefix, 'Hospital admission' AS label
+                          UNION ALL SELECT '{DISCHARGE}', 'Hospital discharge') p
+              LEFT JOIN {codes} c ON c.code = s.code) c
             ORDER BY code"""
     ).to_arrow()
     splits = con.sql(
@@ -105,7 +135,7 @@ def _write(con: Connection, target: ExportTarget, lake: str, rels: dict[str, str
         target.join("data"),
         order_by=list(DATA_ORDER),
     )
-    code_meta, splits = _metadata(con, rels["codes"])
+    code_meta, splits = _metadata(con, rels["codes"], rels["events"])
     target.write_parquet(code_meta, "metadata", "codes.parquet")
     target.write_parquet(splits, "metadata", "subject_splits.parquet")
     target.storage.write_text(target.join("metadata", "dataset.json"), _dataset_json(lake))
