@@ -1,13 +1,19 @@
 """Session fixtures shared by the ingest and events tests: one synthetic extract, generated
-once, and its full ingest, run once (both read-only: copy before modifying)."""
+once, and its full ingest, run once (both read-only: copy before modifying); a Spark standalone
+cluster on the loopback interface (``spark_cluster``), started only by the tests that ask."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from sndslab.synth import SynthConfig, generate
+
+if TYPE_CHECKING:
+    from sndslab.engines import StandaloneCluster
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +37,25 @@ def ingested_synth(
     lake = tmp_path_factory.mktemp("ingest-full") / "lake"
     ingest(synth_extract / "raw", lake)
     return synth_extract, lake
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
+    """A Spark standalone cluster on 127.0.0.1 (a master and 2 workers × 1 core × 1g, each its
+    own JVM), started once per test session (per xdist worker that asks for it) and stopped at
+    its end. Skips when pyspark or Java is missing. Logs: ``<basetemp>/spark-cluster*/``."""
+    from sndslab.engines import StandaloneCluster, spark_available
+    from sndslab.engines._spark import java_available
+
+    if not spark_available():
+        pytest.skip("pyspark is not installed")
+    if not java_available():
+        pytest.skip("java is not available")
+    cluster = StandaloneCluster(
+        workers=2,
+        cores_per_worker=1,
+        memory_per_worker="1g",
+        work_dir=tmp_path_factory.mktemp("spark-cluster"),
+    )
+    with cluster:
+        yield cluster

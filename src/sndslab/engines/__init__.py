@@ -18,6 +18,7 @@ from __future__ import annotations
 from sndslab.engines._base import ENGINE_NAMES, Engine, get_engine
 from sndslab.engines._duckdb import DuckDBEngine
 from sndslab.engines._spark import SparkEngine, spark_available
+from sndslab.engines._spark_cluster import StandaloneCluster
 
 # Plain sorted() order (tests/test_public_api.py), not ruff's isort-style order.
 __all__ = [  # noqa: RUF022
@@ -25,6 +26,7 @@ __all__ = [  # noqa: RUF022
     "ENGINE_NAMES",
     "Engine",
     "SparkEngine",
+    "StandaloneCluster",
     "get_engine",
     "spark_available",
 ]

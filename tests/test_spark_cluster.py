@@ -1,0 +1,227 @@
+"""A real cluster: ingest and events on a Spark standalone cluster (a master and 2 workers on
+127.0.0.1, each its own JVM: the ``spark_cluster`` fixture) write exactly what the DuckDB
+engine writes — same Parquet files under stg/, quarantine/, int/ and events/, same column
+names and Arrow types, same multiset of rows.
+
+The Spark side runs in a child process (``tests/spark_cluster_job.py``): a SparkSession is a
+process-wide singleton and the other Spark tests of this process hold a local-mode one. The
+extract is small (200 persons, 2019: 48 raw files) so that the run, job after job on two
+one-core executors, stays within the default suite's budget; the full-size parity of the two
+engines is pinned in local mode by ``tests/ingest/test_engines_parity.py`` and
+``tests/events/test_engines_parity.py``. The whole cluster run is one test, so that pytest-xdist
+never starts it twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+import sndslab
+from sndslab.cli import app
+from sndslab.engines import StandaloneCluster, spark_available
+from sndslab.engines._spark_cluster import free_port
+
+JOB = Path(__file__).with_name("spark_cluster_job.py")
+#: Seconds allowed to the cluster run (ingest + events of the small extract).
+JOB_TIMEOUT = 900
+
+
+def _child_env() -> dict[str, str]:
+    """This process's environment, with this checkout's ``sndslab`` first on ``PYTHONPATH``
+    (the child must run the code under test, not another installed copy)."""
+    env = dict(os.environ)
+    src = str(Path(sndslab.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    return env
+
+
+@pytest.fixture(scope="module")
+def small_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The raw files of a small synthetic extract (200 persons, 2019, seed 5)."""
+    from sndslab.synth import SynthConfig, generate
+
+    out = tmp_path_factory.mktemp("cluster-synth") / "extract"
+    generate(SynthConfig(patients=200, first_year=2019, last_year=2019, seed=5), out)
+    return out / "raw"
+
+
+@pytest.fixture(scope="module")
+def small_lake(small_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The DuckDB ingest of :func:`small_raw` (read-only: copy before modifying)."""
+    from sndslab.ingest import ingest
+
+    lake = tmp_path_factory.mktemp("cluster-duckdb") / "lake"
+    ingest(small_raw, lake)
+    return lake
+
+
+def _parquet_files(root: Path) -> list[str]:
+    """Parquet files under ``root`` (hidden directories, e.g. ``.tmp``, left out)."""
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*.parquet")
+        if not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def _sorted_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """Rows sorted on every non-list column (row order is not part of the contract), as in the
+    local-mode parity tests."""
+    keys = [(c, "ascending") for c in table.column_names if not pa.types.is_list(table[c].type)]
+    return table.sort_by(keys).to_pylist() if table.num_rows else []
+
+
+def test_cluster_daemons_are_separate_processes(spark_cluster: StandaloneCluster) -> None:
+    assert spark_cluster.url.startswith("spark://127.0.0.1:")
+    state = spark_cluster.status()
+    assert state["status"] == "ALIVE"
+    alive = [w for w in state["workers"] if w["state"] == "ALIVE"]
+    assert [(w["cores"], w["memory"]) for w in alive] == [(1, 1024), (1, 1024)]
+    assert all(w["host"] == "127.0.0.1" for w in alive)
+    pids = [p.pid for p in spark_cluster.processes]
+    assert len(set(pids)) == 3 and all(p.poll() is None for p in spark_cluster.processes)
+
+
+def test_cluster_stops_every_process(tmp_path: Path) -> None:
+    """A one-worker cluster of its own: after ``stop()`` no process of its groups is left."""
+    if not spark_available():
+        pytest.skip("pyspark is not installed")
+    from sndslab.engines._spark import java_available
+
+    if not java_available():
+        pytest.skip("java is not available")
+    with StandaloneCluster(workers=1, work_dir=tmp_path) as cluster:
+        groups = [p.pid for p in cluster.processes]
+        assert cluster.alive_workers() == 1
+    assert cluster.processes == []
+    ps = subprocess.run(["ps", "-eo", "pgid="], capture_output=True, text=True, check=True)
+    assert not set(groups) & {int(g) for g in ps.stdout.split()}
+    assert "Master" in (tmp_path / "master.log").read_text()
+
+
+@pytest.mark.spark
+def test_ingest_and_events_on_the_cluster_match_duckdb(
+    spark_cluster: StandaloneCluster, small_raw: Path, small_lake: Path, tmp_path: Path
+) -> None:
+    from sndslab.events import extract_events
+
+    # the cluster run, in its own process (see the module docstring)
+    lake = tmp_path / "cluster"
+    report = tmp_path / "cluster.json"
+    started = time.monotonic()
+    try:
+        job = subprocess.run(
+            [sys.executable, str(JOB), str(small_raw), str(lake), spark_cluster.url, str(report)],
+            env=_child_env(),
+            capture_output=True,
+            text=True,
+            timeout=JOB_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the cluster run took more than {JOB_TIMEOUT} s\n{spark_cluster.log_tail()}")
+    seconds = time.monotonic() - started
+    assert job.returncode == 0, f"{job.stderr[-4000:]}\n{spark_cluster.log_tail()}"
+    run = json.loads(report.read_text())
+    print(f"cluster run: {seconds:.0f} s ({run})")
+
+    # it ran on the cluster: its master, both workers' executors, an app the master knows
+    assert run["master"] == spark_cluster.url
+    assert run["executors"] == 2, run
+    apps = spark_cluster.status()
+    known = {a["id"]: a for a in apps["completedapps"] + apps["activeapps"]}
+    assert run["app_id"] in known, sorted(known)
+    assert known[run["app_id"]]["name"] == run["app_name"] == "sndslab"
+    assert known[run["app_id"]]["cores"] == 2
+
+    # the DuckDB reference, on the same extract
+    duck = tmp_path / "duckdb"
+    shutil.copytree(small_lake, duck)
+    events = extract_events(duck)
+    persons = pq.ParquetFile(duck / "int" / "persons.parquet").metadata.num_rows
+    assert (run["persons"], run["events"]) == (persons, events.events)
+    assert run["persons"] > 0 and run["events"] > 0
+
+    files = _parquet_files(duck)
+    assert files == _parquet_files(lake)
+    for layer in ("stg/", "quarantine/", "int/clean/", "int/persons.parquet", "events/"):
+        assert any(f.startswith(layer) for f in files), layer
+    created_by = str(
+        pq.ParquetFile(lake / next(f for f in files if f.startswith("stg/"))).metadata.created_by
+    )
+    assert "parquet-mr" in created_by  # written by Spark, not by DuckDB
+    different = []
+    for rel in files:
+        d, s = pq.read_table(duck / rel), pq.read_table(lake / rel)
+        # names and Arrow types must match (not Parquet nullability: Spark writes OPTIONAL)
+        same_types = [(f.name, f.type) for f in d.schema] == [(f.name, f.type) for f in s.schema]
+        if not same_types or _sorted_rows(d) != _sorted_rows(s):
+            different.append((rel, d.num_rows, s.num_rows, same_types))
+    assert not different, different
+    shutil.rmtree(lake / ".tmp", ignore_errors=True)
+
+
+# ---- a master that does not answer ----------------------------------------------------------
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (picked free, then released)."""
+    return free_port()
+
+
+@pytest.mark.parametrize("command", ["ingest", "events"])
+def test_unreachable_master_is_one_line_and_fast(
+    command: str, small_raw: Path, small_lake: Path, tmp_path: Path
+) -> None:
+    if not spark_available():
+        pytest.skip("pyspark is not installed")
+    url = f"spark://127.0.0.1:{_closed_port()}"
+    target = (
+        ["ingest", str(small_raw), "--lake", str(tmp_path / "lake")]
+        if command == "ingest"
+        else ["events", str(small_lake)]  # fails before writing: the lake is not modified
+    )
+    cmd = [sys.executable, "-m", "sndslab"]
+    # "fast": the error comes within 15 s of what starting the command line costs on this
+    # machine (the interpreter and imports alone can take seconds on a loaded CI runner)
+    started = time.monotonic()
+    subprocess.run([*cmd, "--version"], env=_child_env(), capture_output=True, check=True)
+    baseline = time.monotonic() - started
+    started = time.monotonic()
+    proc = subprocess.run(
+        [*cmd, *target, "--engine", "spark", "--spark-master", url],
+        env=_child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60 + 2 * baseline,
+    )
+    assert time.monotonic() - started < baseline + 15, (baseline, proc)
+    assert proc.returncode in (1, 2), proc
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: cannot reach the Spark master {url}: "), lines
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("command", ["ingest", "events"])
+def test_spark_master_needs_the_spark_engine(command: str, tmp_path: Path) -> None:
+    (tmp_path / "int").mkdir()
+    target = (
+        ["ingest", str(tmp_path), "--lake", str(tmp_path / "l")]
+        if command == "ingest"
+        else [command, str(tmp_path)]
+    )
+    result = CliRunner().invoke(app, [*target, "--spark-master", "spark://127.0.0.1:7077"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == "error: --spark-master is only valid with --engine spark"
