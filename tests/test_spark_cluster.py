@@ -5,11 +5,11 @@ names and Arrow types, same multiset of rows.
 
 The Spark side runs in a child process (``tests/spark_cluster_job.py``): a SparkSession is a
 process-wide singleton and the other Spark tests of this process hold a local-mode one. The
-extract is small (200 persons, 2019: 48 raw files) so that the run, job after job on two
-one-core executors, stays within the default suite's budget; the full-size parity of the two
-engines is pinned in local mode by ``tests/ingest/test_engines_parity.py`` and
-``tests/events/test_engines_parity.py``. The whole cluster run is one test, so that pytest-xdist
-never starts it twice.
+extract is small (9 raw files of 200 persons × 2019, see :data:`CLUSTER_FILES`) so that the run,
+job after job on two one-core executors, stays within the default suite's budget; the
+full-extract parity of the two engines is pinned in local mode by
+``tests/ingest/test_engines_parity.py`` and ``tests/events/test_engines_parity.py``. The
+whole cluster run is one test, so that pytest-xdist never starts it twice.
 """
 
 from __future__ import annotations
@@ -47,14 +47,35 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+#: The raw files the cluster ingests: the beneficiaries, DCIR prestations with a satellite
+#: (the 9-key join and its orphans), MCO stays and diagnoses, two referentials. A Spark job
+#: costs about a second whatever its size and each file takes a few: the whole 48-file year
+#: would take many minutes on two one-core executors.
+CLUSTER_FILES = (
+    "BE_IDE_R",
+    "ER_PHA_F_2019",
+    "ER_PRS_F_2019",
+    "IR_BEN_R",
+    "IR_CIM_V",
+    "IR_PHA_R",
+    "T_MCO19B",
+    "T_MCO19C",
+    "T_MCO19D",
+)
+
+
 @pytest.fixture(scope="module")
 def small_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The raw files of a small synthetic extract (200 persons, 2019, seed 5)."""
+    """A small raw extract: :data:`CLUSTER_FILES` of a synthetic one (200 persons, 2019)."""
     from sndslab.synth import SynthConfig, generate
 
-    out = tmp_path_factory.mktemp("cluster-synth") / "extract"
-    generate(SynthConfig(patients=200, first_year=2019, last_year=2019, seed=5), out)
-    return out / "raw"
+    base = tmp_path_factory.mktemp("cluster-synth")
+    generate(SynthConfig(patients=200, first_year=2019, last_year=2019, seed=5), base / "x")
+    raw = base / "raw"
+    raw.mkdir()
+    for name in CLUSTER_FILES:
+        shutil.copy2(base / "x" / "raw" / f"{name}.csv", raw)
+    return raw
 
 
 @pytest.fixture(scope="module")
@@ -225,3 +246,27 @@ def test_spark_master_needs_the_spark_engine(command: str, tmp_path: Path) -> No
     result = CliRunner().invoke(app, [*target, "--spark-master", "spark://127.0.0.1:7077"])
     assert result.exit_code == 2, result.output
     assert result.output.strip() == "error: --spark-master is only valid with --engine spark"
+
+
+def test_cluster_conf_only_on_spark_masters() -> None:
+    if not spark_available():
+        pytest.skip("pyspark is not installed")
+    from sndslab.engines import SparkEngine
+
+    assert SparkEngine().cluster_conf() == {}
+    assert SparkEngine(master="local[2]").cluster_conf() == {}
+    conf = SparkEngine(master="spark://127.0.0.1:7077", max_cores=2).cluster_conf()
+    assert conf["spark.executor.memory"] == "1g" and conf["spark.executor.cores"] == "1"
+    assert conf["spark.cores.max"] == "2"
+    assert conf["spark.pyspark.python"] == sys.executable
+    assert conf["spark.driver.host"] == conf["spark.driver.bindAddress"] == "127.0.0.1"
+    remote = SparkEngine(master="spark://node1:7077,node2:7077").cluster_conf()
+    assert "spark.driver.host" not in remote and "spark.cores.max" not in remote
+
+
+def test_a_bad_master_url_is_an_invalid_argument() -> None:
+    from sndslab.engines._spark import check_master
+    from sndslab.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="invalid Spark master URL"):
+        check_master("spark://127.0.0.1:notaport")

@@ -201,6 +201,11 @@ class SparkEngine:
     def _wait_for_executors(self, spark: Any, master: str) -> None:  # pragma: no cover
         """Return once one executor has registered; else stop the session and raise one line
         (a master that accepts connections but gives no executor would hang the first job)."""
+        if spark.sparkContext.master != master:  # getOrCreate reused another session
+            raise SndslabError(
+                f"a Spark session on {spark.sparkContext.master} is already running in this "
+                f"process: stop it before using the Spark master {master}"
+            )
         status = spark.sparkContext._jsc.sc().getExecutorMemoryStatus()
         deadline = time.monotonic() + self.start_timeout
         while status.size() < 2:  # the driver's block manager counts as one
