@@ -243,6 +243,8 @@ class StandaloneCluster:
             _signal_group(proc, signal.SIGKILL)
             if proc.poll() is None:
                 proc.wait(5)
+        for proc in procs:  # gone, not just signalled (zombies are reaped by init, later)
+            _wait_group_gone(proc.pid, deadline=time.monotonic() + 10)
         if self._own_dir is not None:
             self._own_dir.cleanup()
             self._own_dir = None
@@ -270,6 +272,16 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before 
 
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _wait_group_gone(pgid: int, deadline: float) -> None:
+    """Wait until no process of group ``pgid`` is left (or ``deadline`` passes)."""
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.1)
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
