@@ -1,14 +1,19 @@
 """Session fixtures shared by the ingest and events tests: one synthetic extract, generated
-once, and its full ingest, run once (both read-only: copy before modifying)."""
+once, and its full ingest, run once (both read-only: copy before modifying); a Spark standalone
+cluster on the loopback interface (``spark_cluster``), started only by the tests that ask."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from sndslab.synth import SynthConfig, generate
+
+if TYPE_CHECKING:
+    from sndslab.engines import StandaloneCluster
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +55,26 @@ def spark_engine() -> Any:
     engine = SparkEngine(threads=2, memory_limit="2g")
     engine.session()
     return engine
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
+    """A Spark standalone cluster on 127.0.0.1 (a master and 2 workers × 1 core × 1g, each its
+    own JVM), started once per test session (per xdist worker that asks for it) and stopped at
+    its end. Fails when pyspark or Java is missing. Logs: ``<basetemp>/spark-cluster*/``."""
+    from sndslab.engines import StandaloneCluster, spark_available
+    from sndslab.engines._spark import java_available
+
+    if not spark_available() or not java_available():
+        pytest.fail(
+            "the Spark cluster tests need pyspark (extra [spark]) and Java 17+; "
+            'deselect them with -m "not spark"'
+        )
+    cluster = StandaloneCluster(
+        workers=2,
+        cores_per_worker=1,
+        memory_per_worker="1g",
+        work_dir=tmp_path_factory.mktemp("spark-cluster"),
+    )
+    with cluster:
+        yield cluster

@@ -284,11 +284,23 @@ def synth(
     _print_result(result)
 
 
-def _ingest(raw_dir: Path, lake: Path, engine: str) -> Any:
+def _spark_engine(engine: str, spark_master: str | None) -> Any:
+    """``engine``, or a ``SparkEngine`` on ``spark_master`` (``--spark-master`` needs spark)."""
+    if spark_master is None:
+        return engine
+    if engine != "spark":
+        raise InvalidArgumentError("--spark-master is only valid with --engine spark")
+    from sndslab.engines import SparkEngine
+
+    return SparkEngine(master=spark_master)
+
+
+def _ingest(raw_dir: Path, lake: Path, engine: str, spark_master: str | None = None) -> Any:
     if not raw_dir.is_dir():
         raise InvalidArgumentError(f"raw directory {raw_dir} does not exist or is not a directory")
     if engine not in ("duckdb", "spark"):
         raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
+    eng = _spark_engine(engine, spark_master)
     from sndslab.ingest import ingest as run_ingest
 
     with _progress() as report:
@@ -296,7 +308,7 @@ def _ingest(raw_dir: Path, lake: Path, engine: str) -> Any:
         def files(done: int, total: int, _name: str) -> None:
             report("files", done, total)
 
-        return run_ingest(raw_dir, lake, engine=engine, progress=files)
+        return run_ingest(raw_dir, lake, engine=eng, progress=files)
 
 
 def _print_ingest(result: Any) -> None:
@@ -336,12 +348,18 @@ def ingest(
     raw_dir: Annotated[Path, typer.Argument(help="Directory of raw CNAM export files.")],
     lake: Annotated[Path, typer.Option("--lake", help="Lake directory (created).")],
     engine: Annotated[str, typer.Option("--engine", help="duckdb or spark.")] = "duckdb",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            "--spark-master", help="Spark master URL (spark://host:port); --engine spark."
+        ),
+    ] = None,
 ) -> None:
     """Ingest raw SNDS files into a typed lake: stg/, quarantine/, int/ and _reports/.
 
     Incremental and idempotent: files already ingested (same content) are not read again.
     """
-    _print_ingest(_ingest(raw_dir, lake, engine))
+    _print_ingest(_ingest(raw_dir, lake, engine, spark_master))
 
 
 def _lake_paths(lake: Path | str) -> Any:
@@ -363,13 +381,14 @@ def _require_layer(lake: Path, layer: str, command: str) -> None:
         raise InvalidArgumentError(f"{lake} has no {layer}/ layer: run `{command}` first")
 
 
-def _events(lake: Path, engine: str = "duckdb") -> Any:
+def _events(lake: Path, engine: str = "duckdb", spark_master: str | None = None) -> Any:
     if engine not in ("duckdb", "spark"):
         raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
     _require_layer(lake, "int", "sndslab ingest")
+    eng = _spark_engine(engine, spark_master)
     from sndslab.events import extract_events
 
-    return extract_events(lake, engine=engine)
+    return extract_events(lake, engine=eng)
 
 
 def _print_events(result: Any) -> None:
@@ -392,10 +411,16 @@ def _print_events(result: Any) -> None:
 def events(
     lake: Annotated[Path, typer.Argument(help="Lake directory built by `sndslab ingest`.")],
     engine: Annotated[str, typer.Option("--engine", help="duckdb or spark.")] = "duckdb",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            "--spark-master", help="Spark master URL (spark://host:port); --engine spark."
+        ),
+    ] = None,
 ) -> None:
     """Extract the long event table, patients and codes: the events layer of LAKE (declarative
     extractors: src/sndslab/events/extractors/*.yaml). Same tables on both engines."""
-    _print_events(_events(lake, engine))
+    _print_events(_events(lake, engine, spark_master))
 
 
 @app.command()

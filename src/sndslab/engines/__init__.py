@@ -33,6 +33,7 @@ from sndslab.engines._spark import (
     java_available,
     spark_available,
 )
+from sndslab.engines._spark_cluster import StandaloneCluster
 from sndslab.engines._sql import to_spark_sql
 from sndslab.engines._storage import HadoopStorage, LocalStorage, is_uri
 
@@ -50,6 +51,7 @@ __all__ = [  # noqa: RUF022
     "SparkConnection",
     "SparkEngine",
     "SparkRelation",
+    "StandaloneCluster",
     "Storage",
     "get_engine",
     "hadoop_path",

@@ -11,6 +11,13 @@ spelled explicitly in the SQL), no UI, few shuffle partitions.
 :func:`sndslab.engines.to_spark_sql`; datasets are written by Spark's own Parquet writer as
 directories of parts (one task per partition, a ``_SUCCESS`` marker), on any Hadoop file system;
 the lake's small files go through :class:`sndslab.engines.HadoopStorage`.
+
+``SparkEngine(master="spark://host:port")`` runs on a standalone cluster (e.g.
+:class:`sndslab.engines.StandaloneCluster`): the master is checked with a short TCP connect
+first and the session start is bounded (one clear ``SndslabError`` naming the URL instead of a
+Java stack or a hang), executors get the sizes set on the engine, the executors run the
+driver's interpreter (``PYSPARK_PYTHON``), and a driver talking to a loopback master binds to
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -19,10 +26,14 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import socket
+import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import sqlglot
@@ -62,6 +73,48 @@ SPARK_CONF: dict[str, str] = {
 #: Driver memory when no ``memory_limit`` is given.
 DEFAULT_DRIVER_MEMORY = "4g"
 
+#: Seconds allowed for the TCP connect to a ``spark://`` master.
+CONNECT_TIMEOUT = 3.0
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def master_addresses(master: str) -> list[tuple[str, int]]:
+    """The ``(host, port)`` pairs of a ``spark://`` URL (several for a high-availability list:
+    ``spark://h1:7077,h2:7077``); port 7077 when omitted.
+
+    >>> master_addresses("spark://127.0.0.1:7077,node2")
+    [('127.0.0.1', 7077), ('node2', 7077)]
+    """
+    from sndslab.errors import InvalidArgumentError
+
+    if not master.startswith("spark://"):
+        raise InvalidArgumentError(f"not a spark:// master URL: {master!r}")
+    out = []
+    for item in master.removeprefix("spark://").split(","):
+        parsed = urlsplit(f"//{item.strip()}")
+        try:
+            port = parsed.port or 7077
+        except ValueError:
+            port = 0
+        if not parsed.hostname or not port:
+            raise InvalidArgumentError(f"invalid Spark master URL {master!r}")
+        out.append((parsed.hostname, port))
+    return out
+
+
+def check_master(master: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Raise a one-line ``SndslabError`` naming ``master`` when none of its addresses accepts
+    a TCP connection within ``timeout`` seconds."""
+    errors = []
+    for host, port in master_addresses(master):
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return
+        except OSError as exc:
+            errors.append(exc.strerror or str(exc) or type(exc).__name__)
+    raise SndslabError(f"cannot reach the Spark master {master}: {'; '.join(errors)}")
+
 
 def spark_available() -> bool:
     """Whether ``pyspark`` can be imported."""
@@ -82,13 +135,21 @@ class SparkEngine:
 
     ``memory_limit`` (e.g. ``'2g'`` or DuckDB-style ``'2GB'``) sets the driver memory;
     ``threads`` the local parallelism (``local[threads]``, default ``local[*]``); ``master``
-    overrides the master URL (a cluster).
+    overrides the master URL (a cluster). On a ``spark://`` master each executor gets
+    ``executor_memory`` and ``executor_cores`` (1g × 1 core: one executor per worker of a
+    :class:`~sndslab.engines.StandaloneCluster`), the application at most ``max_cores`` cores
+    (``None``: every free core), and the session must have an executor within
+    ``start_timeout`` seconds.
     """
 
     memory_limit: str | None = None
     threads: int | None = None
     master: str | None = None
     name: str = "spark"
+    executor_memory: str = "1g"
+    executor_cores: int = 1
+    max_cores: int | None = None
+    start_timeout: float = 90.0
 
     def __post_init__(self) -> None:
         if not spark_available():
@@ -97,20 +158,29 @@ class SparkEngine:
     def session(self) -> Any:  # pragma: no cover - needs pyspark
         """A ``SparkSession`` with :data:`SPARK_CONF` (an active session is reused and
         reconfigured for the runtime SQL settings)."""
-        from pyspark.sql import SparkSession
-
         if not java_available():
             raise SndslabError("the spark engine needs Java (17+): install a JDK or set JAVA_HOME")
         master = self.master or f"local[{self.threads or '*'}]"
+        cluster = master.startswith("spark://")
+        if cluster:  # before anything slow: a master that does not answer fails in seconds
+            check_master(master)
+        from pyspark.sql import SparkSession
+
         builder = SparkSession.builder.master(master).appName("sndslab")
+        for key, value in self.cluster_conf().items():
+            builder = builder.config(key, value)
         # local mode runs in the driver: Spark's 1g default cannot hold the broadcast side of
         # the DCIR 9-key joins from ~10,000 persons on
         mem = (self.memory_limit or DEFAULT_DRIVER_MEMORY).strip().lower().removesuffix("b")
         builder = builder.config("spark.driver.memory", mem)
         for key, value in SPARK_CONF.items():
             builder = builder.config(key, value)
+        if cluster:  # the executors' Python is the driver's (PySpark reads the variable)
+            os.environ["PYSPARK_PYTHON"] = sys.executable
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel("ERROR")
+        if cluster:
+            self._wait_for_executors(spark, master)
         for key, value in SPARK_CONF.items():
             if key.startswith("spark.sql."):
                 spark.conf.set(key, value)
@@ -119,6 +189,46 @@ class SparkEngine:
     def accepts(self, path: str) -> bool:
         """Spark reads and writes any Hadoop file system (local, HDFS, S3, ADLS, …)."""
         return True
+
+    def cluster_conf(self) -> dict[str, str]:
+        """The settings added on a ``spark://`` master (empty in local mode)."""
+        if not (self.master or "").startswith("spark://"):
+            return {}
+        conf = {
+            "spark.executor.memory": self.executor_memory,
+            "spark.executor.cores": str(self.executor_cores),
+            "spark.pyspark.python": sys.executable,
+            "spark.pyspark.driver.python": sys.executable,
+        }
+        if self.max_cores is not None:
+            conf["spark.cores.max"] = str(self.max_cores)
+        assert self.master is not None
+        if all(host in LOOPBACK for host, _ in master_addresses(self.master)):
+            # a loopback cluster: the executors call the driver back on 127.0.0.1
+            conf["spark.driver.host"] = "127.0.0.1"
+            conf["spark.driver.bindAddress"] = "127.0.0.1"
+        return conf
+
+    def _wait_for_executors(self, spark: Any, master: str) -> None:  # pragma: no cover
+        """Return once one executor has registered; else stop the session and raise one line
+        (a master that accepts connections but gives no executor would hang the first job)."""
+        if spark.sparkContext.master != master:  # getOrCreate reused another session
+            raise SndslabError(
+                f"a Spark session on {spark.sparkContext.master} is already running in this "
+                f"process: stop it before using the Spark master {master}"
+            )
+        status = spark.sparkContext._jsc.sc().getExecutorMemoryStatus()
+        deadline = time.monotonic() + self.start_timeout
+        while status.size() < 2:  # the driver's block manager counts as one
+            if spark.sparkContext._jsc.sc().isStopped() or time.monotonic() > deadline:
+                spark.stop()
+                raise SndslabError(
+                    f"the Spark master {master} gave no executor within "
+                    f"{self.start_timeout:.0f} s (no ALIVE worker with "
+                    f"{self.executor_cores} free core(s) and {self.executor_memory}?)"
+                )
+            time.sleep(0.2)
+            status = spark.sparkContext._jsc.sc().getExecutorMemoryStatus()
 
     def connect(self) -> SparkConnection:  # pragma: no cover - needs pyspark
         """A :class:`SparkConnection` over this engine's session."""
