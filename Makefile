@@ -4,13 +4,18 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
+# The default run: no heavy tests, no test needing a schema-snds checkout (see pyproject markers).
+DEFAULT_MARKERS := not slow and not needs_schema_snds
+SNDSLAB_SCHEMA_SNDS ?= ../shared/reference/schema-snds
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test lint typecheck bench clean
+.PHONY: help venv demo test test-slow test-schema lint typecheck bench clean
 
 help:
 	@echo "make demo   - install into $(VENV) (first time) and run the end-to-end demo into demo_out/"
-	@echo "make test   - ruff check, mypy, then pytest -n $(PYTEST_WORKERS) -m 'not slow'"
+	@echo "make test   - ruff check, mypy, then pytest -n $(PYTEST_WORKERS) -m '$(DEFAULT_MARKERS)'"
+	@echo "make test-slow   - the heavy tests only: pytest -n $(PYTEST_WORKERS) -m slow"
+	@echo "make test-schema - registry vs a schema-snds checkout (SNDSLAB_SCHEMA_SNDS)"
 	@echo "make bench  - run the benchmark scripts in benchmarks/"
 	@echo "make clean  - remove $(VENV), demo_out/ and caches"
 
@@ -34,9 +39,15 @@ typecheck: $(STAMP)
 
 # pytest exits 5 when it collects nothing: an empty run is a failure, said plainly.
 test: lint typecheck
-	@$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not slow"; rc=$$?; \
+	@$(BIN)/pytest -n $(PYTEST_WORKERS) -m "$(DEFAULT_MARKERS)"; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (exit code 5)" >&2; fi; \
 	exit $$rc
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m slow
+
+test-schema: $(STAMP)
+	SNDSLAB_SCHEMA_SNDS="$(SNDSLAB_SCHEMA_SNDS)" $(BIN)/pytest -m needs_schema_snds
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py

@@ -546,14 +546,9 @@ def lake_info(
 
 
 def _registry_tables() -> list[Any]:
-    import sndslab.registry as registry
+    from sndslab.registry import get_table, list_tables
 
-    for name in ("list_tables", "table_names", "all_tables", "tables"):
-        found = getattr(registry, name, None)
-        if callable(found):
-            items = list(found())
-            return [registry.get_table(t) if isinstance(t, str) else t for t in items]
-    raise SndslabError("the registry does not expose a table listing yet")
+    return [get_table(name) for name in list_tables()]
 
 
 @registry_app.command("list")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from sndslab.engines import DuckDBEngine, get_engine, spark_available
+from sndslab.engines import DuckDBEngine, SparkEngine, get_engine, spark_available
 from sndslab.errors import InvalidArgumentError, SndslabError
 from sndslab.ingest import stage
 
@@ -41,7 +42,13 @@ def test_unknown_engine_and_bad_memory_limit() -> None:
         DuckDBEngine(memory_limit="lots").connect()
 
 
-@pytest.mark.skipif(spark_available(), reason="pyspark is installed")
-def test_spark_without_pyspark_is_a_clear_error() -> None:
+def test_spark_without_pyspark_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs whether pyspark is installed or not: a ``None`` entry in ``sys.modules`` makes
+    ``importlib.util.find_spec("pyspark")`` return None and ``import pyspark`` raise, i.e.
+    pyspark is missing for this test."""
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    assert not spark_available()
     with pytest.raises(SndslabError, match=r"pip install 'sndslab\[spark\]'"):
         get_engine("spark")
+    with pytest.raises(SndslabError, match=r"pip install 'sndslab\[spark\]'"):
+        SparkEngine()

@@ -84,8 +84,13 @@ def test_invalid_configuration_is_rejected() -> None:
         SynthConfig(patients=10, first_year=2021, last_year=2019)
 
 
+@pytest.mark.slow
 def test_calibration_targets(tmp_path: Path) -> None:
-    """National figures of snds-data-model §5 within stated tolerances (40 000 persons)."""
+    """National figures of snds-data-model §5 within stated tolerances (40 000 persons).
+
+    Slow: the largest population of the suite. The default run checks the same figures
+    (except GPs per 100 000, meaningful above ~20 000 persons) on the shared 10 000-person
+    extract: tests/synth/test_coherence.py::test_calibration_on_the_shared_extract."""
     res = generate(
         SynthConfig(patients=40_000, first_year=2019, last_year=2019, seed=5), tmp_path / "cal"
     )
