@@ -85,9 +85,11 @@ def test_public_table_without_contract_fails_the_write(tmp_path: Path) -> None:
     con = get_engine("duckdb", threads=1).connect()
     paths = LakePaths(str(tmp_path / "lake"), con.storage)
     paths.ensure_marker()
-    with pytest.raises(LakeContractError, match="marts.undeclared: no table contract"):
-        with write_generation(paths, "marts", con) as w:
-            w.write("undeclared", "SELECT 1 AS x")
+    with (
+        pytest.raises(LakeContractError, match=r"marts\.undeclared: no table contract"),
+        write_generation(paths, "marts", con) as w,
+    ):
+        w.write("undeclared", "SELECT 1 AS x")
     assert not (tmp_path / "lake" / "marts" / "g00000001").exists()
     con.close()
 

@@ -47,7 +47,10 @@ def test_commit_makes_the_generation_visible(lake: tuple[LakePaths, object]) -> 
 def test_a_failed_run_leaves_the_previous_generation(lake: tuple[LakePaths, object]) -> None:
     paths, con = lake
     _write(paths, con, 1)
-    with pytest.raises(RuntimeError), write_generation(paths, "marts", con, validate=False) as w:  # type: ignore[arg-type]
+    with (
+        pytest.raises(RuntimeError),
+        write_generation(paths, "marts", con, validate=False) as w,  # type: ignore[arg-type]
+    ):
         w.write("t", "SELECT 2 AS v", internal=True)
         raise RuntimeError("boom")
     assert read_manifest(paths, "marts").generation == 1
@@ -107,7 +110,7 @@ def test_layout_versions(tmp_path: Path) -> None:
     legacy = tmp_path / "old"
     (legacy / "int").mkdir(parents=True)
     (legacy / "int" / "persons.parquet").write_bytes(b"")
-    with pytest.raises(LakeLayoutError, match="layout version 1.*rebuild it with `sndslab ingest"):
+    with pytest.raises(LakeLayoutError, match=r"layout version 1.*rebuild it with `sndslab ingest"):
         open_lake(legacy)
     future = tmp_path / "future"
     future.mkdir()
