@@ -55,7 +55,8 @@ def test_a_failed_run_leaves_the_previous_generation(lake: tuple[LakePaths, obje
         raise RuntimeError("boom")
     assert read_manifest(paths, "marts").generation == 1
     assert con.scalar(f"SELECT v FROM {relation(con, paths, 'marts.t')}") == 1  # type: ignore[attr-defined]
-    assert sorted(p.name for p in Path(paths.root, "marts").iterdir()) == ["_manifests", "g00000001"]
+    names = sorted(p.name for p in Path(paths.root, "marts").iterdir())
+    assert names == ["_manifests", "g00000001"]
 
 
 def test_leftovers_of_a_killed_run_are_removed_and_said(lake: tuple[LakePaths, object]) -> None:
