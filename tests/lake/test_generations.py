@@ -123,3 +123,14 @@ def test_layout_versions(tmp_path: Path) -> None:
         "layout_version"
     ] == 2
     fresh.close()
+
+
+def test_lake_sql_resolves_layer_tables(tmp_path: Path) -> None:
+    lake = open_lake(tmp_path / "l", create=True)
+    with write_generation(lake.paths, "marts", lake.con, validate=False) as w:
+        w.write("t", "SELECT * FROM (VALUES (1, 'a'), (2, 'b')) v(k, s)", internal=True)
+    got = lake.sql("SELECT x.s FROM marts.t x JOIN marts.t y USING (k) WHERE k > 1").to_arrow()
+    assert got.to_pylist() == [{"s": "b"}]
+    with pytest.raises(SndslabError, match="no table 'marts.missing'"):
+        lake.sql("SELECT * FROM marts.missing")
+    lake.close()

@@ -121,7 +121,9 @@ class Lake:
             if table.db in LAYERS and table.name and not table.catalog:
                 rel = relation(self.con, self.paths, f"{table.db}.{table.name}")
                 sub = sqlglot.parse_one(f"SELECT * FROM {rel}", read="duckdb")
-                source = sub.args["from"].this
+                from_ = sub.find(exp.From)
+                assert from_ is not None
+                source = from_.this
                 alias = table.alias or table.name
                 source.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
                 table.replace(source)
