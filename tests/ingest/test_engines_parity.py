@@ -21,13 +21,12 @@ from typing import Any
 import duckdb
 import pytest
 
-from sndslab.engines import spark_available
+from sndslab.engines import (
+    quote_path,
+    spark_available,
+)
 from sndslab.engines._spark import java_available
-
-sqlglot = pytest.importorskip("sqlglot", reason="sqlglot (extra [spark]) is not installed")
-
-from sndslab.engines import quote_path  # noqa: E402 - after the importorskip
-from sndslab.engines._sql import dedup_names, to_spark_sql  # noqa: E402
+from sndslab.engines._sql import dedup_names, to_spark_sql
 
 ENGINES = ("duckdb", "spark")
 SPARK_SKIP = (
@@ -92,7 +91,7 @@ def test_dedup_names_like_duckdb() -> None:
 def spark_engine() -> Any:
     """One local Spark engine for the test session (``local[2]``, 2 GB driver), session up."""
     if SPARK_SKIP:
-        pytest.skip(SPARK_SKIP)
+        pytest.fail(f"{SPARK_SKIP}: the Spark tests need it (deselect: -m \"not spark\")")
     from sndslab.engines import SparkEngine
 
     engine = SparkEngine(threads=2, memory_limit="2g")

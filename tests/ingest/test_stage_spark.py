@@ -23,10 +23,7 @@ import pytest
 
 from sndslab.engines import quote_path, spark_available
 from sndslab.engines._spark import java_available
-
-sqlglot = pytest.importorskip("sqlglot", reason="sqlglot (extra [spark]) is not installed")
-
-from sndslab.engines._sql import strptime_pattern, to_spark_sql  # noqa: E402
+from sndslab.engines._sql import strptime_pattern, to_spark_sql
 
 SPARK_SKIP = (
     "pyspark is not installed"
@@ -101,7 +98,7 @@ def spark_engine() -> Any:
     """One local Spark engine and session for the test session (``local[2]``, 2 GB driver;
     ``getOrCreate`` shares it with the other Spark tests)."""
     if SPARK_SKIP:
-        pytest.skip(SPARK_SKIP)
+        pytest.fail(f"{SPARK_SKIP}: the Spark tests need it (deselect: -m \"not spark\")")
     from sndslab.engines import SparkEngine
 
     engine = SparkEngine(threads=2, memory_limit="2g")

@@ -131,6 +131,6 @@ def test_lake_sql_resolves_layer_tables(tmp_path: Path) -> None:
         w.write("t", "SELECT * FROM (VALUES (1, 'a'), (2, 'b')) v(k, s)", internal=True)
     got = lake.sql("SELECT x.s FROM marts.t x JOIN marts.t y USING (k) WHERE k > 1").to_arrow()
     assert got.to_pylist() == [{"s": "b"}]
-    with pytest.raises(SndslabError, match="no table 'marts.missing'"):
+    with pytest.raises(SndslabError, match=r"no table 'marts\.missing'"):
         lake.sql("SELECT * FROM marts.missing")
     lake.close()

@@ -128,7 +128,7 @@ def test_mortality() -> None:
 def _vendored(path: str, column: str, sep: str = ";") -> set[str]:
     f = NOMENCLATURES / path
     if not f.exists():
-        pytest.skip(f"{path} not vendored")
+        raise AssertionError(f"{path} is not vendored")
     with f.open(encoding="utf-8", errors="replace", newline="") as fh:
         return {r[column].strip('"') for r in csv.DictReader(fh, delimiter=sep)}
 
