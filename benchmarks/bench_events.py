@@ -36,11 +36,18 @@ CACHE = Path(tempfile.gettempdir()) / "sndslab-bench-cache"
 LINKED = ("_lake.json", "_state", "int", "stg", "_reports")
 
 
+def _has_int(lake: Path) -> bool:
+    """Whether ``lake`` is a lake whose int layer is committed."""
+    from sndslab.lake import LakePaths, has_manifest
+
+    return (lake / "_lake.json").exists() and has_manifest(LakePaths(str(lake)), "int")
+
+
 def _lake(patients: int, first: int, last: int, cache: Path) -> Path:
     """The cached lake of the synthetic extract (generated and ingested with DuckDB once)."""
     base = cache / f"synth-{patients}-{first}-{last}-seed1"
     lake = cache / f"lake-{patients}-{first}-{last}-seed1"
-    if (lake / "int" / "persons.parquet").exists():
+    if _has_int(lake):
         return lake
     from sndslab.ingest import ingest
     from sndslab.synth import SynthConfig, generate
@@ -171,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         notes.append("pyspark not installed: Spark run skipped")
     if args.lake is not None:
         lake = args.lake
-        if not (lake / "int" / "persons.parquet").exists():
-            raise SystemExit(f"error: {lake} has no int/persons.parquet: run `sndslab ingest`")
+        if not _has_int(lake):
+            raise SystemExit(f"error: {lake} has no int layer: run `sndslab ingest`")
     else:
         lake = _lake(args.patients, args.first_year, args.last_year, args.cache)
     runs = [_run(e, lake, args) for e in engines]
@@ -185,11 +192,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import sndslab
 
-    persons = (
-        duckdb.connect()
-        .execute(f"SELECT count(*) FROM read_parquet('{lake / 'int' / 'persons.parquet'}')")
-        .fetchone()
-    )
+    with sndslab.open_lake(lake) as opened:
+        persons = (opened.table("int.persons").count(),)
     versions = {"duckdb": duckdb.__version__}
     if spark_available():
         import pyspark
