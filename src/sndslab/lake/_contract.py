@@ -172,6 +172,56 @@ def check_schema(spec: TableContract, columns: list[tuple[str, str]]) -> None:
         raise _fail(spec, "schema", f"undeclared column(s) {extra}")
 
 
+def _lits(values: tuple[str, ...]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+def _test_counts(
+    spec: TableContract, relation: str, resolve: Any
+) -> tuple[list[tuple[str, str]], str | None]:
+    """(test kind, what) per failing-row count, and ONE query computing every count (a cross
+    join of one-row aggregates: one job on Spark, whose stages run side by side)."""
+    tests: list[tuple[str, str]] = []
+    row_counts: list[str] = []
+    for c in spec.columns:
+        if not c.nullable:
+            tests.append(("not_null", c.name))
+            row_counts.append(f"count(*) FILTER (WHERE {quote_ident(c.name)} IS NULL)")
+    for col, values in spec.accepted_values.items():
+        q = quote_ident(col)
+        tests.append(("accepted_values", col))
+        row_counts.append(
+            f"count(*) FILTER (WHERE {q} IS NOT NULL AND {q} NOT IN ({_lits(values)}))"
+        )
+    parts = []
+    if row_counts:
+        cols = ", ".join(f"{e} AS t{i}" for i, e in enumerate(row_counts))
+        parts.append(f"(SELECT {cols} FROM {relation} x) a")
+    for key in spec.unique:
+        cols = ", ".join(quote_ident(c) for c in key)
+        i = len(tests)
+        tests.append(("unique", ", ".join(key)))
+        parts.append(
+            f"(SELECT count(*) AS t{i} FROM (SELECT {cols} FROM {relation} x GROUP BY {cols} "
+            f"HAVING count(*) > 1) d) u{i}"
+        )
+    for rel in spec.relationships:
+        target = resolve(rel.to) if resolve is not None else None
+        if target is None:
+            continue
+        col, field = quote_ident(rel.column), quote_ident(rel.field)
+        i = len(tests)
+        tests.append(("relationships", f"{rel.column} value(s) not in {rel.to}.{rel.field}"))
+        parts.append(
+            f"(SELECT count(*) AS t{i} FROM {relation} s WHERE s.{col} IS NOT NULL AND NOT "
+            f"EXISTS (SELECT 1 FROM {target} t WHERE t.{field} = s.{col})) r{i}"
+        )
+    if not parts:
+        return tests, None
+    names = ", ".join(f"t{i}" for i in range(len(tests)))
+    return tests, f"SELECT {names} FROM " + " CROSS JOIN ".join(parts)
+
+
 def check_dataset(
     con: Connection,
     spec: TableContract,
@@ -181,43 +231,26 @@ def check_dataset(
 ) -> None:
     """Run the contract's tests on ``relation`` (schema, not-null, unique, accepted values,
     relationships; ``resolve(name)`` gives the relation of a referenced table, or None to
-    skip that relationship)."""
+    skip that relationship). Every count comes from one query; the first failing test is
+    reported (for accepted values, with examples of the values refused)."""
     check_schema(spec, columns)
-    not_null = [c.name for c in spec.columns if not c.nullable]
-    if not_null:
-        exprs = ", ".join(f"count(*) FILTER (WHERE {quote_ident(c)} IS NULL)" for c in not_null)
-        row = con.fetchone(f"SELECT {exprs} FROM {relation}") or ()
-        for c, n in zip(not_null, row, strict=True):
-            if n:
-                raise _fail(spec, "not_null", f"column {c!r} has {n} NULL value(s)")
-    for key in spec.unique:
-        cols = ", ".join(quote_ident(c) for c in key)
-        dup = con.scalar(
-            f"SELECT count(*) FROM (SELECT {cols} FROM {relation} GROUP BY {cols} "
-            "HAVING count(*) > 1) d"
-        )
-        if dup:
-            raise _fail(spec, "unique", f"{dup} duplicated value(s) of ({', '.join(key)})")
-    for col, values in spec.accepted_values.items():
-        lits = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-        bad = con.fetchall(
-            f"SELECT DISTINCT {quote_ident(col)} FROM {relation} "
-            f"WHERE {quote_ident(col)} IS NOT NULL AND {quote_ident(col)} NOT IN ({lits}) LIMIT 5"
-        )
-        if bad:
-            raise _fail(spec, "accepted_values", f"{col}: {[b[0] for b in bad]} not accepted")
-    for rel in spec.relationships:
-        target = resolve(rel.to) if resolve is not None else None
-        if target is None:
+    tests, query = _test_counts(spec, relation, resolve)
+    if query is None:
+        return
+    row = con.fetchone(query) or ()
+    for (kind, what), n in zip(tests, row, strict=True):
+        if not n:
             continue
-        c, f = quote_ident(rel.column), quote_ident(rel.field)
-        orphans = con.scalar(
-            f"SELECT count(*) FROM {relation} s WHERE s.{c} IS NOT NULL AND NOT EXISTS "
-            f"(SELECT 1 FROM {target} t WHERE t.{f} = s.{c})"
-        )
-        if orphans:
-            raise _fail(
-                spec,
-                "relationships",
-                f"{orphans} {rel.column} value(s) not in {rel.to}.{rel.field}",
+        if kind == "not_null":
+            raise _fail(spec, kind, f"column {what!r} has {n} NULL value(s)")
+        if kind == "unique":
+            raise _fail(spec, kind, f"{n} duplicated value(s) of ({what})")
+        if kind == "accepted_values":
+            q = quote_ident(what)
+            values = spec.accepted_values[what]
+            bad = con.fetchall(
+                f"SELECT DISTINCT {q} FROM {relation} x "
+                f"WHERE {q} IS NOT NULL AND {q} NOT IN ({_lits(values)}) LIMIT 5"
             )
+            raise _fail(spec, kind, f"{what}: {[b[0] for b in bad]} not accepted")
+        raise _fail(spec, kind, f"{n} {what}")
