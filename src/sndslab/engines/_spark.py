@@ -367,16 +367,20 @@ class SparkConnection:  # pragma: no cover - needs pyspark
     def write_dataset(self, query: str, path: str, *, order_by: Sequence[str] = ()) -> int:
         """Write ``query`` with Spark's Parquet writer as the directory ``path`` (replaced):
         with ``order_by``, range-partitioned and sorted within parts, so the parts read in
-        order give the rows sorted. Returns the rows written (from the parts' footers)."""
+        order give the rows sorted. Returns the rows written, counted while writing (an
+        ``Observation`` of the write job: no second pass over the output)."""
+        from pyspark.sql import Observation
         from pyspark.sql import functions as F
 
         df = self.dataframe(query)
         if order_by:
             keys = [F.expr(sqlglot.transpile(k, read="duckdb", write="spark")[0]) for k in order_by]
             df = df.repartitionByRange(*keys).sortWithinPartitions(*keys)
-        target = hadoop_path(path)
-        df.write.mode("overwrite").parquet(target)
-        return int(self.spark.read.parquet(target).count())
+        rows = Observation("rows")
+        df.observe(rows, F.count(F.lit(1)).alias("rows")).write.mode("overwrite").parquet(
+            hadoop_path(path)
+        )
+        return int(rows.get["rows"])
 
     def cursor(self) -> SparkConnection:
         """Another connection over the same session (Spark runs their jobs side by side)."""
