@@ -125,6 +125,7 @@ def test_cluster_stops_every_process(tmp_path: Path) -> None:
     assert "Master" in (tmp_path / "master.log").read_text()
 
 
+@pytest.mark.slow  # the full-extract parity of the engines: make test-slow (CI)
 @pytest.mark.spark
 def test_ingest_and_events_on_the_cluster_match_duckdb(
     spark_cluster: StandaloneCluster, small_raw: Path, small_lake: Path, tmp_path: Path

@@ -119,6 +119,7 @@ def _tables(result: EventsResult) -> dict[str, pa.Table]:
         return {name: lake.table(name).to_arrow() for name in lake.tables("events")}
 
 
+@pytest.mark.slow  # the full-extract parity of the engines: make test-slow (CI)
 @pytest.mark.spark
 def test_same_accounting(runs: dict[str, EventsResult]) -> None:
     duck, spark = runs["duckdb"], runs["spark"]
@@ -131,6 +132,7 @@ def test_same_accounting(runs: dict[str, EventsResult]) -> None:
     assert counts[0] == counts[1]
 
 
+@pytest.mark.slow  # the full-extract parity of the engines: make test-slow (CI)
 @pytest.mark.spark
 def test_same_files_types_and_rows(runs: dict[str, EventsResult]) -> None:
     duck, spark = _tables(runs["duckdb"]), _tables(runs["spark"])
@@ -146,6 +148,7 @@ def test_same_files_types_and_rows(runs: dict[str, EventsResult]) -> None:
     assert not different, different
 
 
+@pytest.mark.slow  # the full-extract parity of the engines: make test-slow (CI)
 @pytest.mark.spark
 @pytest.mark.parametrize("engine", ["duckdb", "spark"])
 def test_parts_hold_contiguous_persons_sorted(runs: dict[str, EventsResult], engine: str) -> None:
@@ -168,6 +171,7 @@ def test_parts_hold_contiguous_persons_sorted(runs: dict[str, EventsResult], eng
         previous = t.slice(t.num_rows - 1, 1).to_pylist()[0]
 
 
+@pytest.mark.slow  # the full-extract parity of the engines: make test-slow (CI)
 @pytest.mark.spark
 def test_split_does_not_change_the_events(
     runs: dict[str, EventsResult], events_result: EventsResult
@@ -179,6 +183,7 @@ def test_split_does_not_change_the_events(
     assert _sorted_rows(split) == _sorted_rows(whole)
 
 
+@pytest.mark.slow  # the full-extract parity of the engines: make test-slow (CI)
 @pytest.mark.spark
 def test_exports_same_rows_on_both_engines(runs: dict[str, EventsResult], tmp_path: Path) -> None:
     """MEDS data and OMOP tables written by Spark hold the rows DuckDB writes (same salt)."""

@@ -175,6 +175,7 @@ def _dataset(path: Path) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
         ], rows.to_arrow_table().to_pylist()
 
 
+@pytest.mark.slow  # the full-extract parity of the engines: make test-slow (CI)
 @pytest.mark.spark
 def test_same_staging_on_both_engines(staged: dict[str, Any]) -> None:
     """Same accounts, and part directory by part directory the same columns, types and rows
@@ -248,6 +249,7 @@ def _sorted_table(lake: Path, name: str) -> Any:
     return table.sort_by([(c, "ascending") for c in table.column_names])
 
 
+@pytest.mark.slow  # the full-extract parity of the engines: make test-slow (CI)
 @pytest.mark.spark
 @pytest.mark.parametrize("engine", ENGINES)
 def test_ingest_adds_up_on_each_engine(lakes: dict[str, Any], engine: str) -> None:
@@ -259,6 +261,7 @@ def test_ingest_adds_up_on_each_engine(lakes: dict[str, Any], engine: str) -> No
     assert result.intermediate.get("dcir_prestations", 0) > 0
 
 
+@pytest.mark.slow  # the full-extract parity of the engines: make test-slow (CI)
 @pytest.mark.spark
 def test_same_counts_on_both_engines(lakes: dict[str, Any]) -> None:
     duck, spark = lakes["duckdb"][1], lakes["spark"][1]
@@ -275,6 +278,7 @@ def test_same_counts_on_both_engines(lakes: dict[str, Any]) -> None:
     assert spark.stage.totals["quarantined"].get("malformed_line", 0) >= 1  # "not;enough"
 
 
+@pytest.mark.slow  # the full-extract parity of the engines: make test-slow (CI)
 @pytest.mark.spark
 def test_same_output_files_and_rows(lakes: dict[str, Any]) -> None:
     duck, spark = lakes["duckdb"][0], lakes["spark"][0]
@@ -334,6 +338,7 @@ def int_lakes(
     return out
 
 
+@pytest.mark.slow  # the full-extract parity of the engines: make test-slow (CI)
 @pytest.mark.spark
 def test_int_layer_is_the_same_on_both_engines(int_lakes: dict[str, tuple[Path, Any]]) -> None:
     """Same counts, the same int tables (internal ones included) with the same rows and types,
