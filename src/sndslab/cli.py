@@ -384,8 +384,8 @@ def _require_layer(lake: Path, layer: str, command: str) -> None:
 def _events(lake: Path, engine: str = "duckdb", spark_master: str | None = None) -> Any:
     if engine not in ("duckdb", "spark"):
         raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
-    _require_layer(lake, "int", "sndslab ingest")
     eng = _spark_engine(engine, spark_master)
+    _require_layer(lake, "int", "sndslab ingest")
     from sndslab.events import extract_events
 
     return extract_events(lake, engine=eng)

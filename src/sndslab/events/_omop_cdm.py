@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from sndslab.errors import SndslabError
 
 __all__ = ["CDM_TABLES", "CDM_VERSION", "Column", "OmopValidationError", "ddl", "validate_omop"]
@@ -181,16 +183,14 @@ def _q(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _one(con: Any, sql: str) -> Any:
-    return con.execute(sql).fetchone()[0]
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    return con.execute(sql).fetchall()[0][0]
 
 
-def _check_table(con: Any, table: str, path: Path) -> int:
+def _check_table(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> int:
     """Columns, types, NOT NULL, lengths, then the DDL INSERT (``path``: the table's dataset
     directory); returns the row count."""
-    import duckdb
-
-    src = f"read_parquet({_q(path / '*.parquet')})"
+    src = f"read_parquet({_q(path / '*.parquet')})"  # lake-path-ok: an export, not the lake
     got = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     cols = CDM_TABLES[table]
     for c in cols:
@@ -209,7 +209,7 @@ def _check_table(con: Any, table: str, path: Path) -> int:
     checks = [f'count(*) FILTER (WHERE "{c.name}" IS NULL)' for c in required] + [
         f'count(*) FILTER (WHERE length("{c.name}") > {c.max_length})' for c in bounded
     ]
-    row = con.execute(f"SELECT count(*), {', '.join(checks)} FROM {src}").fetchone()
+    row = con.execute(f"SELECT count(*), {', '.join(checks)} FROM {src}").fetchall()[0]
     for c, n in zip(required, row[1 : 1 + len(required)], strict=True):
         if n:
             raise OmopValidationError(
@@ -229,13 +229,13 @@ def _check_table(con: Any, table: str, path: Path) -> int:
     return int(row[0])
 
 
-def _fail_if(con: Any, sql: str, message: str) -> None:
+def _fail_if(con: duckdb.DuckDBPyConnection, sql: str, message: str) -> None:
     n = _one(con, f"SELECT count(*) FROM ({sql})")
     if n:
         raise OmopValidationError(message.format(n=n))
 
 
-def _integrity(con: Any) -> None:
+def _integrity(con: duckdb.DuckDBPyConnection) -> None:
     for table, key in PRIMARY_KEYS.items():
         _fail_if(
             con,
@@ -323,8 +323,6 @@ def validate_omop(out: Path) -> dict[str, int]:
     every clinical row's start date inside an observation period of its person. Raises
     :class:`OmopValidationError` naming the table and the column.
     """
-    import duckdb
-
     out = Path(out)
     if not out.is_dir():
         raise OmopValidationError(f"{out} is not a directory")
