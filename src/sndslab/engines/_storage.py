@@ -11,11 +11,12 @@ HDFS), and written in place on object stores, where a single PUT is atomic.
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from pathlib import Path
 from typing import Any
+
+from sndslab._atomic import atomic_write_text
 
 __all__ = ["HadoopStorage", "LocalStorage", "is_uri"]
 
@@ -59,16 +60,7 @@ class LocalStorage:
         """Write ``text`` atomically (temporary sibling, fsync, ``os.replace``)."""
         p = self._p(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.tmp-{uuid.uuid4().hex[:12]}")
-        try:
-            with tmp.open("w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.replace(p)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write_text(p, text)
 
     def mkdirs(self, path: str) -> None:
         self._p(path).mkdir(parents=True, exist_ok=True)
