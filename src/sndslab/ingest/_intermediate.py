@@ -45,11 +45,20 @@ returned by :func:`join_loss`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sndslab.engines import Connection
 from sndslab.ingest._identity import link_pmsi
 from sndslab.ingest._rules import DCIR_KEYS, clean_name, stg_tables
 from sndslab.lake import GenerationWriter, LakePaths
-from sndslab.registry import get_table, list_nomenclatures
+from sndslab.registry import (
+    DCIR_PRESTATION_TABLE,
+    dcir_satellites,
+    get_table,
+    list_nomenclatures,
+    list_tables,
+    pmsi_families,
+)
 
 __all__ = ["INT_TABLES", "build_intermediate", "join_loss", "ref_name", "ref_tables"]
 
@@ -98,13 +107,15 @@ class _Ctx:
     def __init__(self, con: Connection, writer: GenerationWriter) -> None:
         self.con = con
         self.w = writer
+        self.reads: set[str] = set()
 
     def has(self, *tables: str) -> bool:
         """Whether every staged table has kept rows written in this generation."""
         return all(self.w.has(clean_name(t)) for t in tables)
 
     def t(self, table: str) -> str:
-        """SQL relation of the kept rows of a staged table."""
+        """SQL relation of the kept rows of a staged table (recorded in ``reads``)."""
+        self.reads.add(table)
         return self.w.relation(clean_name(table))
 
     def r(self, name: str) -> str:
@@ -366,21 +377,74 @@ def _nomenclatures(c: _Ctx, paths: LakePaths, out: dict[str, int]) -> None:
             out[ref_name(table)] = c.write(ref_name(table), f"SELECT * FROM {c.t(table)}")
 
 
+def _family(parent: str) -> set[str]:
+    fam = pmsi_families()[parent]
+    return {fam.parent, *fam.deciders, *fam.children}
+
+
+#: The builders of the int tables, by group, with the staged tables each group may read and
+#: whether it reads the identity tables. A group whose staged tables did not change (and, when
+#: it links persons, whose identity did not change) is carried over by an incremental ingest.
+#: ``tests/ingest/test_intermediate.py`` checks every read is declared here.
+INT_GROUPS: tuple[tuple[str, tuple[Callable[[_Ctx, dict[str, int]], None], ...], bool], ...] = (
+    ("dcir", (_dcir,), True),
+    ("mco", (_mco,), True),
+    ("ace", (_ace,), True),
+    ("other_pmsi", (_other_stays, _other_diagnoses, _other_acts), True),
+    ("referentials", (_referentials,), True),
+)
+
+
+def group_inputs(group: str) -> set[str]:
+    """The staged tables an int group may read."""
+    if group == "dcir":
+        return {DCIR_PRESTATION_TABLE, *dcir_satellites()}
+    if group == "mco":
+        return _family("T_MCOaaB")
+    if group == "ace":
+        return _family("T_MCOaaFASTC")
+    if group == "other_pmsi":
+        return _family("T_SSRaaB") | _family("T_HADaaB") | _family("T_RIPaaRSA")
+    if group == "referentials":
+        return {"IR_IMB_R", "KI_CCI_R", "KI_ECD_R", "DA_PRA_R", "BE_IDE_R"}
+    if group == "nomenclatures":
+        return {t for t in list_tables() if get_table(t).product == "REFERENTIEL"}
+    raise KeyError(group)
+
+
 def build_intermediate(
-    con: Connection, paths: LakePaths, writer: GenerationWriter
+    con: Connection,
+    paths: LakePaths,
+    writer: GenerationWriter,
+    *,
+    reusable: Callable[[str, set[str], bool], bool] | None = None,
 ) -> dict[str, int]:
     """Write the ``int`` tables (see the module docstring) into ``writer``'s generation, which
-    must hold the kept rows (``clean__<TABLE>``) and the identity tables; rows per table."""
-    c = _Ctx(con, writer)
+    must hold the kept rows (``clean__<TABLE>``) and the identity tables; rows per table.
+
+    ``reusable(group, staged_inputs, links_persons)`` says whether a group of tables may be
+    carried from the previous generation (incremental ingest); the tables each group wrote
+    and the staged tables it read are recorded in ``writer.counts["int_groups"]``.
+    """
+    groups: dict[str, dict[str, list[str]]] = {}
+    previous = (writer.previous.counts.get("int_groups", {}) if writer.previous else {})
     rows: dict[str, int] = {}
-    _dcir(c, rows)
-    _mco(c, rows)
-    _ace(c, rows)
-    _other_stays(c, rows)
-    _other_diagnoses(c, rows)
-    _other_acts(c, rows)
-    _referentials(c, rows)
-    _nomenclatures(c, paths, rows)
+    for name, builders, links in (*INT_GROUPS, ("nomenclatures", (), False)):
+        before = set(rows)
+        prev = previous.get(name)
+        if prev is not None and reusable is not None and reusable(name, group_inputs(name), links):
+            for table in prev["tables"]:
+                if writer.carry(table):
+                    rows[table] = writer.tables[table].rows
+            groups[name] = {"tables": prev["tables"], "reads": prev["reads"], "carried": ["yes"]}
+            continue
+        c = _Ctx(con, writer)
+        for build in builders:
+            build(c, rows)
+        if name == "nomenclatures":
+            _nomenclatures(c, paths, rows)
+        groups[name] = {"tables": sorted(set(rows) - before), "reads": sorted(c.reads)}
+    writer.counts["int_groups"] = groups
     return rows
 
 

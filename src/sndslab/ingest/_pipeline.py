@@ -22,8 +22,11 @@ from sndslab.engines import Connection, DuckDBConnection, Engine, get_engine, is
 from sndslab.ingest._identity import IdentityResult, resolve_persons
 from sndslab.ingest._intermediate import build_intermediate, join_loss
 from sndslab.ingest._report import write_report
-from sndslab.ingest._rules import QualityRule, RuleCounts, apply_rules, load_rules
-from sndslab.lake import LakePaths, write_generation
+from sndslab.ingest._rules import QualityRule, RuleCounts, apply_rules, load_rules, rule_units
+from sndslab.lake import GenerationWriter, LakePaths, LayerManifest, config_hash, write_generation
+
+#: The staged tables identity resolution reads.
+IDENTITY_INPUTS = frozenset({"IR_BEN_R", "ER_PRS_F"})
 
 __all__ = ["IngestResult", "IntResult", "build_int", "ingest"]
 
@@ -62,13 +65,73 @@ def _unordered(con: Connection) -> None:
 
 
 def _inputs(staged: Any) -> dict[str, Any]:
-    """Fingerprints of the staged files the generation was built from."""
-    files = {
-        acc.file: acc.sha256
+    """Fingerprints of the staged files the generation was built from, by file and by table."""
+    accounts = [
+        acc
         for acc in getattr(staged, "accounts", [])
         if getattr(acc, "table", None) and acc.status == "staged"
+    ]
+    by_table: dict[str, list[str]] = {}
+    for acc in accounts:
+        by_table.setdefault(acc.table, []).append(acc.sha256)
+    return {
+        "stg_files": dict(sorted((a.file, a.sha256) for a in accounts)),
+        "stg_tables": {t: sorted(v) for t, v in sorted(by_table.items())},
     }
-    return {"stg_files": dict(sorted(files.items()))}
+
+
+class _Plan(BaseModel):
+    """What an incremental build may reuse from the previous int generation."""
+
+    changed: set[str]  # staged tables whose files changed (all of them on a full build)
+    carry_rules: set[str]  # staged tables whose kept rows and flags are carried
+    previous_rules: RuleCounts | None = None
+    full: bool = True
+
+
+def _plan(
+    previous: LayerManifest | None, config: dict[str, Any], engine: str, inputs: dict[str, Any]
+) -> _Plan:
+    """Compare the staged inputs with those of the previous generation (same rules, same
+    engine): the rule units none of whose tables changed are carried."""
+    now: dict[str, list[str]] = inputs.get("stg_tables", {})
+    if (
+        previous is None
+        or previous.config_hash != config_hash(config)
+        or previous.engine != engine
+        or "stg_tables" not in previous.inputs
+        or "rules" not in previous.counts
+    ):
+        return _Plan(changed=set(now), carry_rules=set())
+    before: dict[str, list[str]] = previous.inputs["stg_tables"]
+    changed = {t for t in set(now) | set(before) if now.get(t) != before.get(t)}
+    carry = set()
+    for unit in rule_units(set(now)):
+        if not unit & changed:
+            carry |= unit
+    return _Plan(
+        changed=changed,
+        carry_rules=carry,
+        previous_rules=RuleCounts.model_validate(previous.counts["rules"]),
+        full=False,
+    )
+
+
+def _identity(con: Connection, w: GenerationWriter, plan: _Plan) -> tuple[IdentityResult, bool]:
+    """Identity carried when neither IR_BEN_R nor ER_PRS_F changed, else resolved again;
+    and whether the person keys differ from the previous generation's."""
+    prev = w.previous.counts if w.previous is not None else {}
+    reuse = not plan.full and not plan.changed & IDENTITY_INPUTS and "identity" in prev
+    if reuse and w.carry("persons") and w.carry("person_keys"):
+        w.counts["identity_fingerprint"] = prev.get("identity_fingerprint")
+        return IdentityResult.model_validate(prev["identity"]), False
+    identity = resolve_persons(con, w)
+    fingerprint = con.fetchone(
+        "SELECT count(*), sum(hash(person_id, ben_nir_psa, ben_rng_gem, key_type)) "
+        f"FROM {w.relation('person_keys')} k"
+    )
+    w.counts["identity_fingerprint"] = str(fingerprint)
+    return identity, plan.full or str(fingerprint) != prev.get("identity_fingerprint")
 
 
 def build_int(
@@ -91,15 +154,37 @@ def build_int(
         clock = now
 
     config = {"rules": [r.model_dump(mode="json") for r in rules]}
+    inputs = dict(inputs or {})
     with write_generation(paths, "int", con, config=config, inputs=inputs) as w:
-        counts = apply_rules(con, paths, w, rules)
+        plan = _plan(w.previous, config, con.engine.name, inputs)
+        counts = apply_rules(
+            con, paths, w, rules, carry=plan.carry_rules, previous=plan.previous_rules
+        )
         lap("rules")
-        identity = resolve_persons(con, w)
+        identity, persons_changed = _identity(con, w, plan)
         lap("identity")
-        rows = build_intermediate(con, paths, w)
+
+        def reusable(group: str, staged: set[str], links_persons: bool) -> bool:
+            if plan.full or staged & plan.changed:
+                return False
+            return not (links_persons and persons_changed)
+
+        rows = build_intermediate(con, paths, w, reusable=reusable)
         loss = join_loss(con, w)
         lap("intermediate")
-        w.counts.update({"kept": counts.kept, "orphans": counts.orphans, "intermediate": rows})
+        w.counts.update(
+            {
+                "rules": counts.model_dump(mode="json"),
+                "identity": identity.model_dump(mode="json"),
+                "intermediate": rows,
+                "incremental": {
+                    "full": plan.full,
+                    "changed_stg_tables": sorted(plan.changed),
+                    "carried_stg_tables": sorted(plan.carry_rules),
+                    "persons_changed": persons_changed,
+                },
+            }
+        )
         w.timings.update(timings)
     return IntResult(
         rules=counts,

@@ -580,11 +580,35 @@ def _flag_pmsi_families(
                 flagged[child] = f"flagc_{child}"
 
 
+def rule_units(tables: list[str] | set[str]) -> list[set[str]]:
+    """The staged tables whose flags depend on each other (one unit is flagged together): the
+    DCIR prestations with their satellites, each PMSI product, then every other table alone.
+
+    >>> sorted(map(sorted, rule_units({"ER_PRS_F", "ER_PHA_F", "IR_BEN_R"})))
+    [['ER_PHA_F', 'ER_PRS_F'], ['IR_BEN_R']]
+    """
+    present = set(tables)
+    units: list[set[str]] = []
+    dcir = ({DCIR_PRESTATION_TABLE} | set(DCIR_SATELLITES)) & present
+    if dcir:
+        units.append(dcir)
+    for family in PMSI_FAMILIES.values():
+        members = ({family.parent} | set(family.deciders) | set(family.children)) & present
+        if members:
+            units.append(members)
+    grouped = set().union(*units) if units else set()
+    units += [{t} for t in sorted(present - grouped)]
+    return units
+
+
 def apply_rules(
     con: Connection,
     paths: LakePaths,
     writer: GenerationWriter,
     rules: list[QualityRule] | None = None,
+    *,
+    carry: set[str] | frozenset[str] = frozenset(),
+    previous: RuleCounts | None = None,
 ) -> RuleCounts:
     """Apply the enabled ``rules`` to every staged table of the lake at ``paths``.
 
@@ -594,16 +618,24 @@ def apply_rules(
     ``_rule``); satellite rows without a parent go to the quarantine dataset
     ``paths.quarantine_orphans(TABLE)`` with the quarantine schema (removed when there are
     none). Returns the counts.
+
+    ``carry`` (whole :func:`rule_units` only) names staged tables whose inputs have not changed
+    since the previous generation: their datasets are carried over and their counts taken from
+    ``previous`` (an incremental ingest re-flags only the units new staged files touch).
     """
     rules = load_rules() if rules is None else rules
     ordered = sorted(rules, key=lambda r: (r.order, r.name))
     order = {r.name: i for i, r in enumerate(ordered)}
     names = {i: r.name for i, r in enumerate(ordered)}
-    tables = stg_tables(paths)
+    counts = RuleCounts(rules=[_rule_summary(r) for r in ordered])
+    every = stg_tables(paths)
+    if carry:
+        assert previous is not None, "carrying tables needs the previous counts"
+        _carry_tables(writer, sorted(set(carry) & set(every)), previous, counts)
+    tables = [t for t in every if t not in carry]
     present = set(tables)
     for t in tables:
         register_stg(con, paths, t)
-    counts = RuleCounts(rules=[_rule_summary(r) for r in ordered])
     flagged: dict[str, str] = {}  # table -> temp table with _ord (-1 orphan)
     matched: dict[str, dict[str, int]] = {}
     _flag_dcir_family(con, ordered, present, order, flagged, matched)
@@ -628,6 +660,25 @@ def apply_rules(
             counts.matched[t] = matched[t]
     counts.check()
     return counts
+
+
+def _carry_tables(
+    writer: GenerationWriter, tables: list[str], previous: RuleCounts, counts: RuleCounts
+) -> None:
+    """Keep the kept rows and flags of ``tables`` from the previous generation, and their
+    counts."""
+    for t in tables:
+        for name in (f"clean__{t}", f"flags__{t}"):
+            if not writer.carry(name):
+                raise AssertionError(f"the previous int generation has no {name}")
+        counts.rows_in[t] = previous.rows_in.get(t, 0)
+        counts.kept[t] = previous.kept.get(t, 0)
+        counts.orphans[t] = previous.orphans.get(t, 0)
+        counts.filtered[t] = dict(previous.filtered.get(t, {}))
+        for field in ("matched", "transformed"):
+            value = getattr(previous, field).get(t)
+            if value is not None:
+                getattr(counts, field)[t] = dict(value)
 
 
 def _rule_summary(rule: QualityRule) -> dict[str, Any]:
