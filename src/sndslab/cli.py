@@ -338,7 +338,7 @@ def _print_ingest(result: Any) -> None:
     _print_summary(
         [
             ("persons", f"{ident.get('persons', '-')}"),
-            ("report", _lake_paths(result.lake).join("_reports", "ingest.md")),
+            ("report", _lake_paths(result.lake).report_file("ingest.md")),
         ]
     )
 

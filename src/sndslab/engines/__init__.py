@@ -35,7 +35,7 @@ from sndslab.engines._spark import (
 )
 from sndslab.engines._spark_cluster import StandaloneCluster
 from sndslab.engines._sql import to_spark_sql
-from sndslab.engines._storage import HadoopStorage, LocalStorage, is_uri
+from sndslab.engines._storage import HadoopStorage, LocalStorage, is_local_path, is_uri
 
 # Plain sorted() order (tests/test_public_api.py), not ruff's isort-style order.
 __all__ = [  # noqa: RUF022
@@ -55,6 +55,7 @@ __all__ = [  # noqa: RUF022
     "Storage",
     "get_engine",
     "hadoop_path",
+    "is_local_path",
     "is_uri",
     "java_available",
     "quote_ident",

@@ -71,6 +71,30 @@ class Relation(Protocol):
     def count(self) -> int: ...
 
 
+class ArrowConversions:
+    """What a relation derives from its ``native`` object and its ``to_arrow()``: the column
+    names and the pandas and polars conversions (shared by both engines' relations)."""
+
+    @property
+    def native(self) -> Any:  # pragma: no cover - defined by each engine
+        raise NotImplementedError
+
+    def to_arrow(self) -> pa.Table:  # pragma: no cover - defined by each engine
+        raise NotImplementedError
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.native.columns)
+
+    def to_pandas(self) -> Any:
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> Any:
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow())
+
+
 @runtime_checkable
 class Connection(Protocol):
     """One session of an engine (see the module docstring)."""

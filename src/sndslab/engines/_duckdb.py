@@ -17,8 +17,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from sndslab.engines._base import quote_path
-from sndslab.engines._storage import LocalStorage, is_uri
+from sndslab.engines._base import ArrowConversions, quote_path
+from sndslab.engines._storage import LocalStorage, is_local_path
 from sndslab.errors import InvalidArgumentError, SndslabError
 
 __all__ = ["DuckDBConnection", "DuckDBEngine", "DuckDBRelation"]
@@ -43,7 +43,7 @@ class DuckDBEngine:
     def accepts(self, path: str) -> bool:
         """DuckDB reads and writes local paths only (its remote file systems are extensions
         that cannot be installed offline)."""
-        return not is_uri(path) or str(path).startswith("file://")
+        return is_local_path(path)
 
     def connect(self) -> DuckDBConnection:
         """A new in-memory DuckDB connection with this engine's settings."""
@@ -67,7 +67,7 @@ class DuckDBEngine:
         return DuckDBConnection(raw, self)
 
 
-class DuckDBRelation:
+class DuckDBRelation(ArrowConversions):
     """A lazy DuckDB query (:class:`sndslab.engines.Relation`)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, query: str) -> None:
@@ -79,20 +79,8 @@ class DuckDBRelation:
         """The ``duckdb.DuckDBPyRelation`` (DuckDB's relational API)."""
         return self._con.sql(self.query)
 
-    @property
-    def columns(self) -> list[str]:
-        return list(self.native.columns)
-
     def to_arrow(self) -> pa.Table:
         return self.native.to_arrow_table()
-
-    def to_pandas(self) -> Any:
-        return self.to_arrow().to_pandas()
-
-    def to_polars(self) -> Any:
-        import polars as pl
-
-        return pl.from_arrow(self.to_arrow())
 
     def count(self) -> int:
         rows = self._con.execute(f"SELECT count(*) FROM ({self.query})").fetchall()

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import sqlglot
 
+from sndslab.engines._base import ArrowConversions
 from sndslab.engines._sql import dedup_names, to_spark_sql
 from sndslab.engines._storage import HadoopStorage, is_uri
 from sndslab.errors import SndslabError
@@ -248,7 +249,7 @@ def hadoop_path(path: str | Path) -> str:
     return out
 
 
-class SparkRelation:
+class SparkRelation(ArrowConversions):
     """A lazy Spark query (:class:`sndslab.engines.Relation`); ``native`` is the DataFrame."""
 
     def __init__(self, con: SparkConnection, query: str) -> None:
@@ -259,20 +260,8 @@ class SparkRelation:
     def native(self) -> Any:
         return self._con.dataframe(self.query)
 
-    @property
-    def columns(self) -> list[str]:
-        return list(self.native.columns)
-
     def to_arrow(self) -> pa.Table:
         return self.native.toArrow()
-
-    def to_pandas(self) -> Any:
-        return self.to_arrow().to_pandas()
-
-    def to_polars(self) -> Any:
-        import polars as pl
-
-        return pl.from_arrow(self.to_arrow())
 
     def count(self) -> int:
         return int(self.native.count())

@@ -18,7 +18,7 @@ from typing import Any
 
 from sndslab._atomic import atomic_write_text
 
-__all__ = ["HadoopStorage", "LocalStorage", "is_uri"]
+__all__ = ["HadoopStorage", "LocalStorage", "is_local_path", "is_uri"]
 
 #: URI schemes of object stores (no atomic rename: files are written in place).
 OBJECT_STORES = ("s3", "s3a", "s3n", "gs", "abfs", "abfss", "wasb", "wasbs", "oss")
@@ -31,6 +31,15 @@ def is_uri(path: str | Path) -> bool:
     (True, False, True)
     """
     return "://" in str(path)
+
+
+def is_local_path(path: str | Path) -> bool:
+    """Whether ``path`` is on the local disk: no scheme, or ``file://``.
+
+    >>> is_local_path("/data/lake"), is_local_path("file:///data"), is_local_path("s3a://b/l")
+    (True, True, False)
+    """
+    return not is_uri(path) or str(path).startswith("file://")
 
 
 class LocalStorage:
@@ -89,7 +98,7 @@ class HadoopStorage:  # pragma: no cover - exercised by the Spark tests on remot
 
     @staticmethod
     def _local_path(path: str) -> bool:
-        return not is_uri(path) or str(path).startswith("file://")
+        return is_local_path(path)
 
     def _path(self, path: str) -> Any:
         uri = path if is_uri(path) else "file://" + str(Path(path).absolute())

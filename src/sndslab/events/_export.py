@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from sndslab import __version__
 from sndslab._atomic import atomic_output_dir
-from sndslab.engines import Connection, Engine, Storage, get_engine, is_uri
+from sndslab.engines import Connection, Engine, Storage, get_engine, is_local_path
 from sndslab.errors import OutputExistsError, SndslabError
 from sndslab.lake import (
     LakeLayoutError,
@@ -60,7 +60,7 @@ class ExportTarget:
     def write_parquet(self, table: pa.Table, *parts: str) -> None:
         """Write a small Arrow table as one Parquet file (metadata files) from the driver."""
         path = self.join(*parts)
-        if is_uri(path) and not path.startswith("file://"):
+        if not is_local_path(path):
             from pyarrow import fs
 
             filesystem, inner = fs.FileSystem.from_uri(path)
@@ -125,7 +125,7 @@ def open_export(
             raise SndslabError(f"the {connection.engine.name} engine cannot write {out}")
         paths = LakePaths(root, connection.storage)
         lake_info = _check_lake(paths)
-        local = not is_uri(out) or out.startswith("file://")
+        local = is_local_path(out)
         opened = (
             atomic_output_dir(Path(out.removeprefix("file://")), overwrite=overwrite)
             if local

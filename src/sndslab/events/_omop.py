@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from sndslab import __version__
-from sndslab.engines import Connection, Engine, is_uri
+from sndslab.engines import Connection, Engine, is_local_path
 from sndslab.errors import SndslabError
 from sndslab.events._codes import Nomenclatures, codes_sql, nomenclatures
 from sndslab.events._export import events_relations, open_export
@@ -464,7 +464,7 @@ def to_omop(
         finally:
             for name in _TEMP:
                 c.drop(name)
-        local = not is_uri(target.root) or target.root.startswith("file://")
+        local = is_local_path(target.root)
         result.rows = (
             validate_omop(Path(target.root.removeprefix("file://"))) if validate and local else rows
         )

@@ -161,6 +161,6 @@ def write_report(
     report = build_report(stage_result, rule_counts, identity, intermediate, join_loss)
     storage = paths.storage
     text = json.dumps(report, indent=2, default=str) + "\n"
-    storage.write_text(storage.join(paths.reports_dir, "ingest.json"), text)
-    storage.write_text(storage.join(paths.reports_dir, "ingest.md"), _markdown(report))
+    storage.write_text(paths.report_file("ingest.json"), text)
+    storage.write_text(paths.report_file("ingest.md"), _markdown(report))
     return report

@@ -77,7 +77,7 @@ class Lake:
     @property
     def report(self) -> dict[str, Any]:
         """The ingest report (``_reports/ingest.json``) as a dict."""
-        path = self.paths.join("_reports", "ingest.json")
+        path = self.paths.report_file("ingest.json")
         if not self.paths.storage.exists(path):
             raise SndslabError(f"{self.root} has no ingest report: run `sndslab ingest` first")
         return dict(json.loads(self.paths.storage.read_text(path)))

@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sndslab.engines import LocalStorage, Storage, is_uri
+from sndslab.engines import LocalStorage, Storage, is_local_path
 from sndslab.errors import SndslabError
 
 __all__ = [
@@ -158,10 +158,14 @@ class LakePaths:
     def reports_dir(self) -> str:
         return self.join("_reports")
 
+    def report_file(self, name: str) -> str:
+        """A file of the ingest report (``ingest.json``, ``ingest.md``)."""
+        return self.join("_reports", name)
+
     @property
     def tmp_dir(self) -> str:
         return self.join(".tmp")
 
     @property
     def is_local(self) -> bool:
-        return not is_uri(self.root) or self.root.startswith("file://")
+        return is_local_path(self.root)
