@@ -23,21 +23,14 @@ import pyarrow as pa
 
 import sndslab
 from sndslab._atomic import atomic_output_dir
-from sndslab.synth._care import (
-    CATEGORIES,
-    Providers,
-    _lines,
-    biology_and_imaging,
-    dispensings,
-    falls,
-    phantom_patients,
-    ucd_dispensings,
-    visits,
-)
+from sndslab.synth._biology import biology_and_imaging
+from sndslab.synth._care import CATEGORIES, claim_lines
 from sndslab.synth._conditions import draw_conditions, draw_deaths
 from sndslab.synth._config import SynthConfig
 from sndslab.synth._context import Chunk
 from sndslab.synth._dcir import project_dcir
+from sndslab.synth._drugs import dispensings, ucd_dispensings
+from sndslab.synth._falls import falls
 from sndslab.synth._frame import Frame
 from sndslab.synth._hospital import READMISSION_COEFFICIENTS, STAY_KINDS, draw_stays
 from sndslab.synth._hospital_other import (
@@ -58,6 +51,7 @@ from sndslab.synth._population import (
     make_persons,
     share_family_psa,
 )
+from sndslab.synth._providers import Providers
 from sndslab.synth._reference import Reference
 from sndslab.synth._tables import (
     beneficiaries,
@@ -70,6 +64,7 @@ from sndslab.synth._tables import (
     practitioners,
 )
 from sndslab.synth._truth import Truth
+from sndslab.synth._visits import phantom_patients, visits
 from sndslab.synth._world import ABUSE_TYPES, GP, KIND_NAMES, build_territories, build_world
 from sndslab.synth._writer import FileStats, RawTableWriter
 
@@ -299,7 +294,7 @@ def _generate_chunk(
     fall_rows = falls(chunk, exposures)
     # falls neither hospitalised nor seen in the emergency department are seen by the GP
     gp_fall = fall_rows.filter(fall_rows["channel"] == 0)
-    fall_visits = _lines(
+    fall_visits = claim_lines(
         chunk,
         gp_fall["person"],
         gp_fall["day"],

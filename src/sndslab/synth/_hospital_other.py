@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from sndslab.synth._care import _lines
+from sndslab.synth._care import claim_lines
 from sndslab.synth._context import Chunk
 from sndslab.synth._dcir import empty_claims
 from sndslab.synth._frame import Frame
@@ -190,7 +190,7 @@ def hospital_claim_lines(chunk: Chunk, stays: Frame, ace: Frame) -> Frame:
         ):
             idx = np.flatnonzero(sel)
             s = stays.take(idx)
-            f = _lines(
+            f = claim_lines(
                 chunk,
                 s["person"],
                 s["entry"],
@@ -208,7 +208,7 @@ def hospital_claim_lines(chunk: Chunk, stays: Frame, ace: Frame) -> Frame:
     if len(ace):
         info = ace.filter(rng.random(len(ace)) < art.dpn_qlf_71_share)
         nat = np.where(info["kind"] == 1, NAT_ATU, NAT_SPEC)
-        f = _lines(
+        f = claim_lines(
             chunk,
             info["person"],
             info["day"],

@@ -1,0 +1,201 @@
+"""GP and specialist visits, nursing and physiotherapy acts, and the abusive providers' billing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sndslab.synth._care import (
+    NAT_GP,
+    NAT_HOME,
+    NAT_NURSE,
+    NAT_PHYSIO,
+    NAT_SPEC,
+    NAT_TELE,
+    care_window,
+    claim_lines,
+    poisson_days,
+    profession_code,
+)
+from sndslab.synth._context import Chunk
+from sndslab.synth._dcir import empty_claims
+from sndslab.synth._frame import Frame
+from sndslab.synth._ids import NO_DAY, repeat_index
+from sndslab.synth._providers import Providers
+from sndslab.synth._world import GP, NURSE, PHYSIO
+
+
+def visits(chunk: Chunk, providers: Providers) -> Frame:
+    """GP and specialist visits, nurse and physiotherapy acts."""
+    rng = chunk.rng
+    ref = chunk.ref
+    persons = chunk.persons
+    general = ref.general
+    start, end = care_window(chunk)
+    mid_age = persons.age_at((chunk.study_start + chunk.study_end) // 2)
+    intensity = persons.frailty**0.5
+    frames: list[Frame] = []
+
+    # -- GP visits: baseline + per-condition extra after onset ---------------------------------
+    parent, day = poisson_days(rng, general.gp_rate(mid_age, persons.sex) * intensity, start, end)
+    parts = [(parent, day)]
+    for j, name in enumerate(chunk.cond.names):
+        spec = ref.conditions[name]
+        onset = chunk.cond.onset[:, j].astype(np.int64)
+        has = onset < NO_DAY
+        s = np.maximum(onset, start)
+        p, d = poisson_days(rng, np.where(has, spec.gp_visits_extra_per_year, 0.0), s, end)
+        parts.append((p, d))
+    person = np.concatenate([p for p, _ in parts])
+    day = np.concatenate([d for _, d in parts])
+    own_gp = persons.gp[person].astype(np.int64)
+    other = providers.pick(chunk, person, profession_code(GP))
+    gp = np.where(rng.random(len(person)) < 0.85, own_gp, other)
+    age = persons.age_of(person, day)
+    home = rng.random(len(person)) < np.where(age >= 80, 0.25, 0.03)
+    tele = ~home & (rng.random(len(person)) < 0.04)
+    nat = np.where(home, NAT_HOME, np.where(tele, NAT_TELE, NAT_GP))
+    abuse = chunk.world.practitioners.abuse_type[gp]
+    # upcoding GPs bill a home visit for an office consultation half of the time
+    up = (abuse == 2) & (nat == NAT_GP) & (rng.random(len(person)) < 0.5)
+    nat = np.where(up, NAT_HOME, nat)
+    paid = general.tariff_of(nat)
+    surcharge = rng.random(len(person)) < chunk.config.artefacts.surcharge_share
+    frames.append(
+        claim_lines(
+            chunk,
+            person,
+            day,
+            category="gp_visit",
+            nat=nat,
+            paid=paid,
+            rate=70.0,
+            exe=gp,
+            surcharge=surcharge,
+            base=paid,
+        )
+    )
+    # -- specialist visits ---
+    sp_person: list[np.ndarray] = []
+    sp_day: list[np.ndarray] = []
+    sp_code: list[np.ndarray] = []
+    for spe, rate_fn in general.specialist_rates.items():
+        p, d = poisson_days(rng, rate_fn(mid_age, persons.sex) * intensity, start, end)
+        sp_person.append(p)
+        sp_day.append(d)
+        sp_code.append(np.full(len(p), spe, np.int64))
+    for j, name in enumerate(chunk.cond.names):
+        spec = ref.conditions[name]
+        if not spec.specialist:
+            continue
+        onset = chunk.cond.onset[:, j].astype(np.int64)
+        has = onset < NO_DAY
+        p, d = poisson_days(
+            rng, np.where(has, spec.specialist_visits_per_year, 0.0), np.maximum(onset, start), end
+        )
+        sp_person.append(p)
+        sp_day.append(d)
+        sp_code.append(np.full(len(p), int(spec.specialist), np.int64))
+    person = np.concatenate(sp_person)
+    day = np.concatenate(sp_day)
+    spe = np.concatenate(sp_code)
+    doc = providers.pick(chunk, person, spe)
+    ok = doc >= 0
+    person, day, doc = person[ok], day[ok], doc[ok]
+    prac = chunk.world.practitioners
+    base = np.full(len(person), general.tariff_of(np.array([NAT_SPEC]))[0])
+    extra = np.where(prac.sector[doc] == 2, np.round(rng.uniform(5, 40, len(person)), 0), 0.0)
+    frames.append(
+        claim_lines(
+            chunk,
+            person,
+            day,
+            category="specialist_visit",
+            nat=NAT_SPEC,
+            paid=base + extra,
+            base=base,
+            rate=70.0,
+            exe=doc,
+            surcharge=rng.random(len(person)) < chunk.config.artefacts.surcharge_share / 2,
+        )
+    )
+    # -- nurse and physiotherapy acts (prescribed by the GP) -----------------------------------
+    for prof_kind, category, act_code, rate_fn, tariff in (
+        (NURSE, "nurse_act", NAT_NURSE, general.nurse_rate, 3.15),
+        (PHYSIO, "physio_act", NAT_PHYSIO, general.physio_rate, 2.15),
+    ):
+        n_cond = chunk.cond.count_at(np.full(len(persons), chunk.study_end)).astype(np.float64)
+        p, d = poisson_days(
+            rng, rate_fn(mid_age, persons.sex) * intensity * (1 + 0.3 * n_cond), start, end
+        )
+        exe = providers.pick(chunk, p, profession_code(prof_kind))
+        ok = exe >= 0
+        p, d, exe = p[ok], d[ok], exe[ok]
+        coef = rng.choice(np.array([1.0, 2.0, 4.0, 7.5]), len(p))
+        frames.append(
+            claim_lines(
+                chunk,
+                p,
+                d,
+                category=category,
+                nat=act_code,
+                paid=tariff * coef,
+                rate=60.0,
+                exe=exe,
+                pre=persons.gp[p],
+                coef=coef,
+            )
+        )
+    out = Frame.concat(frames)
+    return _add_abuse(chunk, out)
+
+
+def _add_abuse(chunk: Chunk, lines: Frame) -> Frame:
+    """Excess-volume providers bill each visit twice on a nearby day (truth: abuse type 1)."""
+    prac = chunk.world.practitioners
+    exe = lines["exe"]
+    dup = np.flatnonzero((exe >= 0) & (prac.abuse_type[np.maximum(exe, 0)] == 1))
+    extra = lines.take(dup)
+    shift = chunk.rng.integers(1, 20, len(dup))
+    extra["day"] = np.minimum(extra["day"] + shift, chunk.alive_end[extra["person"]])
+    extra["day_end"] = extra["day"]
+    extra["event"] = chunk.new_ids("event", len(dup))
+    return Frame.concat([lines, extra])
+
+
+def phantom_patients(chunk: Chunk, providers: Providers, used: np.ndarray) -> Frame:
+    """Abusive providers of type 3 bill visits for persons with no other care."""
+    prac = chunk.world.practitioners
+    rng = chunk.rng
+    abusers = np.flatnonzero(prac.abuse_type == 3)
+    if len(abusers) == 0:
+        return empty_claims()
+    idle = np.flatnonzero(~used & (chunk.alive_end >= chunk.study_start))
+    if len(idle) == 0:
+        return empty_claims()
+    region_of_dep = providers.region_idx_of_dep
+    idle_region = region_of_dep[chunk.persons.dep[idle]]
+    persons_l: list[np.ndarray] = []
+    exe_l: list[np.ndarray] = []
+    for a in abusers:
+        pool = idle[idle_region == region_of_dep[prac.dep[a]]]
+        k = min(len(pool), max(1, round(len(chunk.persons) / 5000)))
+        if k == 0:
+            continue
+        chosen = rng.choice(pool, k, replace=False)
+        persons_l.append(chosen)
+        exe_l.append(np.full(k, a, np.int64))
+    if not persons_l:
+        return empty_claims()
+    person = np.concatenate(persons_l)
+    exe = np.concatenate(exe_l)
+    counts = rng.integers(2, 7, len(person))
+    parent = repeat_index(counts)
+    start = chunk.study_start
+    end = chunk.alive_end[person[parent]]
+    day = start + np.floor(rng.random(len(parent)) * (end - start + 1)).astype(np.int64)
+    p = person[parent]
+    nat = np.where(prac.kind[exe[parent]] == GP, NAT_GP, NAT_SPEC)
+    paid = chunk.ref.general.tariff_of(nat)
+    return claim_lines(
+        chunk, p, day, category="gp_visit", nat=nat, paid=paid, rate=70.0, exe=exe[parent]
+    )
