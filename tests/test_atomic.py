@@ -7,16 +7,21 @@ from pathlib import Path
 import pytest
 
 from sndslab._atomic import (
+    OUTPUT_MARKER,
     atomic_output_dir,
     atomic_write_bytes,
     atomic_write_text,
+    check_disjoint,
     check_output_dir,
+    is_sndslab_output,
+    mark_output,
 )
-from sndslab.errors import OutputExistsError, SndslabError
+from sndslab.errors import InvalidArgumentError, OutputExistsError, SndslabError
 
 
 def _names(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir())
+    """Entries of ``root`` apart from sndslab's output marker."""
+    return sorted(p.name for p in root.iterdir() if p.name != OUTPUT_MARKER)
 
 
 def test_success_creates_final_and_no_leftovers(tmp_path: Path) -> None:
@@ -39,6 +44,7 @@ def test_creates_missing_parents(tmp_path: Path) -> None:
 def test_exception_keeps_previous_output_and_removes_temp(tmp_path: Path) -> None:
     final = tmp_path / "out"
     final.mkdir()
+    mark_output(final, "test")
     (final / "old.txt").write_text("old")
     with pytest.raises(RuntimeError, match="boom"), atomic_output_dir(final, overwrite=True) as tmp:
         (tmp / "new.txt").write_text("half")
@@ -58,6 +64,7 @@ def test_keyboard_interrupt_removes_temp(tmp_path: Path) -> None:
 def test_overwrite_replaces_and_deletes_old(tmp_path: Path) -> None:
     final = tmp_path / "out"
     final.mkdir()
+    mark_output(final, "test")
     (final / "old.txt").write_text("old")
     with atomic_output_dir(final, overwrite=True) as tmp:
         (tmp / "new.txt").write_text("new")
@@ -117,3 +124,50 @@ def test_atomic_write_failure_leaves_no_temp(tmp_path: Path) -> None:
         atomic_write_bytes(path, "not bytes")  # type: ignore[arg-type]
     assert path.read_text() == "before"
     assert _names(tmp_path) == ["m.txt"]
+
+
+def test_outputs_carry_the_marker(tmp_path: Path) -> None:
+    with atomic_output_dir(tmp_path / "out", overwrite=False, kind="synth") as tmp:
+        (tmp / "a.txt").write_text("a")
+    assert is_sndslab_output(tmp_path / "out")
+
+
+def test_overwrite_refuses_a_directory_sndslab_did_not_make(tmp_path: Path) -> None:
+    final = tmp_path / "mine"
+    final.mkdir()
+    (final / "thesis.tex").write_text("years of work")
+    with pytest.raises(OutputExistsError, match="not created by sndslab"):
+        check_output_dir(final, overwrite=True)
+    with (
+        pytest.raises(OutputExistsError, match="not created by sndslab"),
+        atomic_output_dir(final, overwrite=True) as tmp,
+    ):
+        (tmp / "x").write_text("x")
+    assert (final / "thesis.tex").read_text() == "years of work"
+
+
+def test_overwrite_never_replaces_a_lake(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    (lake / "_lake.json").write_text("{}")
+    mark_output(lake, "test")  # even a marked one
+    with pytest.raises(OutputExistsError, match="sndslab lake"):
+        check_output_dir(lake, overwrite=True)
+
+
+@pytest.mark.parametrize(
+    ("out", "inp", "message"),
+    [
+        ("lake", "lake", "is the input"),
+        ("lake/omop", "lake", "is inside the input"),
+        ("lake/events", "lake", "is inside the input"),
+        (".", "lake", "contains the input"),
+    ],
+)
+def test_output_and_input_must_be_disjoint(
+    tmp_path: Path, out: str, inp: str, message: str
+) -> None:
+    (tmp_path / "lake").mkdir()
+    with pytest.raises(InvalidArgumentError, match=message):
+        check_output_dir(tmp_path / out, overwrite=True, inputs=[tmp_path / inp])
+    check_disjoint(tmp_path / "elsewhere", [tmp_path / inp])  # a sibling is fine

@@ -4,20 +4,84 @@
 path only when the ``with`` block completes; ``atomic_write_bytes``/``atomic_write_text`` do the
 same for one file (temporary file, then ``os.replace``). Temporary names start with a dot and
 carry a random suffix, so a crashed run never leaves something that looks like a finished one.
+
+Every directory made by ``atomic_output_dir`` carries a marker file (``OUTPUT_MARKER``) saying
+which command wrote it; ``--overwrite`` only ever replaces a directory with that marker, and an
+output may never be, contain or lie inside one of the command's inputs (``check_output_dir``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sndslab.errors import InvalidArgumentError, OutputExistsError
 
-__all__ = ["atomic_output_dir", "atomic_write_bytes", "atomic_write_text", "check_output_dir"]
+__all__ = [
+    "OUTPUT_MARKER",
+    "atomic_output_dir",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_disjoint",
+    "check_output_dir",
+    "is_sndslab_output",
+    "mark_output",
+]
+
+#: File written into every output directory sndslab creates (the licence to overwrite it).
+OUTPUT_MARKER = ".sndslab-output.json"
+#: File of an sndslab lake (``sndslab.lake``): a lake is never an overwritable output.
+_LAKE_MARKER = "_lake.json"
+
+
+def mark_output(directory: Path, kind: str) -> None:
+    """Write the marker saying that sndslab created ``directory`` (``kind``: the command)."""
+    body = {
+        "format": "sndslab-output",
+        "kind": kind,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    (Path(directory) / OUTPUT_MARKER).write_text(json.dumps(body) + "\n", "utf-8")
+
+
+def is_sndslab_output(path: Path) -> bool:
+    """Whether ``path`` is a directory that sndslab marked as its own output."""
+    return (Path(path) / OUTPUT_MARKER).is_file()
+
+
+def _resolved(path: Path | str) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def check_disjoint(
+    output: Path | str, inputs: Iterable[Path | str], *, what: str = "output"
+) -> None:
+    """Refuse an ``output`` that is, contains or lies inside one of ``inputs`` (one line).
+
+    >>> check_disjoint("/data/lake/omop", ["/data/lake"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sndslab.errors.InvalidArgumentError: output /data/lake/omop is inside the input /data/lake...
+    """
+    out = _resolved(output)
+    for raw in inputs:
+        inp = _resolved(raw)
+        if out == inp:
+            raise InvalidArgumentError(f"{what} {output} is the input {raw}: choose another {what}")
+        if out.is_relative_to(inp):
+            raise InvalidArgumentError(
+                f"{what} {output} is inside the input {raw}: choose an {what} outside it"
+            )
+        if inp.is_relative_to(out):
+            raise InvalidArgumentError(
+                f"{what} {output} contains the input {raw}: choose an {what} outside it"
+            )
 
 
 def _is_non_empty_dir(path: Path) -> bool:
@@ -32,21 +96,36 @@ def _nearest_existing(path: Path) -> Path:
     return Path(path.anchor or ".")  # pragma: no cover - the root always exists
 
 
-def check_output_dir(final: Path, *, overwrite: bool) -> None:
+def check_output_dir(final: Path, *, overwrite: bool, inputs: Iterable[Path | str] = ()) -> None:
     """Raise a one-line ``SndslabError`` if ``final`` cannot be (re)created as a directory.
 
-    Refuses an existing file, an existing non-empty directory unless ``overwrite``, and a path
-    whose nearest existing ancestor is not a writable directory. Creates nothing.
+    Refuses an existing file, an existing non-empty directory unless ``overwrite`` and the
+    directory carries sndslab's output marker (never a lake, never a directory sndslab did not
+    create), an output that is, contains or lies inside one of ``inputs``, and a path whose
+    nearest existing ancestor is not a writable directory. Creates nothing.
     """
     final = Path(final)
+    check_disjoint(final, inputs)
     if final.is_symlink() or final.exists():
         if not final.is_dir():
             raise OutputExistsError(f"output path {final} exists and is not a directory")
-        if not overwrite and _is_non_empty_dir(final):
-            raise OutputExistsError(
-                f"output directory {final} already exists and is not empty "
-                "(use --overwrite to replace it)"
-            )
+        if _is_non_empty_dir(final):
+            if not overwrite:
+                raise OutputExistsError(
+                    f"output directory {final} already exists and is not empty "
+                    "(use --overwrite to replace it)"
+                )
+            if (final / _LAKE_MARKER).exists():
+                raise OutputExistsError(
+                    f"output directory {final} is an sndslab lake: --overwrite never replaces "
+                    "a lake; choose another output"
+                )
+            if not is_sndslab_output(final):
+                raise OutputExistsError(
+                    f"output directory {final} was not created by sndslab (no {OUTPUT_MARKER}): "
+                    "--overwrite only replaces sndslab outputs; remove it yourself or choose "
+                    "another output"
+                )
     parent = final.absolute().parent
     base = _nearest_existing(parent)
     if not base.is_dir():
@@ -72,8 +151,13 @@ def _fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output_dir(final: Path, *, overwrite: bool) -> Iterator[Path]:
+def atomic_output_dir(
+    final: Path, *, overwrite: bool, kind: str = "output", inputs: Iterable[Path | str] = ()
+) -> Iterator[Path]:
     """Yield a temporary directory that becomes ``final`` when the block completes.
+
+    The directory carries sndslab's output marker (``kind`` names the command), so a later
+    ``--overwrite`` may replace it; see :func:`check_output_dir` for what is refused.
 
     On success the temporary directory is renamed to ``final`` (an existing ``final`` is moved
     aside, replaced, then deleted). On any exception, including ``KeyboardInterrupt``, the
@@ -87,7 +171,8 @@ def atomic_output_dir(final: Path, *, overwrite: bool) -> Iterator[Path]:
     (['out'], 'hello')
     """
     final = Path(final)
-    check_output_dir(final, overwrite=overwrite)
+    inputs = list(inputs)
+    check_output_dir(final, overwrite=overwrite, inputs=inputs)
     parent = final.absolute().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -97,19 +182,21 @@ def atomic_output_dir(final: Path, *, overwrite: bool) -> Iterator[Path]:
     tmp = parent / f".{final.name}.tmp-{tag}"
     try:
         tmp.mkdir()
+        mark_output(tmp, kind)
     except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise InvalidArgumentError(f"cannot create output {final}: {exc.strerror}") from exc
     try:
         yield tmp
-        _commit(tmp, final, overwrite=overwrite, tag=tag)
+        _commit(tmp, final, overwrite=overwrite, tag=tag, inputs=inputs)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def _commit(tmp: Path, final: Path, *, overwrite: bool, tag: str) -> None:
+def _commit(tmp: Path, final: Path, *, overwrite: bool, tag: str, inputs: list[Path | str]) -> None:
     # Re-check: something may have appeared at ``final`` while the block ran.
-    check_output_dir(final, overwrite=overwrite)
+    check_output_dir(final, overwrite=overwrite, inputs=inputs)
     parent = tmp.parent
     if final.is_dir() and not final.is_symlink():
         old = parent / f".{final.name}.old-{tag}"

@@ -23,7 +23,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 import sndslab
-from sndslab._atomic import check_output_dir
+from sndslab._atomic import check_disjoint, check_output_dir, mark_output
 from sndslab.errors import InvalidArgumentError, SndslabError
 
 __all__ = ["app", "main"]
@@ -298,6 +298,7 @@ def _spark_engine(engine: str, spark_master: str | None) -> Any:
 def _ingest(raw_dir: Path, lake: Path, engine: str, spark_master: str | None = None) -> Any:
     if not raw_dir.is_dir():
         raise InvalidArgumentError(f"raw directory {raw_dir} does not exist or is not a directory")
+    check_disjoint(lake, [raw_dir], what="lake")
     if engine not in ("duckdb", "spark"):
         raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
     eng = _spark_engine(engine, spark_master)
@@ -437,11 +438,13 @@ def demo(
     against the CDM DDL). Later stages (indicators) will be chained here.
     """
     _check_positive("--patients", patients, 1)
-    check_output_dir(out_dir, overwrite=overwrite)
+    check_output_dir(out_dir, overwrite=overwrite)  # refuses a directory sndslab did not make
     if overwrite and out_dir.exists():
         import shutil
 
         shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mark_output(out_dir, "demo")
     result = _synth(
         out_dir / "synth",
         patients=patients,
@@ -461,7 +464,7 @@ def demo(
 
 def _export_checks(lake: Path, out_dir: Path, overwrite: bool) -> None:
     _require_layer(lake, "events", f"sndslab events {lake}")
-    check_output_dir(out_dir, overwrite=overwrite)
+    check_output_dir(out_dir, overwrite=overwrite, inputs=[lake])
 
 
 @export_app.command("omop")

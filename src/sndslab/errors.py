@@ -24,4 +24,7 @@ class InvalidArgumentError(SndslabError, ValueError):
 
 
 class OutputExistsError(SndslabError, FileExistsError):
-    """The output path already exists and overwriting was not requested."""
+    """The output path exists and may not be replaced: not requested (``--overwrite``), or not
+    an sndslab output (CLI exit code 2: a usage error)."""
+
+    exit_code = 2

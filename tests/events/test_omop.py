@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import sndslab
+from sndslab._atomic import OUTPUT_MARKER
 from sndslab.cli import app
 from sndslab.errors import OutputExistsError
 from sndslab.events import (
@@ -83,7 +84,9 @@ def test_ddl_declares_the_cdm_54_tables() -> None:
 
 def test_export_validates_against_the_ddl(omop: tuple[OmopResult, Path]) -> None:
     result, out = omop
-    assert sorted(p.name for p in out.iterdir()) == sorted([*CDM_TABLES, "_manifest.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*CDM_TABLES, "_manifest.json", OUTPUT_MARKER]
+    )
     assert all((out / t).is_dir() and any((out / t).glob("part-*.parquet")) for t in CDM_TABLES)
     counts = validate_omop(out)
     assert counts == result.rows
@@ -349,7 +352,7 @@ def test_cli_export_omop_and_meds(events_result: EventsResult, tmp_path: Path) -
     assert "condition_occurrence" in res.output and (tmp_path / "o" / "person").is_dir()
     again = runner.invoke(app, ["export", "omop", lake, "--out", str(tmp_path / "o")])
     assert (
-        again.exit_code == 1
+        again.exit_code == 2
         and again.output.startswith("error: ")
         and "--overwrite" in again.output
     )

@@ -127,7 +127,12 @@ def open_export(
         lake_info = _check_lake(paths)
         local = is_local_path(out)
         opened = (
-            atomic_output_dir(Path(out.removeprefix("file://")), overwrite=overwrite)
+            atomic_output_dir(
+                Path(out.removeprefix("file://")),
+                overwrite=overwrite,
+                kind=f"export {kind}",
+                inputs=[root] if is_local_path(root) else [],
+            )
             if local
             else _remote_dir(connection.storage, out, overwrite=overwrite)
         )

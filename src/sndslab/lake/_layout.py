@@ -83,6 +83,9 @@ class LakePaths:
         if self.storage.exists(self.marker):
             self.check_version()
             return
+        tmp = self.tmp_dir.rstrip("/").rsplit("/", 1)[-1]  # the engine's spill dir, made first
+        if self.storage.exists(self.root) and set(self.storage.list_dir(self.root)) - {tmp}:
+            self.check_version()  # not a lake, or a legacy lake: refused with its own message
         self.storage.mkdirs(self.root)
         body = {
             "format": "sndslab-lake",
@@ -102,7 +105,10 @@ class LakePaths:
                     f"contract); this sndslab reads layout {LAYOUT_VERSION}: rebuild it with "
                     f"`sndslab ingest RAW --lake NEW_DIR` from its raw files"
                 )
-            raise LakeLayoutError(f"{self.root} is not an sndslab lake (no {MARKER})")
+            raise LakeLayoutError(
+                f"{self.root} is not an sndslab lake (no {MARKER}); sndslab writes a lake only "
+                "into a new or empty directory"
+            )
         try:
             version = json.loads(self.storage.read_text(self.marker)).get("layout_version")
         except ValueError as exc:

@@ -188,7 +188,7 @@ def generate(
     """
     t0 = time.perf_counter()
     out = Path(out)
-    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+    with atomic_output_dir(out, overwrite=overwrite, kind="synth") as tmp:
         raw = tmp / "raw"
         raw.mkdir()
         ref = Reference()
