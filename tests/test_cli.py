@@ -194,3 +194,42 @@ def test_demo_runs_synth_ingest_events_omop(tmp_path: Path) -> None:
 
 def test_events_needs_an_ingested_lake(tmp_path: Path) -> None:
     _fails_cleanly(["events", str(tmp_path)])
+
+
+def test_an_interrupt_turned_into_an_engine_error_still_exits_130(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """DuckDB reports Ctrl-C during a query as its own error ("Query interrupted")."""
+    import os
+    import signal
+    import time
+
+    import sndslab.cli as cli
+
+    def engine_interrupted(*_a: object, **_k: object) -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise RuntimeError("Query interrupted") from None
+
+    monkeypatch.setattr(cli, "_make_config", engine_interrupted)
+    result = runner.invoke(app, ["synth", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 130, result.output
+    assert result.output.strip() == "interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_engine_errors_are_one_line_keeping_their_message(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import duckdb
+
+    import sndslab.cli as cli
+
+    def engine_fails(*_a: object, **_k: object) -> None:
+        raise duckdb.IOException("No files found that match the pattern clean/IR_BEN_R/*.parquet")
+
+    monkeypatch.setattr(cli, "_make_config", engine_fails)
+    line = _fails_cleanly(["synth", "--out", str(tmp_path / "o")], code=1)
+    assert line == "error: DuckDB: No files found that match the pattern clean/IR_BEN_R/*.parquet"

@@ -71,8 +71,60 @@ class _Group(TyperGroup):
         return code
 
 
+#: Modules whose exceptions are engine errors: reported as one line keeping their message.
+_ENGINE_MODULES = {"duckdb": "DuckDB", "_duckdb": "DuckDB", "pyspark": "Spark", "py4j": "Spark"}
+
+
+def _engine_of(exc: BaseException) -> str | None:
+    """``"DuckDB"`` or ``"Spark"`` when ``exc`` (or its cause) comes from an engine."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        root = type(seen).__module__.split(".")[0]
+        if root in _ENGINE_MODULES:
+            return _ENGINE_MODULES[root]
+        seen = seen.__cause__
+    return None
+
+
+@contextmanager
+def _interrupt_flag() -> Iterator[list[bool]]:
+    """Record a Ctrl-C (SIGINT) while the command runs, so an engine that turns the interrupt
+    into its own error (DuckDB's "Query interrupted", a Spark job cancelled) still exits 130."""
+    import signal
+    import threading
+
+    seen = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        seen[0] = True
+        if callable(previous):
+            previous(signum, frame)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run(call: Callable[[], Any]) -> int:
     """Run the click command in non-standalone mode and map every outcome to an exit code."""
+    with _interrupt_flag() as interrupted:
+        try:
+            return _outcome(call)
+        except BaseException:
+            if interrupted[0]:
+                err.print("interrupted", markup=False)
+                return 130
+            raise
+
+
+def _outcome(call: Callable[[], Any]) -> int:
     try:
         rv = call()
     except SndslabError as exc:
@@ -99,6 +151,10 @@ def _run(call: Callable[[], Any]) -> int:
                 return 0
             _error(exc.format_message())
             return int(exc.exit_code)  # type: ignore[attr-defined]
+        engine = _engine_of(exc)
+        if engine is not None and not os.environ.get("SNDSLAB_DEBUG"):
+            _error(f"{engine}: {exc}")
+            return 1
         raise
     # non-standalone click returns the exit code of typer.Exit (e.g. --help, --version), or
     # the command's own return value (None)
