@@ -351,7 +351,13 @@ def _spark_engine(engine: str, spark_master: str | None) -> Any:
     return SparkEngine(master=spark_master)
 
 
-def _ingest(raw_dir: Path, lake: Path, engine: str, spark_master: str | None = None) -> Any:
+def _ingest(
+    raw_dir: Path,
+    lake: Path,
+    engine: str,
+    spark_master: str | None = None,
+    mapping: dict[str, str] | None = None,
+) -> Any:
     if not raw_dir.is_dir():
         raise InvalidArgumentError(f"raw directory {raw_dir} does not exist or is not a directory")
     check_disjoint(lake, [raw_dir], what="lake")
@@ -365,7 +371,7 @@ def _ingest(raw_dir: Path, lake: Path, engine: str, spark_master: str | None = N
         def files(done: int, total: int, _name: str) -> None:
             report("files", done, total)
 
-        return run_ingest(raw_dir, lake, engine=eng, progress=files)
+        return run_ingest(raw_dir, lake, engine=eng, progress=files, mapping=mapping)
 
 
 def _print_ingest(result: Any) -> None:
@@ -411,12 +417,33 @@ def ingest(
             "--spark-master", help="Spark master URL (spark://host:port); --engine spark."
         ),
     ] = None,
+    maps: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="FILE=TABLE: stage a raw file whose name names no registry table into TABLE "
+            "(FILE: its path under RAW_DIR, its name or its stem). Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Ingest raw SNDS files into a typed lake: stg/, quarantine/, int/ and _reports/.
 
+    A file is staged into the table its name identifies (T_MCO19B, ER_PRS_F_2019, ...) or the
+    one --map gives; any other file is refused, with the reason in the report.
     Incremental and idempotent: files already ingested (same content) are not read again.
     """
-    _print_ingest(_ingest(raw_dir, lake, engine, spark_master))
+    _print_ingest(_ingest(raw_dir, lake, engine, spark_master, _parse_maps(maps or [])))
+
+
+def _parse_maps(items: list[str]) -> dict[str, str]:
+    """``["a.csv=T_MCOaaB", ...]`` → ``{"a.csv": "T_MCOaaB"}`` (usage error when malformed)."""
+    mapping: dict[str, str] = {}
+    for item in items:
+        name, sep, table = item.partition("=")
+        if not sep or not name.strip() or not table.strip():
+            raise InvalidArgumentError(f"--map expects FILE=TABLE, got {item!r}")
+        mapping[name.strip()] = table.strip()
+    return mapping
 
 
 def _lake_paths(lake: Path | str) -> Any:

@@ -22,7 +22,7 @@ def test_synthetic_files_are_recognised_by_name(synth_raw: Path) -> None:
     assert mco.data_lines == mco.path.read_bytes().count(b"\n") - 1
 
 
-def test_lowercase_gzip_and_header_recognition(tmp_path: Path) -> None:
+def test_lowercase_gzip_and_header_only_suggests(tmp_path: Path) -> None:
     ben = "BEN_NIR_PSA,BEN_RNG_GEM,BEN_NAI_ANN,BEN_SEX_COD\nA,1,1950,1\nB,1,1960,2"
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "ir_ben_r.csv.gz").write_bytes(gzip.compress(ben.encode()))
@@ -41,15 +41,54 @@ def test_lowercase_gzip_and_header_recognition(tmp_path: Path) -> None:
     )
     mystery = files["mystery.csv"]
     assert mystery.table is None and "not a registry table" in (mystery.reason or "")
+    assert files["extract_mco_b_2019.csv"].table is None
 
 
-def test_header_recognition_takes_year_from_name(tmp_path: Path) -> None:
+def test_a_mapping_files_a_file_explicitly(tmp_path: Path) -> None:
     from sndslab.registry import get_table
 
     cols = get_table("T_MCOaaD").column_names
     (tmp_path / "diagnostics_2021.csv").write_text(";".join(cols) + "\n")
     (f,) = discover(tmp_path)
-    assert (f.table_name, f.year, f.recognised_by) == ("T_MCOaaD", 2021, "header")
+    assert f.table is None and "resembles T_MCOaaD" in (f.reason or "")
+    for key in ("diagnostics_2021.csv", "diagnostics_2021"):
+        (f,) = discover(tmp_path, {key: "t_mcoaad"})
+        assert (f.table_name, f.year, f.recognised_by) == ("T_MCOaaD", 2021, "map")
+
+
+def test_a_bad_mapping_is_a_usage_error(tmp_path: Path) -> None:
+    from sndslab.errors import InvalidArgumentError
+
+    (tmp_path / "a.csv").write_text("X\n1\n")
+    with pytest.raises(InvalidArgumentError, match="NOT_A_TABLE"):
+        discover(tmp_path, {"a.csv": "NOT_A_TABLE"})
+    with pytest.raises(InvalidArgumentError, match="not found"):
+        discover(tmp_path, {"b.csv": "IR_BEN_R"})
+
+
+@pytest.mark.parametrize(
+    ("name", "snds"),
+    [
+        ("T_SSRaaCSTC.csv", "T_SSRaaCSTC"),  # SSR outpatient, not MCO
+        ("T_SSR19FBSTC.csv", "T_SSRaaFBSTC"),
+        ("T_SSRaaFCSTC.csv", "T_SSRaaFCSTC"),
+        ("EB_PRS_F.csv", "EB_PRS_F"),  # EGB sample, not DCIR
+        ("IR_IBA_R.csv", "IR_IBA_R"),  # not IR_BEN_R
+        ("NS_PRS_F_2019.csv", "NS_PRS_F"),  # DCIRS
+    ],
+)
+def test_snds_tables_outside_the_registry_are_refused_by_name(
+    tmp_path: Path, name: str, snds: str
+) -> None:
+    """The Health Data Hub's public synthetic CSVs: files filed by header into the wrong table."""
+    from sndslab.registry import get_table
+
+    lookalike = {"T_SSR": "T_MCOaaCSTC", "EB_": "ER_PRS_F", "IR_": "IR_BEN_R", "NS_": "ER_PRS_F"}
+    table = next(v for k, v in lookalike.items() if name.startswith(k))
+    (tmp_path / name).write_text(";".join(get_table(table).column_names) + "\n")
+    (f,) = discover(tmp_path)
+    assert f.table is None
+    assert (f.reason or "").startswith(f"{snds} is an SNDS table that sndslab does not ingest")
 
 
 def test_encoding_sniff(tmp_path: Path) -> None:

@@ -1,9 +1,12 @@
 """Find raw export files, fingerprint them and recognise their table and year.
 
 One streamed pass per file computes its SHA-256 and counts its lines (decompressing gzip), so
-row accounting never depends on the CSV parser. Recognition: the file name (via the registry's
-``resolve_file_stem``), else the header (the registry table whose column set best matches,
-Jaccard >= 0.8, unique best). Unrecognised files are returned with ``table=None`` and a
+row accounting never depends on the CSV parser. Recognition: an explicit mapping given by the
+user (``--map FILE=TABLE``), else the file name (via the registry's ``resolve_file_stem``). A file
+goes only where its name (or the user) says: a name that is an SNDS table outside the registry
+(an SSR outpatient table, EGB ``EB_*``, DCIRS ``NS_*`` ...) is refused by name, and a header that
+resembles a registry table (Jaccard >= 0.8, unique best) is only *suggested* in the refusal
+message, never used to file the data. Unrecognised files are returned with ``table=None`` and a
 ``reason``: they are reported as refused, never silently ignored.
 """
 
@@ -14,9 +17,11 @@ import gzip
 import hashlib
 import re
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sndslab.errors import InvalidArgumentError
 from sndslab.ingest._accounting import LineCounter
 from sndslab.registry import (
     TableSpec,
@@ -25,6 +30,7 @@ from sndslab.registry import (
     list_tables,
     resolve_file_stem,
 )
+from sndslab.registry._known import snds_table_of
 
 CHUNK = 1 << 22  # 4 MiB
 SNIFF_BYTES = 1 << 20  # encoding is decided on the first ~1 MB
@@ -57,7 +63,7 @@ class RawFile:
     data_lines: int = 0
     physical_lines: int = 0
     blank_lines: list[int] = field(default_factory=list)
-    recognised_by: str | None = None  # "name" | "header"
+    recognised_by: str | None = None  # "name" | "map"
     reason: str | None = None
 
     @property
@@ -113,6 +119,8 @@ def _header(head: bytes, encoding: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _by_header(columns: tuple[str, ...]) -> tuple[TableSpec | None, str | None]:
+    """The registry table whose columns best match ``columns`` (a suggestion only), or the
+    reason there is none."""
     have = set(columns)
     if not have:
         return None, "no header line"
@@ -129,8 +137,9 @@ def _by_header(columns: tuple[str, ...]) -> tuple[TableSpec | None, str | None]:
     return get_table(name), None
 
 
-def inspect_file(path: Path, raw_dir: Path | None = None) -> RawFile:
-    """Fingerprint and recognise one file (never raises for bad content)."""
+def inspect_file(path: Path, raw_dir: Path | None = None, table: str | None = None) -> RawFile:
+    """Fingerprint and recognise one file (never raises for bad content); ``table`` is the
+    registry table the user mapped the file to, if any."""
     path = Path(path)
     rel = path.relative_to(raw_dir).as_posix() if raw_dir is not None else path.name
     stem, suffix = _strip_suffix(path.name)
@@ -163,11 +172,25 @@ def inspect_file(path: Path, raw_dir: Path | None = None) -> RawFile:
     except Exception as exc:  # e.g. pyarrow's ArrowInvalid on a corrupt Parquet file
         rf.reason = f"cannot read file: {type(exc).__name__}: {exc}"
         return rf
-    _recognise(rf, stem)
+    _recognise(rf, stem, table)
     return rf
 
 
-def _recognise(rf: RawFile, stem: str) -> None:
+def _year_in(stem: str, table: TableSpec) -> int | None:
+    years = _YEAR.findall(stem)
+    if years:
+        return int(years[-1])
+    if table.needs_year:
+        short = re.findall(r"(?<!\d)(\d\d)(?!\d)", stem)
+        return 2000 + int(short[-1]) if short else None
+    return None
+
+
+def _recognise(rf: RawFile, stem: str, mapped: str | None) -> None:
+    if mapped is not None:
+        rf.table, rf.recognised_by = get_table(mapped), "map"
+        rf.year = _year_in(stem, rf.table)
+        return
     tokens = stem.upper().split("_")
     # "ER_PRS_F_2019", then suffixed variants such as "ER_PRS_F_2019_01" or "IR_BEN_R_PART2"
     for k in range(len(tokens), 0, -1):
@@ -177,28 +200,60 @@ def _recognise(rf: RawFile, stem: str) -> None:
             continue
         rf.recognised_by = "name"
         return
+    snds = snds_table_of(stem)
+    if snds is not None:
+        rf.reason = (
+            f"{snds} is an SNDS table that sndslab does not ingest (not in its registry): "
+            "refused by name"
+        )
+        return
     if rf.size == 0 or not rf.columns:
         rf.reason = "empty file: no header line and table not recognisable from its name"
         return
     table, reason = _by_header(rf.columns)
     if table is None:
-        rf.reason = reason
+        rf.reason = f"the file name names no SNDS table; header: {reason}"
         return
-    rf.table, rf.recognised_by = table, "header"
-    years = _YEAR.findall(stem)
-    if years:
-        rf.year = int(years[-1])
-    elif table.needs_year:
-        short = re.findall(r"(?<!\d)(\d\d)(?!\d)", stem)
-        rf.year = 2000 + int(short[-1]) if short else None
+    rf.reason = (
+        f"the file name names no SNDS table; its header resembles {table.name}: to stage it "
+        f"there, map it explicitly (--map '{rf.name}={table.name}')"
+    )
 
 
-def discover(raw_dir: Path | str) -> list[RawFile]:
-    """Every file under ``raw_dir`` (recursively, hidden files excluded), sorted by name."""
+def _mapped_table(mapping: Mapping[str, str], rel: str, used: set[str]) -> str | None:
+    name = rel.rsplit("/", 1)[-1]
+    for key in (rel, name, _strip_suffix(name)[0]):
+        if key in mapping:
+            used.add(key)
+            return mapping[key]
+    return None
+
+
+def discover(raw_dir: Path | str, mapping: Mapping[str, str] | None = None) -> list[RawFile]:
+    """Every file under ``raw_dir`` (recursively, hidden files excluded), sorted by name.
+
+    ``mapping`` files a raw file into a registry table explicitly: keys are a file's path
+    relative to ``raw_dir``, its name or its stem; values registry table names. An unknown
+    table or a key that matches no file is an :class:`~sndslab.errors.InvalidArgumentError`.
+    """
     raw = Path(raw_dir)
+    mapping = dict(mapping or {})
+    for key, table in mapping.items():
+        try:
+            mapping[key] = get_table(table).name
+        except UnknownTableError as exc:
+            raise InvalidArgumentError(f"--map {key}={table}: {exc}") from None
     files = sorted(
         p
         for p in raw.rglob("*")
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(raw).parts)
     )
-    return [inspect_file(p, raw) for p in files]
+    used: set[str] = set()
+    found = [
+        inspect_file(p, raw, _mapped_table(mapping, p.relative_to(raw).as_posix(), used))
+        for p in files
+    ]
+    unused = sorted(set(mapping) - used)
+    if unused:
+        raise InvalidArgumentError(f"--map names file(s) not found in {raw}: {', '.join(unused)}")
+    return found

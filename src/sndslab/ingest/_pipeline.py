@@ -12,7 +12,7 @@ unchanged. Orphan satellite rows go to ``quarantine/<TABLE>/orphans/``
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -203,9 +203,14 @@ def ingest(
     engine: str | Engine = "duckdb",
     rules: list[QualityRule] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    mapping: Mapping[str, str] | None = None,
 ) -> IngestResult:
     """Stage ``raw_dir`` into ``lake`` then apply ``rules`` (default: the built-in rules),
     resolve identity, build the ``int`` generation and write the report.
+
+    ``mapping`` files raw files whose name names no registry table into one explicitly
+    (``{"file name or stem": "TABLE"}``, the command line's ``--map``; see
+    :func:`sndslab.ingest.discover`).
 
     ``engine`` is a name (``duckdb``, ``spark``) or a configured engine
     (:func:`sndslab.engines.get_engine`, e.g. with a ``memory_limit``: every step then runs
@@ -223,7 +228,7 @@ def ingest(
     try:
         paths.ensure_marker()
         # every step runs on the chosen engine (on "spark": the same SQL, transpiled)
-        staged = stage(raw_dir, lake, engine=eng, progress=progress)
+        staged = stage(raw_dir, lake, engine=eng, progress=progress, mapping=mapping)
         timings["stage"] = round(time.perf_counter() - started, 3)
         if paths.is_local:  # the engine's spill directory lives there (staging removes it)
             paths.storage.mkdirs(paths.tmp_dir)

@@ -38,7 +38,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -292,6 +292,7 @@ def stage(
     engine: str | Engine = "duckdb",
     progress: Progress | None = None,
     workers: int | None = None,
+    mapping: Mapping[str, str] | None = None,
 ) -> StageResult:
     """Stage every new raw file of ``raw_dir`` into ``lake`` (incremental, idempotent).
 
@@ -329,7 +330,7 @@ def stage(
                 f"{removed} part director(ies) not listed in the state deleted "
                 "(left by an interrupted run)"
             )
-        files = discover(raw)
+        files = discover(raw, mapping)
         result.accounts = _stage_files(con, files, paths, state, scratch, progress, workers)
     finally:
         con.close()
