@@ -417,6 +417,13 @@ def ingest(
             "--spark-master", help="Spark master URL (spark://host:port); --engine spark."
         ),
     ] = None,
+    allow_refused: Annotated[
+        bool,
+        typer.Option(
+            "--allow-refused",
+            help="Exit 0 even when raw files were refused (their lines are in the report).",
+        ),
+    ] = False,
     maps: Annotated[
         list[str] | None,
         typer.Option(
@@ -432,7 +439,29 @@ def ingest(
     one --map gives; any other file is refused, with the reason in the report.
     Incremental and idempotent: files already ingested (same content) are not read again.
     """
-    _print_ingest(_ingest(raw_dir, lake, engine, spark_master, _parse_maps(maps or [])))
+    result = _ingest(raw_dir, lake, engine, spark_master, _parse_maps(maps or []))
+    _print_ingest(result)
+    if not allow_refused:
+        _refuse_refused(result)
+
+
+def _refuse_refused(result: Any) -> None:
+    """Exit 1 when a file was refused or had data lines but none staged (one line)."""
+    bad = [
+        f
+        for f in result.report["files"]
+        if f["rows_in"] > 0 and (f["status"] == "refused" or f["staged"] == 0)
+    ]
+    if not bad:
+        return
+    lines = sum(f["rows_in"] for f in bad)
+    first = bad[0]
+    why = first["message"] or first["status"]
+    more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+    raise SndslabError(
+        f"{len(bad)} raw file(s) with {lines:,} data line(s) not staged ({why}{more}); see "
+        f"{_lake_paths(result.lake).report_file('ingest.md')}; --allow-refused accepts this"
+    )
 
 
 def _parse_maps(items: list[str]) -> dict[str, str]:

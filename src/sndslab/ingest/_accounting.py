@@ -38,6 +38,7 @@ class FileAccount:
     rows_in: int = 0
     staged: int = 0
     quarantined: dict[str, int] = field(default_factory=dict)
+    refused_rows: int = 0
     unknown_columns: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)
     status: Status = "staged"
@@ -54,13 +55,23 @@ class FileAccount:
         """Rows quarantined, all reasons."""
         return sum(self.quarantined.values())
 
+    def refuse(self, message: str, data_lines: int) -> FileAccount:
+        """Mark the file refused: its ``data_lines`` (counted independently of any parser)
+        are all accounted as refused rows, with the reason in ``message``."""
+        self.status, self.message = "refused", message
+        self.rows_in, self.staged, self.quarantined = data_lines, 0, {}
+        self.refused_rows = data_lines
+        return self
+
     def check(self) -> FileAccount:
-        """Raise :class:`AccountingError` unless ``rows_in == staged + quarantined``."""
-        if self.rows_in != self.staged + self.quarantined_total:
+        """Raise :class:`AccountingError` unless ``rows_in == staged + quarantined +
+        refused_rows``."""
+        if self.rows_in != self.staged + self.quarantined_total + self.refused_rows:
             raise AccountingError(
                 f"internal error: row accounting of {self.file} does not add up: "
                 f"rows_in={self.rows_in} staged={self.staged} "
-                f"quarantined={self.quarantined_total} ({self.quarantined})"
+                f"quarantined={self.quarantined_total} ({self.quarantined}) "
+                f"refused={self.refused_rows}"
             )
         return self
 

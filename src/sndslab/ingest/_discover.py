@@ -113,7 +113,8 @@ def _encoding(head: bytes) -> str:
 def _header(head: bytes, encoding: str) -> tuple[str, tuple[str, ...]]:
     line = head.split(b"\n", 1)[0].rstrip(b"\r")
     text = line.decode(encoding, errors="replace").lstrip("\ufeff")
-    delimiter = ";" if text.count(";") >= text.count(",") else ","
+    # CNAM exports use ";"; "," (and tabs, "|") come from re-exports: the most frequent wins
+    delimiter = max((";", ",", "\t", "|"), key=text.count)
     cols = tuple(c.strip().strip('"').strip().upper() for c in text.split(delimiter))
     return delimiter, cols if text.strip() else ()
 

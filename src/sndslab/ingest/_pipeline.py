@@ -19,6 +19,7 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict
 
 from sndslab.engines import Connection, DuckDBConnection, Engine, get_engine, is_uri
+from sndslab.errors import SndslabError
 from sndslab.ingest._identity import IdentityResult, resolve_persons
 from sndslab.ingest._intermediate import build_intermediate, join_loss
 from sndslab.ingest._report import write_report
@@ -62,6 +63,22 @@ def _unordered(con: Connection) -> None:
     sorts or aggregates): let DuckDB stream and spill without keeping it."""
     if con.engine.name == "duckdb":
         cast(DuckDBConnection, con).raw.execute("SET preserve_insertion_order = false")
+
+
+def _require_beneficiaries(staged: Any, raw_dir: Path | str, lake: Path | str) -> None:
+    """One clear error when no IR_BEN_R was staged: identity, persons and every person-linked
+    int table need it; what was staged stays in ``stg/`` and is reused by the next run."""
+    accounts = getattr(staged, "accounts", [])
+    tables = {a.table for a in accounts if a.table and a.status == "staged"}
+    if "IR_BEN_R" in tables:
+        return
+    kept = sum(1 for a in accounts if a.status == "staged")
+    raise SndslabError(
+        f"no IR_BEN_R file among the raw files of {raw_dir}: the int layer (identity, persons "
+        f"and every person-linked table) needs the beneficiary referential; the {kept} staged "
+        f"file(s) stay in {lake}/stg and are reused next time: add IR_BEN_R (e.g. IR_BEN_R.csv) "
+        "and run ingest again"
+    )
 
 
 def _inputs(staged: Any) -> dict[str, Any]:
@@ -230,6 +247,7 @@ def ingest(
         # every step runs on the chosen engine (on "spark": the same SQL, transpiled)
         staged = stage(raw_dir, lake, engine=eng, progress=progress, mapping=mapping)
         timings["stage"] = round(time.perf_counter() - started, 3)
+        _require_beneficiaries(staged, raw_dir, lake)
         if paths.is_local:  # the engine's spill directory lives there (staging removes it)
             paths.storage.mkdirs(paths.tmp_dir)
         _unordered(con)

@@ -50,6 +50,10 @@ def build_report(
                 "rows_in": acc.rows_in,
                 "staged": acc.staged,
                 "quarantined": dict(acc.quarantined),
+                "refused": acc.refused_rows,
+                "message": acc.message,
+                "unknown_columns": list(acc.unknown_columns),
+                "missing_columns": list(acc.missing_columns),
             }
         )
         if acc.table is None or acc.status not in ("staged",):
@@ -87,9 +91,15 @@ def build_report(
             "quarantined": q,
             "adds_up": True,
         }
+    refused = [f for f in files if f["status"] == "refused"]
     return {
         "tables": tables,
         "files": files,
+        "refused": {
+            "files": len(refused),
+            "rows": sum(f["refused"] for f in refused),
+            "reasons": {f["file"]: f["message"] for f in refused},
+        },
         "rules": rule_counts.rules,
         "identity": identity.model_dump() if identity is not None else None,
         "intermediate": intermediate,
@@ -116,14 +126,21 @@ def _markdown(report: dict[str, Any]) -> str:
         "",
         "## Files",
         "",
-        "| file | table | year | status | rows in | staged | quarantined |",
+        "| file | table | year | status | rows in | staged | quarantined | refused |"
+        " unknown columns (dropped) | missing columns (NULL) |",
     ]
-    lines += ["|---|---|---|---|---:|---:|---|"]
+    lines += ["|---|---|---|---|---:|---:|---|---:|---|---|"]
     for f in report["files"]:
         lines.append(
-            f"| {f['file']} | {f['table']} | {f['year'] or ''} | {f['status']} | {f['rows_in']} |"
-            f" {f['staged']} | {fmt(f['quarantined'])} |"
+            f"| {f['file']} | {f['table'] or ''} | {f['year'] or ''} | {f['status']} |"
+            f" {f['rows_in']:,} | {f['staged']:,} | {fmt(f['quarantined'])} |"
+            f" {f.get('refused', 0):,} | {', '.join(f.get('unknown_columns', [])) or '–'} |"
+            f" {', '.join(f.get('missing_columns', [])) or '–'} |"
         )
+    refused = report.get("refused") or {}
+    if refused.get("files"):
+        lines += ["", "## Refused files", ""]
+        lines += [f"- {name}: {why}" for name, why in refused["reasons"].items()]
     lines += [
         "",
         "## Rules",

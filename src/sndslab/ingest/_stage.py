@@ -144,7 +144,7 @@ def refused_account(rf: RawFile, exc: BaseException) -> FileAccount:
     acc = base_account(rf)
     text = str(exc).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
-    acc.status, acc.message = "refused", f"{rf.name}: cannot be read: {first}"
+    acc.refuse(f"{rf.name}: cannot be read: {first}", rf.data_lines)
     log.warning(acc.message)
     return acc
 
@@ -174,8 +174,7 @@ def stage_file(
     paths = lake if isinstance(lake, LakePaths) else LakePaths(str(lake), con.storage)
     acc = base_account(rf)
     if rf.table is None:
-        acc.status, acc.message = "refused", rf.reason or "table not recognised"
-        return acc
+        return acc.refuse(rf.reason or "table not recognised", rf.data_lines)
     own_scratch = scratch is None
     work = scratch or paths.join(".tmp", f"stage-{uuid.uuid4().hex[:12]}")
     try:
@@ -203,10 +202,10 @@ def plan_file(rf: RawFile, acc: FileAccount) -> TypingPlan | None:
         return None
     plan = plan_columns(table, rf.columns)
     if not plan.source_cols:
-        acc.status = "refused"
-        acc.message = (
+        acc.refuse(
             f"{rf.name}: header shares no column with table {table.name} "
-            "(file without a header line?)"
+            "(file without a header line, or another delimiter?)",
+            rf.data_lines,
         )
         return None
     acc.unknown_columns, acc.missing_columns = plan.unknown, plan.missing
@@ -418,7 +417,7 @@ def _decide(rf: RawFile, state: IngestState, seen: dict[str, str]) -> FileAccoun
     seen[rf.sha256] = rf.name
     if rf.table is None:
         acc = base_account(rf)
-        acc.status, acc.message = "refused", f"{rf.name}: {rf.reason}"
+        acc.refuse(f"{rf.name}: {rf.reason}", rf.data_lines)
         log.warning(acc.message)
         return acc
     return None
