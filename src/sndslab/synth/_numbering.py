@@ -180,7 +180,8 @@ class RecordNumbering:
         ns = np.uint64(NAMESPACES[namespace])
         day_u = np.asarray(day, np.int64).astype(np.uint64)
         with np.errstate(over="ignore"):
-            k = _mix(_code_int(codes) ^ _mix(np.uint64(self.seed) * np.uint64(31) + ns))
+            run = _mix(np.array([self.seed * 31 + int(ns)], np.uint64))
+            k = _mix(_code_int(codes) ^ run)
             return _mix(k ^ (day_u * np.uint64(0x2545F4914F6CDD1D)))
 
     def pmsi(self, namespace: str, finess: np.ndarray, day: np.ndarray) -> np.ndarray:

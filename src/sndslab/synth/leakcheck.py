@@ -189,8 +189,8 @@ def pair_auc(
     For every anchor record (default: all) with another record of the same person in its
     group, one such record (a positive pair) and one random record of the group (a negative
     pair, positive only by chance) are drawn; the score of a pair is minus the distance of
-    its records in ``key`` order, plus their distance in the ``reference`` order (random
-    when ``None``), both divided by the group size. 0.5: the order says nothing about who
+    its records in ``key`` order, plus their distance in the ``reference`` order (if any),
+    both divided by the group size. 0.5: the order says nothing about who
     is who; 1: records of one person are next to each other. The pairs of ``repeats``
     independent draws (partners and tie-breaks) are pooled to lower the variance.
     """
@@ -214,7 +214,8 @@ def _pair_draw(
     """Scores and labels of one draw of positive and negative pairs (see :func:`pair_auc`)."""
     n = len(g)
     rank = _ranks(g, key, rng).astype(np.float64)
-    ref = _ranks(g, reference, rng).astype(np.float64)
+    # no reference: nothing to subtract (a random order would only add noise)
+    ref = np.zeros(n) if reference is None else _ranks(g, reference, rng).astype(np.float64)
     size = np.bincount(g)[g].astype(np.float64)
     # positive partners: same group and person; negative partners: same group
     order = np.lexsort((rng.random(n), p_id, g))
@@ -384,7 +385,7 @@ def _dcir_leaks(con: Any, raw: Path, truth: Path, chunk_size: int, seed: int) ->
     listed = _rank_of(file, flow, org, dct, prs_ord)  # public order of the lines
     batch = (file, _chunk_of(person, chunk_size))
     return {
-        "dct_ord_num.same_person_auc": pair_auc(d_person, d_scope, d_num, seed=seed),
+        "dct_ord_num.same_person_auc": pair_auc(d_person, d_scope, d_num, seed=seed, repeats=1),
         "dct_ord_num.fictitious_auc": pair_auc(d_person, d_scope, d_num, anchors=d_fict, seed=seed),
         "dct_ord_num.fictitious_reidentification_rate": reidentification_rate(
             d_fict, d_person, d_scope, d_num, seed=seed
@@ -396,13 +397,13 @@ def _dcir_leaks(con: Any, raw: Path, truth: Path, chunk_size: int, seed: int) ->
             d_fict, d_person, np.zeros(len(d_num), np.int64), d_num, seed=seed
         ),
         "raw_order.ER_PRS_F.same_person_auc": pair_auc(
-            person, batch, row, reference=listed, seed=seed
+            person, batch, row, reference=listed, seed=seed, repeats=1
         ),
         "raw_order.ER_PRS_F.fictitious_auc": pair_auc(
             person, batch, row, reference=listed, anchors=fict, seed=seed
         ),
         "raw_order.ER_PRS_F.same_person_across_chunks": pair_auc(
-            person, file, row, reference=listed, seed=seed
+            person, file, row, reference=listed, seed=seed, repeats=1
         ),
     }
 
