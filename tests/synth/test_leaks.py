@@ -23,6 +23,7 @@ from sndslab.synth._numbering import (
     PMSI_EPOCH,
     PMSI_SLOTS,
     RecordNumbering,
+    dcir_line_order,
     order_rows,
     permute,
 )
@@ -180,18 +181,14 @@ def test_numbers_carry_over_chunks_without_repeats() -> None:
 
 
 def test_order_rows_sorts_dcir_and_pmsi_batches() -> None:
-    dcir = pa.table(
-        {
-            "FLX_DIS_DTD": pa.array([3, 1, 1, 2], pa.int32()).cast(pa.date32()),
-            "ORG_CLE_NUM": ["a", "b", "a", "a"],
-            "DCT_ORD_NUM": ["1", "2", "9", "1"],
-            "PRS_ORD_NUM": ["1", "1", "1", "1"],
-            "X": [0, 1, 2, 3],
-        }
-    )
-    assert order_rows("ER_PRS_F", dcir).column("X").to_pylist() == [2, 1, 3, 0]
+    flow = np.array([3, 1, 1, 2])
+    org = np.array([0, 1, 0, 0])
+    dct = np.array([1, 2, 9, 1])
+    assert dcir_line_order(flow, org, dct, np.ones(4)).tolist() == [2, 1, 3, 0]
     pmsi = pa.table({"ETA_NUM": ["2", "1", "1"], "RSA_NUM": ["5", "7", "6"], "X": [0, 1, 2]})
     assert order_rows("T_MCOaaD", pmsi).column("X").to_pylist() == [2, 1, 0]
+    ben = pa.table({"BEN_NIR_PSA": ["B", "A"], "BEN_RNG_GEM": [1, 1], "X": [0, 1]})
+    assert order_rows("IR_BEN_R", ben).column("X").to_pylist() == [1, 0]
     other = pa.table({"X": [2, 1]})
     assert order_rows("IR_PHA_R", other).column("X").to_pylist() == [2, 1]
 

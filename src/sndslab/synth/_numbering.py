@@ -42,10 +42,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = [
+    "DCIR_ROW_ORDER",
     "DCT_DOMAIN",
     "PMSI_SLOTS",
     "ROW_ORDER",
     "RecordNumbering",
+    "dcir_line_order",
     "identifier_manifest",
     "merge_batches",
     "number_pmsi_records",
@@ -144,12 +146,22 @@ class RecordNumbering:
         self._keys = np.zeros(0, np.int64)  # sorted composite keys
         self._next = np.zeros(0, np.int64)  # next counter value of each key
 
-    def _code_ids(self, codes: np.ndarray) -> np.ndarray:
-        """Small run-local ids of establishment/organism codes (a loop over distinct codes)."""
+    def _code_ids(
+        self, codes: np.ndarray, index: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: a small run-local id and a stable integer of its establishment/organism
+        code, ``codes[index]`` (``codes`` itself when ``index`` is None). Work is done on the
+        distinct codes (a loop over them registers new ones)."""
         text = np.asarray(codes).astype(str)
-        uniq, inv = np.unique(text, return_inverse=True)
+        if index is None:
+            uniq, inv = np.unique(text, return_inverse=True)
+        else:
+            uniq, inv = np.unique(text, return_inverse=True)
+            inv = inv[np.asarray(index, np.int64)]
         ids = np.array([self._codes.setdefault(u, len(self._codes)) for u in uniq], np.int64)
-        return ids[inv] if len(text) else np.zeros(0, np.int64)
+        if len(inv) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+        return ids[inv], _code_int(uniq)[inv]
 
     def _counters(self, keys: np.ndarray) -> np.ndarray:
         """Next counter value of each row's key, rows of one key numbered consecutively."""
@@ -175,18 +187,25 @@ class RecordNumbering:
             self._keys, self._next = keys_all[o], next_all[o]
         return base[inv] + rank
 
-    def _batch_key(self, namespace: str, codes: np.ndarray, day: np.ndarray) -> np.ndarray:
+    def _batch_key(self, namespace: str, code_int: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Permutation key of each row's batch, from the seed and public values only."""
         ns = np.uint64(NAMESPACES[namespace])
         day_u = np.asarray(day, np.int64).astype(np.uint64)
         with np.errstate(over="ignore"):
             run = _mix(np.array([self.seed * 31 + int(ns)], np.uint64))
-            k = _mix(_code_int(codes) ^ run)
+            k = _mix(code_int ^ run)
             return _mix(k ^ (day_u * np.uint64(0x2545F4914F6CDD1D)))
 
-    def pmsi(self, namespace: str, finess: np.ndarray, day: np.ndarray) -> np.ndarray:
+    def pmsi(
+        self,
+        namespace: str,
+        finess: np.ndarray,
+        day: np.ndarray,
+        index: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Record numbers of PMSI records of ``namespace`` (mco, ace, ssr, had, rip) sent by
-        the establishments ``finess`` (ETA_NUM) for admissions (visits) on ``day``.
+        the establishments ``finess`` (ETA_NUM; ``finess[index]`` when ``index`` is given)
+        for admissions (visits) on ``day``.
 
         Unique per (namespace, ETA_NUM) over the whole run; in admission-day order; random
         order within a day. At most ``PMSI_SLOTS`` records per establishment and day.
@@ -195,24 +214,27 @@ class RecordNumbering:
         offset = day - PMSI_EPOCH
         if len(day) and (offset.min() < 0 or offset.max() >= 99_999):
             raise ValueError("PMSI admission days must fall between 2000 and 2273")
-        ids = self._code_ids(finess)
+        ids, code_int = self._code_ids(finess, index)
         keys = (np.int64(NAMESPACES[namespace]) << 52) | (ids << 20) | offset
         counter = self._counters(keys)
         if len(counter) and counter.max() >= PMSI_SLOTS:
             raise ValueError(f"more than {PMSI_SLOTS} {namespace} records per establishment-day")
-        slot = permute(counter, PMSI_SLOTS, self._batch_key(namespace, finess, day))
+        slot = permute(counter, PMSI_SLOTS, self._batch_key(namespace, code_int, day))
         return offset * PMSI_SLOTS + slot
 
-    def dct(self, organism: np.ndarray, flow_day: np.ndarray) -> np.ndarray:
-        """DCT_ORD_NUM of décomptes processed by ``organism`` (ORG_CLE_NUM) in the flow of
-        ``flow_day`` (FLX_DIS_DTD): unique per (organism, flow), random order in the flow."""
+    def dct(
+        self, organism: np.ndarray, flow_day: np.ndarray, index: np.ndarray | None = None
+    ) -> np.ndarray:
+        """DCT_ORD_NUM of décomptes processed by ``organism`` (ORG_CLE_NUM;
+        ``organism[index]`` when ``index`` is given) in the flow of ``flow_day``
+        (FLX_DIS_DTD): unique per (organism, flow), random order in the flow."""
         flow_day = np.asarray(flow_day, np.int64)
-        ids = self._code_ids(organism)
+        ids, code_int = self._code_ids(organism, index)
         keys = (np.int64(NAMESPACES["dct"]) << 52) | (ids << 20) | (flow_day - PMSI_EPOCH)
         counter = self._counters(keys)
         if len(counter) and counter.max() >= DCT_DOMAIN:
             raise ValueError(f"more than {DCT_DOMAIN} décomptes in one batch")
-        return permute(counter, DCT_DOMAIN, self._batch_key("dct", organism, flow_day)) + 1
+        return permute(counter, DCT_DOMAIN, self._batch_key("dct", code_int, flow_day)) + 1
 
 
 def numbering_of(chunk: Any) -> RecordNumbering:
@@ -230,12 +252,12 @@ def numbering_of(chunk: Any) -> RecordNumbering:
 # raw row order
 # ---------------------------------------------------------------------------------------------
 
-_DCIR_ORDER = ("FLX_DIS_DTD", "ORG_CLE_NUM", "DCT_ORD_NUM", "PRS_ORD_NUM")
-_DCIR_TABLES = ("ER_PRS_F", "ER_PHA_F", "ER_CAM_F", "ER_BIO_F", "ER_UCD_F", "ER_ETE_F")
+#: Order of DCIR lines (every DCIR table of a chunk, sorted once in ``_dcir`` by
+#: :func:`dcir_line_order`, before the rows are split by table and flow year).
+DCIR_ROW_ORDER = ("FLX_DIS_DTD", "ORG_CLE_NUM", "DCT_ORD_NUM", "PRS_ORD_NUM")
 #: Sort keys of each written batch, by registry table name. PMSI tables not listed are sorted
 #: by their establishment column and record number (:func:`_pmsi_keys`).
 ROW_ORDER: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(_DCIR_TABLES, _DCIR_ORDER),
     "IR_BEN_R": ("BEN_NIR_PSA", "BEN_RNG_GEM"),
     "IR_IMB_R": ("BEN_NIR_PSA", "BEN_RNG_GEM", "IMB_ALD_DTD", "IMB_ALD_NUM"),
     "KI_CCI_R": ("BEN_DCD_DTE", "DCD_IDT_ENC"),
@@ -252,6 +274,14 @@ def _pmsi_keys(columns: list[str]) -> tuple[str, ...]:
     if not eta or not num:
         return ()
     return (*eta, *num, *[c for c in _SUB_COLUMNS if c in columns])
+
+
+def dcir_line_order(
+    flow_day: np.ndarray, organism_rank: np.ndarray, dct: np.ndarray, prs_ord: np.ndarray
+) -> np.ndarray:
+    """Indices sorting DCIR lines by :data:`DCIR_ROW_ORDER` (``organism_rank``: the rank of
+    the line's ORG_CLE_NUM among the organism codes)."""
+    return np.lexsort((prs_ord, dct, organism_rank, flow_day))
 
 
 def row_order(table: str, data: pa.Table) -> np.ndarray | None:
@@ -284,7 +314,8 @@ def identifier_manifest() -> dict[str, Any]:
         "dct_ord_num": "per (ORG_CLE_NUM, FLX_DIS_DTD) batch counter carried across chunks, "
         f"permuted pseudo-randomly into [1, {DCT_DOMAIN}]: unique per organism and flow, "
         "random order inside a flow",
-        "row_order": {k: list(v) for k, v in ROW_ORDER.items()}
+        "row_order": {"DCIR": list(DCIR_ROW_ORDER)}
+        | {k: list(v) for k, v in ROW_ORDER.items()}
         | {"PMSI": "ETA_NUM (ETA_NUM_EPMSI), record number, sub-number"},
         "residual": "each file is the concatenation of per-chunk batches: rows of one chunk "
         "are contiguous (chunk membership; persons are not ordered within a chunk)",
@@ -304,13 +335,13 @@ def number_pmsi_records(chunk: Any, **frames: Any) -> None:
     written after the projection map to the raw records.
     """
     state = numbering_of(chunk)
-    finess = chunk.world.establishments.finess
+    finess = np.asarray(chunk.world.establishments.finess)
     for product, frame in frames.items():
         if frame is None or frame.n_columns == 0 or "number" in frame:
             continue
         day = np.asarray(frame[_PMSI_RECORDS[product]], np.int64)
         est = np.asarray(frame["est"], np.int64)
-        frame["number"] = state.pmsi(product, np.asarray(finess)[est], day)
+        frame["number"] = state.pmsi(product, finess, day, index=est)
 
 
 def merge_batches(
