@@ -37,6 +37,8 @@ class Chunk:
     #: rows of ``ident`` left out of IR_BEN_R (set when IR_BEN_R is written; truth)
     absent_keys: np.ndarray | None = None
     _artefact_rng: np.random.Generator | None = field(default=None, repr=False)
+    #: record-number counters of the run, carried across chunks (``_numbering``)
+    numbering: Any = None
 
     @property
     def artefact_rng(self) -> np.random.Generator:

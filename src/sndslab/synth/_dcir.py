@@ -31,6 +31,7 @@ from sndslab.registry import DCIR_JOIN_KEYS
 from sndslab.synth._context import Chunk
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import add_months, digits, rank_within, to_date32, year_of
+from sndslab.synth._numbering import dcir_line_order, numbering_of
 
 #: Satellite kinds of a claim line.
 SAT_NONE, SAT_PHA, SAT_CAM, SAT_BIO, SAT_UCD = range(5)
@@ -167,7 +168,6 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
     new_group |= line_kind != 0
     dct_local = np.cumsum(new_group) - 1
     n_dct = int(dct_local[-1]) + 1
-    dct_ids = chunk.new_ids("dct", n_dct)
     prs_ord = rank_within(dct_local) + 1
 
     # -- flows ---
@@ -180,8 +180,13 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
     emt_typ = rng.choice(np.array([1, 2, 3, 5]), n_dct, p=[0.55, 0.25, 0.15, 0.05])
     late = lag > LATE_FLOW_MONTHS
     g = dct_local
-    # rows in flow-year order (stable: décomptes stay contiguous), so each yearly file is a slice
-    by_year = np.argsort(year_of(flx_dis[g]), kind="stable")
+    # DCT_ORD_NUM: per paying organism and flow, random order in the flow (_numbering)
+    fund = np.array([f"01{d}{FUND_SUFFIX}" for d in chunk.world.territories.snds_dpt], object)
+    line_dep = chunk.persons.dep[lines["person"]]
+    dct_ids = numbering_of(chunk).dct(fund, flx_dis, index=line_dep[first_of_group])
+    # rows in flow, organism, décompte, line order (so each yearly file is a slice)
+    fund_rank = np.argsort(np.argsort(fund.astype(str), kind="stable"))
+    by_year = dcir_line_order(flx_dis[g], fund_rank[line_dep], dct_ids[g], prs_ord)
     lines = Frame(**{c: v[by_year] for c, v in lines.items()})
     g, prs_ord, sign, line_kind = g[by_year], prs_ord[by_year], sign[by_year], line_kind[by_year]
     is_cpl, regularised = is_cpl[by_year], regularised[by_year]

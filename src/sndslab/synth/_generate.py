@@ -23,6 +23,7 @@ import pyarrow as pa
 
 import sndslab
 from sndslab._atomic import atomic_output_dir
+from sndslab.synth._arrays import text_array as _text
 from sndslab.synth._biology import biology_and_imaging
 from sndslab.synth._care import CATEGORIES, claim_lines
 from sndslab.synth._conditions import draw_conditions, draw_deaths
@@ -43,6 +44,7 @@ from sndslab.synth._hospital_other import (
     ssr_stays,
 )
 from sndslab.synth._ids import NO_DAY, day_of
+from sndslab.synth._numbering import RecordNumbering, identifier_manifest
 from sndslab.synth._pmsi import project_pmsi, write_mco_establishments
 from sndslab.synth._population import (
     Identities,
@@ -207,11 +209,13 @@ def generate(
             report = progress or (lambda _d, _c, _t: None)
             report("persons", 0, config.patients)
             done = 0
+            numbering = RecordNumbering(config.seed)  # identifiers numbered across chunks
             for ci in range(n_chunks):
                 n = min(config.chunk_size, config.patients - done)
                 chunk = _make_chunk(
                     config, ci, done, n, world, ref, pyramid, study_start, study_end
                 )
+                chunk.numbering = numbering
                 if providers is None:
                     providers = Providers(chunk)
                 _generate_chunk(chunk, providers, writer, truth, calibration)
@@ -486,7 +490,8 @@ def _append_truth_tables(
         "stays",
         {
             "stay_id": stays["stay"],
-            "rsa_num": np.char.zfill(stays["stay"].astype(str), 10).astype(object),
+            "eta_num": _text(chunk.world.establishments.finess[stays["est"]]),
+            "rsa_num": np.char.zfill(stays["number"].astype(str), 10).astype(object),
             "person_id": persons.pid[stays["person"]],
             "entry": truth.dates(stays["entry"]),
             "exit": truth.dates(stays["exit"]),
@@ -588,4 +593,5 @@ def _manifest(
             "gp_per_100k": "GP density per département",
         },
         "calibration": calibration.result(world, config.patients),
+        "identifiers": identifier_manifest(),
     }

@@ -6,8 +6,8 @@ record gets its PMSI key, one row in the stay table (B / FASTC / RSA), one row i
 link table (C / CSTC) and its child rows, and is written in the file of its exit year (ACE: the
 visit year). Keys are strings: ETA_NUM is the 9-character FINESS of the establishment (the
 juridical one for public groups), the record number (RSA_NUM, RHA_NUM, RHAD_NUM, RIP_NUM,
-SEQ_NUM) is the global stay/visit id zero-padded to 10 digits, so it is unique per
-(establishment, year).
+SEQ_NUM) is numbered per establishment in admission order (``_numbering``), zero-padded to 10
+digits, so it is unique per (establishment, year).
 
 Artefacts injected here (each counted in the truth manifest, per written record, geographic
 duplicates included, so that the counts reconcile with queries on the raw tables):
@@ -44,6 +44,12 @@ from sndslab.synth._arrays import str_array as _s
 from sndslab.synth._arrays import text_array as _text
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import civil_from_days, digits, rank_within, repeat_index, to_date32
+from sndslab.synth._numbering import (
+    merge_batches,
+    number_pmsi_records,
+    numbering_of,
+    row_order,
+)
 from sndslab.synth._pmsi_extra import (
     draw_inter_establishment,
     inter_establishment_tables,
@@ -81,9 +87,6 @@ OTHER_RET_CODES = {
 }
 #: GHM / GME of records the grouper could not classify.
 ERROR_GROUP = "90Z00Z"
-#: Offset added to the ids of geographic duplicates so their record numbers never equal those
-#: of original records (``Chunk.new_ids`` counters stay far below it).
-DUP_OFFSET = 500_000_000
 #: Width of the zero-padded record numbers.
 NUM_WIDTH = 10
 #: Consultation prices (fee key, amount) and the ATU package of public-hospital ACE.
@@ -112,6 +115,9 @@ def _write(
 ) -> int:
     """Write ``cols`` in one file per year (``years`` gives each row's year); count the rows."""
     data = pa.table(cols)
+    order = row_order(table, data)  # by establishment and record number
+    if order is not None:
+        data, years = data.take(pa.array(order)), np.asarray(years)[order]
     total = 0
     for y in np.unique(years):
         part = data.filter(pa.array(years == y))
@@ -140,7 +146,7 @@ def _ret_codes(
 
 
 def _duplicates(
-    chunk: Chunk, est_idx: np.ndarray, ids: np.ndarray
+    chunk: Chunk, est_idx: np.ndarray, ids: np.ndarray, product: str, day: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Records to write: the originals, then geographic-FINESS copies of some group records.
 
@@ -165,7 +171,7 @@ def _duplicates(
         geo.append(_text(chunk.rng.choice(np.asarray(sites), len(r))))
     dup_rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
     dup_fin = np.concatenate(geo) if geo else np.zeros(0, dtype=object)
-    dup_num = chunk.new_ids("pmsi_geo_dup", len(dup_rows)) + DUP_OFFSET
+    dup_num = numbering_of(chunk).pmsi(product, dup_fin, np.asarray(day)[dup_rows.astype(np.int64)])
     src = np.r_[np.arange(n, dtype=np.int64), dup_rows.astype(np.int64)]
     finess = np.r_[fin, dup_fin].astype(object)
     number = np.r_[np.asarray(ids, np.int64), dup_num.astype(np.int64)]
@@ -299,11 +305,13 @@ def _project_mco(
     n_das = np.bincount(das_parent[das_parent >= 0], minlength=n)
     n_act = np.bincount(act_parent[act_parent >= 0], minlength=n)
 
-    src, finess, number, is_dup = _duplicates(chunk, stays["est"], stays["stay"])
+    src, finess, number, is_dup = _duplicates(chunk, stays["est"], stays["number"], "mco", entry)
     m = len(src)
     year = civil_from_days(exit_[src])[0]
     sor_ann, sor_moi = _month(exit_[src])
     pie = draw_inter_establishment(chunk, stays)
+    pie_year, pie_tables = inter_establishment_tables(chunk, pie, patient, person, truth)
+    pie_tables = pie_tables if len(pie) else {}  # written with the stays (one ordered batch)
     sej_typ = sej_typ_of_stays(n, pie)[src]
     gen = typ_gen_rsa(chunk, year, ~is_dup & ~ret_err[src] & ~ghm_err[src])
     rsa = digits(number, NUM_WIDTH)
@@ -330,7 +338,7 @@ def _project_mco(
         "SEJ_TYP": _s(sej_typ, missing=sej_typ == ""),
         "TYP_GEN_RSA": _s(gen),
     }
-    _write(writer, truth, "T_MCOaaB", year, b)
+    _write(writer, truth, "T_MCOaaB", *merge_batches(year, b, pie_year, pie_tables.get("T_MCOaaB")))
     c = _link(
         "RSA_NUM",
         "ETA_NUM",
@@ -343,7 +351,7 @@ def _project_mco(
         codes,
         OTHER_RET_CODES["T_MCOaaC"],
     )
-    _write(writer, truth, "T_MCOaaC", year, c)
+    _write(writer, truth, "T_MCOaaC", *merge_batches(year, c, pie_year, pie_tables.get("T_MCOaaC")))
     um = {
         "ETA_NUM": eta,
         "RSA_NUM": rsa,
@@ -353,7 +361,9 @@ def _project_mco(
         "PAR_DUR_SEJ": _i(los[src]),
         "UM_ORD_NUM": _const("1", m),
     }
-    _write(writer, truth, "T_MCOaaUM", year, um)
+    _write(
+        writer, truth, "T_MCOaaUM", *merge_batches(year, um, pie_year, pie_tables.get("T_MCOaaUM"))
+    )
     if len(das):
         rec, child = _expand(das_parent, src, n)
         d = {
@@ -376,9 +386,6 @@ def _project_mco(
             "ENT_DAT_DEL": _i(acts["delay"][child]),
         }
         _write(writer, truth, "T_MCOaaA", year[rec], a)
-    pie_year, pie_tables = inter_establishment_tables(chunk, pie, patient, person, truth)
-    for table, cols in pie_tables.items() if len(pie) else ():
-        _write(writer, truth, table, pie_year, cols)
     link_truth(truth, "mco", finess, number, year, chunk.persons.pid[person[src]], patient.nir[src])
     written_err = np.any([v == "1" for v in codes.values()], axis=0)[src]
     truth.count("pmsi.mco.stays", n)
@@ -399,7 +406,7 @@ def _project_ace(chunk: Chunk, ace: Frame, writer: Any, truth: Any) -> None:
     day = np.asarray(ace["day"], np.int64)
     patient = _Patient(chunk, person, day)
     codes, _ = _ret_codes(rng, n, ACE_RET_CODES, art.pmsi_ret_error_rate)
-    src, finess, number, is_dup = _duplicates(chunk, ace["est"], ace["visit"])
+    src, finess, number, is_dup = _duplicates(chunk, ace["est"], ace["number"], "ace", day)
     year, month = _month(day[src])
     seq = digits(number, NUM_WIDTH)
     eta = _s(finess)
@@ -512,7 +519,7 @@ def _project_ssr(
     csarr_parent = np.where(ok, week_off[np.maximum(csarr_stay, 0)] + csarr_week - 1, -1)
     n_csarr = np.bincount(csarr_parent[csarr_parent >= 0], minlength=len(week_stay))
 
-    src, finess, number, is_dup = _duplicates(chunk, ssr["est"], ssr["stay"])
+    src, finess, number, is_dup = _duplicates(chunk, ssr["est"], ssr["number"], "ssr", entry)
     year = civil_from_days(exit_[src])[0]
     rha = digits(number, NUM_WIDTH)
     eta = _s(finess)
@@ -602,7 +609,7 @@ def _project_had(chunk: Chunk, had: Frame, writer: Any, truth: Any) -> None:
     codes, err = _ret_codes(rng, n, STAY_RET_CODES, chunk.config.artefacts.pmsi_ret_error_rate)
     src = np.arange(n)
     fin = _text(chunk.world.establishments.finess[had["est"]])
-    number = np.asarray(had["stay"], np.int64)
+    number = np.asarray(had["number"], np.int64)
     year, month = _month(exit_)
     los = exit_ - entry
     eta = _s(fin)
@@ -654,7 +661,7 @@ def _project_rip(chunk: Chunk, psy: Frame, writer: Any, truth: Any) -> None:
     codes, err = _ret_codes(rng, n, STAY_RET_CODES, chunk.config.artefacts.pmsi_ret_error_rate)
     src = np.arange(n)
     fin = _text(chunk.world.establishments.finess[psy["est"]])
-    number = np.asarray(psy["stay"], np.int64)
+    number = np.asarray(psy["number"], np.int64)
     year, month = _month(exit_)
     los = exit_ - entry
     legal = _s(psy["legal"])
@@ -715,6 +722,7 @@ def project_pmsi(
     """Write the PMSI tables of one chunk (one file per table and exit year)."""
     stays, das, acts = mco
     ssr_stays, csarr = ssr
+    number_pmsi_records(chunk, mco=stays, ace=ace, ssr=ssr_stays, had=had, rip=psy)
     if not _empty(stays):
         _project_mco(chunk, stays, das, acts, writer, truth)
     if not _empty(ace):

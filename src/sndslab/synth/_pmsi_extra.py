@@ -42,11 +42,9 @@ from sndslab.synth._arrays import str_array as _s
 from sndslab.synth._arrays import text_array as _text
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import civil_from_days, digits, to_date32
+from sndslab.synth._numbering import numbering_of
 from sndslab.synth._world import CH, CHU, CLINIC
 
-#: Offset added to the ids of inter-establishment records (distinct from stay ids and from the
-#: geographic duplicates' ``DUP_OFFSET`` range).
-PIE_OFFSET = 700_000_000
 #: Session GHM of the providing establishment → (main diagnosis, label for XX_GHM_R).
 SESSION_GHM: dict[str, tuple[str, str]] = {
     "28Z04Z": ("Z491", "Hémodialyse, en séances"),
@@ -150,8 +148,8 @@ def inter_establishment_tables(
     persons = chunk.persons
     age_days = day - persons.birth[person[base]]
     age = np.maximum(np.floor(age_days / 365.25), 0).astype(np.int64)
-    number = chunk.new_ids("pmsi_pie", k) + PIE_OFFSET
     finess = _text(chunk.world.establishments.finess[pie["est"]])
+    number = numbering_of(chunk).pmsi("mco", finess, day)  # the provider's own numbering
     year, month, _ = civil_from_days(day)
     eta, rsa = _s(finess), digits(number, 10)
     session = pie["session"]

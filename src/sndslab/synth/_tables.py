@@ -26,6 +26,7 @@ from sndslab.synth._ids import (
     to_date32,
     year_of,
 )
+from sndslab.synth._numbering import order_rows
 from sndslab.synth._pmsi_extra import SESSION_GHM
 from sndslab.synth._population import FICTITIOUS_BIRTH_DAY
 from sndslab.synth._world import CHU, World
@@ -56,7 +57,7 @@ def emit(writer: Any, table: str, year: int | None, columns: dict[str, Any]) -> 
                 arr = arr.cast(pa.string())
             arr = arr.cast(target)
         arrays[name] = arr
-    data = pa.table(arrays)
+    data = order_rows(table, pa.table(arrays))  # row order of the producing system
     if data.num_rows:
         writer.write(table, year, data)
     return data.num_rows
