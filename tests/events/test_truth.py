@@ -83,6 +83,7 @@ RECONCILED = [
     ("ssr_csarr_act", "events.csarr_acts", "T_SSRaaCSARR"),
     ("ald", "events.ald", "IR_IMB_R"),
     ("death_cause_initial", "events.deaths", "KI_CCI_R"),
+    ("death_cause_associated", "rows.KI_ECD_R", "KI_ECD_R"),  # every rank, rank 1 included
 ]
 
 

@@ -239,7 +239,7 @@ def causes_of_death(chunk: Chunk, cert: Frame, listed: Frame, writer: Any, truth
         "BEN_NIR_ANO": nir.take(pa.array(pos)),
         "BEN_IDT_TOP": np.ones(len(listed), np.int64),
         "FLX_PER_ANN": ly.astype(np.int64),
-        "CER_LIG_NUM": np.minimum(listed["rank"], 4).astype(np.int64),
+        "CER_LIG_NUM": listed["line"].astype(np.int64),
         "ECD_CAU_RNG": listed["rank"].astype(np.int64),
         "ECD_CIM_COD": pa.array(listed["code"], pa.string()),
         "BEN_DCD_DTE": to_date32(cert["day"][pos]),
