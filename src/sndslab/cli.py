@@ -295,7 +295,13 @@ def _spark_engine(engine: str, spark_master: str | None) -> Any:
     return SparkEngine(master=spark_master)
 
 
-def _ingest(raw_dir: Path, lake: Path, engine: str, spark_master: str | None = None) -> Any:
+def _ingest(
+    raw_dir: Path,
+    lake: Path,
+    engine: str,
+    spark_master: str | None = None,
+    keep_fictitious_persons: bool = False,
+) -> Any:
     if not raw_dir.is_dir():
         raise InvalidArgumentError(f"raw directory {raw_dir} does not exist or is not a directory")
     if engine not in ("duckdb", "spark"):
@@ -308,7 +314,13 @@ def _ingest(raw_dir: Path, lake: Path, engine: str, spark_master: str | None = N
         def files(done: int, total: int, _name: str) -> None:
             report("files", done, total)
 
-        return run_ingest(raw_dir, lake, engine=eng, progress=files)
+        return run_ingest(
+            raw_dir,
+            lake,
+            engine=eng,
+            progress=files,
+            keep_fictitious_persons=keep_fictitious_persons,
+        )
 
 
 def _print_ingest(result: Any) -> None:
@@ -354,12 +366,20 @@ def ingest(
             "--spark-master", help="Spark master URL (spark://host:port); --engine spark."
         ),
     ] = None,
+    keep_fictitious_persons: Annotated[
+        bool,
+        typer.Option(
+            "--keep-fictitious-persons",
+            help="Make each fictitious-NIR key (BEN_CDI_NIR 01/05/06/08/09/11) a pseudo-person "
+            "(default: its claims are kept attached to no person).",
+        ),
+    ] = False,
 ) -> None:
     """Ingest raw SNDS files into a typed lake: stg/, quarantine/, int/ and _reports/.
 
     Incremental and idempotent: files already ingested (same content) are not read again.
     """
-    _print_ingest(_ingest(raw_dir, lake, engine, spark_master))
+    _print_ingest(_ingest(raw_dir, lake, engine, spark_master, keep_fictitious_persons))
 
 
 def _lake_paths(lake: Path | str) -> Any:
