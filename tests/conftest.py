@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sndslab.synth import SynthConfig, generate
+from sndslab.synth import ArtefactRates, SynthConfig, generate
 
 if TYPE_CHECKING:
     from sndslab.engines import StandaloneCluster
@@ -21,7 +21,20 @@ def synth_extract(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2,000 persons over 2019–2020 (seed 1): ``raw/`` and ``truth/`` (generated once)."""
     out = tmp_path_factory.mktemp("ingest-synth") / "extract"
     generate(
-        SynthConfig(patients=2000, first_year=2019, last_year=2020, seed=1, chunk_size=1000), out
+        SynthConfig(
+            patients=2000,
+            first_year=2019,
+            last_year=2020,
+            seed=1,
+            chunk_size=1000,
+            # more inter-establishment records, mostly sessions, than by default (1 % of stays,
+            # 35 % sessions), so that the fixture has CMD 28 sessions kept by the SEJ_TYP = 'B'
+            # rule (only ~20 % of sessions are of a kept GHM) whatever the draws (test_rules)
+            artefacts=ArtefactRates(
+                inter_establishment_rate=0.05, inter_establishment_session_share=0.8
+            ),
+        ),
+        out,
     )
     return out
 

@@ -357,6 +357,7 @@ def _ingest(
     engine: str,
     spark_master: str | None = None,
     mapping: dict[str, str] | None = None,
+    keep_fictitious_persons: bool = False,
 ) -> Any:
     if not raw_dir.is_dir():
         raise InvalidArgumentError(f"raw directory {raw_dir} does not exist or is not a directory")
@@ -371,7 +372,14 @@ def _ingest(
         def files(done: int, total: int, _name: str) -> None:
             report("files", done, total)
 
-        return run_ingest(raw_dir, lake, engine=eng, progress=files, mapping=mapping)
+        return run_ingest(
+            raw_dir,
+            lake,
+            engine=eng,
+            progress=files,
+            mapping=mapping,
+            keep_fictitious_persons=keep_fictitious_persons,
+        )
 
 
 def _print_ingest(result: Any) -> None:
@@ -432,6 +440,14 @@ def ingest(
             "(FILE: its path under RAW_DIR, its name or its stem). Repeatable.",
         ),
     ] = None,
+    keep_fictitious_persons: Annotated[
+        bool,
+        typer.Option(
+            "--keep-fictitious-persons",
+            help="Make each fictitious-NIR key (BEN_CDI_NIR 01/05/06/08/09/11) a pseudo-person "
+            "(default: its claims are kept attached to no person).",
+        ),
+    ] = False,
 ) -> None:
     """Ingest raw SNDS files into a typed lake: stg/, quarantine/, int/ and _reports/.
 
@@ -439,7 +455,9 @@ def ingest(
     one --map gives; any other file is refused, with the reason in the report.
     Incremental and idempotent: files already ingested (same content) are not read again.
     """
-    result = _ingest(raw_dir, lake, engine, spark_master, _parse_maps(maps or []))
+    result = _ingest(
+        raw_dir, lake, engine, spark_master, _parse_maps(maps or []), keep_fictitious_persons
+    )
     _print_ingest(result)
     if not allow_refused:
         _refuse_refused(result)

@@ -50,8 +50,10 @@ def test_twins_separated_multi_psa_merged_fictitious_flagged(
         GROUP BY t.person_id HAVING count(DISTINCT k.person_id) > 1)""")[0]
     assert merged == 0
     persons = r["int.persons"]
-    n_fict = r.one(f"SELECT count(*) FROM {persons} WHERE fictitious_nir")[0]
-    assert n_fict == r.one(f"SELECT count(*) FROM {truth} WHERE role = 'fictitious'")[0]
+    # fictitious-NIR keys are claims attached to no person (tests/ingest/test_realism_ingest.py)
+    assert r.one(f"SELECT count(*) FROM {persons} WHERE fictitious_nir")[0] == 0
+    n_fict = r.one(f"SELECT count(*) FROM {keys} WHERE key_type = 'fictitious'")[0]
+    assert n_fict == r.one(f"SELECT count(*) FROM {truth} WHERE role = 'fictitious'")[0] > 0
     assert r.one(f"SELECT count(*) = count(DISTINCT person_id) FROM {persons}")[0]
     assert r.one(f"SELECT count(*) = count(DISTINCT (ben_nir_psa, ben_rng_gem)) FROM {keys}")[0]
 

@@ -86,7 +86,11 @@ def _all_codes() -> tuple[set[str], set[str], set[str]]:
         icd.add(str(s["dp"]))
         if "ccam" in s:
             ccam.add(str(s["ccam"]))
-    icd |= {str(c["icd10"]) for c in rd.causes_of_death()["default_causes"]}
+    causes = rd.causes_of_death()
+    icd |= {str(c["icd10"]) for g in causes["cause_groups"].values() for c in g["codes"]}
+    cert = causes["certificate"]
+    icd |= {str(c["icd10"]) for c in cert["immediate"]} | set(cert["external_injury"])
+    icd |= {str(c) for codes in cert["intermediate"].values() for c in codes}
     return icd, ccam, nabm
 
 

@@ -8,8 +8,14 @@ Algorithm (all in DuckDB SQL, no Python loop over rows):
    lines).
 2. **Links.** Two keys are linked when they share a non-null BEN_NIR_ANO (the individual,
    lifelong pseudonym) or a non-null BEN_IDT_ANO. Keys without BEN_NIR_ANO (provisional NIRs)
-   and keys of fictitious NIRs (BEN_CDI_NIR 01, 05, 06, 08, 09, 11; no BEN_NIR_ANO) link to
-   nothing: each is its own (pseudo-)person, flagged.
+   link to nothing: each is its own person, flagged ``provisional_nir``. Keys of fictitious
+   NIRs (BEN_CDI_NIR 01, 05, 06, 08, 09, 11; no BEN_NIR_ANO) identify no person (a care
+   episode billed anonymously: abortion, STI screening, minors' contraception): as the SNDS
+   documentation says, their care is kept as claims attached to no person: the key is in
+   ``person_keys`` with ``key_type = 'fictitious'`` and a NULL ``person_id``, and it is not a
+   person (so not an events patient nor an OMOP person). ``keep_fictitious=True`` makes each
+   such key a pseudo-person flagged ``fictitious_nir`` instead. Either way the keys and their
+   kept ER_PRS_F lines are counted (``fictitious_keys``, ``fictitious_claim_lines``).
 3. **Connected components** by iterative label propagation in SQL: every key starts with its own
    label; at each round a key takes the smallest label among the keys sharing one of its
    tokens; the loop stops when no label changes (bounded by ``max_rounds``). ``person_id`` is
@@ -53,6 +59,9 @@ class IdentityResult(BaseModel):
     keys_dcir_only: int
     rounds: int
     flags: dict[str, int] = Field(default_factory=dict)
+    fictitious_keys: int = 0
+    fictitious_claim_lines: int = 0
+    fictitious_as_persons: bool = False
     persons_path: str = ""
     keys_path: str = ""
 
@@ -130,13 +139,18 @@ def _components(con: Connection, max_rounds: int) -> int:
 
 
 def resolve_persons(
-    con: Connection, writer: GenerationWriter, *, max_rounds: int = 50
+    con: Connection,
+    writer: GenerationWriter,
+    *,
+    max_rounds: int = 50,
+    keep_fictitious: bool = False,
 ) -> IdentityResult:
     """Write ``persons`` and ``person_keys`` into the ``int`` generation of ``writer``.
 
     ``persons``: one row per person. ``person_keys``: one row per (BEN_NIR_PSA, BEN_RNG_GEM).
     Reads the kept rows of IR_BEN_R and ER_PRS_F (``clean__IR_BEN_R``, ``clean__ER_PRS_F``)
-    written in the same generation by :func:`sndslab.ingest.apply_rules`.
+    written in the same generation by :func:`sndslab.ingest.apply_rules`. Fictitious-NIR keys
+    get no person unless ``keep_fictitious`` (module docstring, step 2).
     """
     fict = ", ".join(f"'{c}'" for c in FICTITIOUS_CDI_NIR)
     prov = ", ".join(f"'{c}'" for c in PROVISIONAL_CDI_NIR)
@@ -150,7 +164,10 @@ def resolve_persons(
                  min(COALESCE(BEN_IDT_ANO, BEN_NIR_PSA || CAST(BEN_RNG_GEM AS VARCHAR)))
                    AS group_idt_ano
           FROM k GROUP BY lab)
-        SELECT k.*, c.group_idt_ano, 'P' || substr(md5(c.group_idt_ano), 1, 16) AS person_id,
+        SELECT k.*, c.group_idt_ano,
+               CASE WHEN {"FALSE" if keep_fictitious else "TRUE"}
+                         AND COALESCE(k.BEN_CDI_NIR, '00') IN ({fict}) THEN NULL
+                    ELSE 'P' || substr(md5(c.group_idt_ano), 1, 16) END AS person_id,
                COALESCE(k.BEN_CDI_NIR, '00') IN ({fict}) AS is_fict,
                COALESCE(k.BEN_CDI_NIR, '00') IN ({prov})
                  OR (k.BEN_NIR_ANO IS NULL AND k.key_type = 'ir_ben_r'
@@ -175,7 +192,7 @@ def resolve_persons(
                count(DISTINCT BEN_NIR_PSA) > 1 AS multiple_psa,
                bool_or(incons) OR count(DISTINCT sex) > 1 OR count(DISTINCT birth_year) > 1
                  AS inconsistent_birth_or_sex
-        FROM id_resolved GROUP BY person_id"""
+        FROM id_resolved WHERE person_id IS NOT NULL GROUP BY person_id"""
     # persons first: person_keys.person_id is checked against it
     writer.write("persons", persons_sql, order_by=("person_id",))
     writer.write("person_keys", keys_sql, order_by=("ben_nir_psa", "ben_rng_gem"))
@@ -188,6 +205,7 @@ def resolve_persons(
     ) or (0, 0, 0, 0, 0, 0)
     n_keys = int(writer.tables["person_keys"].rows)
     dcir_only_n = int(con.scalar("SELECT count(*) FROM id_resolved WHERE key_type = 'dcir_only'"))
+    fict_keys, fict_lines = _fictitious_counts(con, writer)
     for name in ("id_ben", "id_keys", "id_tok", "id_lab", "id_resolved"):
         con.drop(name)
     return IdentityResult(
@@ -203,9 +221,25 @@ def resolve_persons(
             "multiple_psa": row[4],
             "inconsistent_birth_or_sex": row[5],
         },
+        fictitious_keys=fict_keys,
+        fictitious_claim_lines=fict_lines,
+        fictitious_as_persons=keep_fictitious,
         persons_path="int.persons",
         keys_path="int.person_keys",
     )
+
+
+def _fictitious_counts(con: Connection, writer: GenerationWriter) -> tuple[int, int]:
+    """Fictitious-NIR keys, and the kept ER_PRS_F lines billed under them."""
+    keys = int(con.scalar("SELECT count(*) FROM id_resolved WHERE is_fict"))
+    if not writer.has(clean_name("ER_PRS_F")):
+        return keys, 0
+    lines = con.scalar(
+        f"""SELECT count(*) FROM {writer.relation(clean_name("ER_PRS_F"))} p
+        SEMI JOIN (SELECT BEN_NIR_PSA, BEN_RNG_GEM FROM id_resolved WHERE is_fict) f
+          ON p.BEN_NIR_PSA = f.BEN_NIR_PSA AND p.BEN_RNG_GEM = f.BEN_RNG_GEM"""
+    )
+    return keys, int(lines)
 
 
 def link_pmsi(relation: str, keys: str, *, stay_year: str) -> str:
@@ -223,7 +257,7 @@ def link_pmsi(relation: str, keys: str, *, stay_year: str) -> str:
              (TRY_CAST(r.COD_SEX AS INTEGER) IS NOT DISTINCT FROM k.sex
               AND ({stay_year}) - r.AGE_ANN - k.birth_year BETWEEN 0 AND 1) AS fits
       FROM r JOIN (SELECT DISTINCT ben_nir_psa, person_id, sex, birth_year
-                   FROM {keys}) k ON r.NIR_ANO_17 = k.ben_nir_psa),
+                   FROM {keys} WHERE person_id IS NOT NULL) k ON r.NIR_ANO_17 = k.ben_nir_psa),
     agg AS (
       SELECT _lk, count(DISTINCT person_id) AS n,
              count(DISTINCT person_id) FILTER (WHERE fits) AS n_fit,

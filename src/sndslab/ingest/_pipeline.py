@@ -134,7 +134,9 @@ def _plan(
     )
 
 
-def _identity(con: Connection, w: GenerationWriter, plan: _Plan) -> tuple[IdentityResult, bool]:
+def _identity(
+    con: Connection, w: GenerationWriter, plan: _Plan, keep_fictitious: bool = False
+) -> tuple[IdentityResult, bool]:
     """Identity carried when neither IR_BEN_R nor ER_PRS_F changed, else resolved again;
     and whether the person keys differ from the previous generation's."""
     prev = w.previous.counts if w.previous is not None else {}
@@ -142,7 +144,7 @@ def _identity(con: Connection, w: GenerationWriter, plan: _Plan) -> tuple[Identi
     if reuse and w.carry("persons") and w.carry("person_keys"):
         w.counts["identity_fingerprint"] = prev.get("identity_fingerprint")
         return IdentityResult.model_validate(prev["identity"]), False
-    identity = resolve_persons(con, w)
+    identity = resolve_persons(con, w, keep_fictitious=keep_fictitious)
     fingerprint = con.fetchone(
         "SELECT count(*), sum(hash(person_id, ben_nir_psa, ben_rng_gem, key_type)) "
         f"FROM {w.relation('person_keys')} k"
@@ -157,9 +159,12 @@ def build_int(
     rules: list[QualityRule] | None = None,
     *,
     inputs: dict[str, Any] | None = None,
+    keep_fictitious_persons: bool = False,
 ) -> IntResult:
     """Build and commit one generation of the ``int`` layer from the staged tables of the lake:
-    rules, identity, intermediate tables (see the module docstring)."""
+    rules, identity, intermediate tables (see the module docstring). Fictitious-NIR keys are
+    claims attached to no person unless ``keep_fictitious_persons``
+    (:func:`sndslab.ingest.resolve_persons`)."""
     rules = load_rules() if rules is None else rules
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -170,7 +175,9 @@ def build_int(
         timings[step] = round(now - clock, 3)
         clock = now
 
-    config = {"rules": [r.model_dump(mode="json") for r in rules]}
+    config: dict[str, Any] = {"rules": [r.model_dump(mode="json") for r in rules]}
+    if keep_fictitious_persons:  # part of the configuration: changing it rebuilds everything
+        config["identity"] = {"keep_fictitious_persons": True}
     inputs = dict(inputs or {})
     with write_generation(paths, "int", con, config=config, inputs=inputs) as w:
         plan = _plan(w.previous, config, con.engine.name, inputs)
@@ -178,7 +185,7 @@ def build_int(
             con, paths, w, rules, carry=plan.carry_rules, previous=plan.previous_rules
         )
         lap("rules")
-        identity, persons_changed = _identity(con, w, plan)
+        identity, persons_changed = _identity(con, w, plan, keep_fictitious_persons)
         lap("identity")
 
         def reusable(group: str, staged: set[str], links_persons: bool) -> bool:
@@ -221,6 +228,7 @@ def ingest(
     rules: list[QualityRule] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     mapping: Mapping[str, str] | None = None,
+    keep_fictitious_persons: bool = False,
 ) -> IngestResult:
     """Stage ``raw_dir`` into ``lake`` then apply ``rules`` (default: the built-in rules),
     resolve identity, build the ``int`` generation and write the report.
@@ -232,7 +240,8 @@ def ingest(
     ``engine`` is a name (``duckdb``, ``spark``) or a configured engine
     (:func:`sndslab.engines.get_engine`, e.g. with a ``memory_limit``: every step then runs
     within it, spilling under ``lake/.tmp``). ``IngestResult.timings`` gives each step's
-    seconds.
+    seconds. Fictitious-NIR keys (BEN_CDI_NIR 01/05/06/08/09/11) are claims attached to no
+    person, counted in the report, unless ``keep_fictitious_persons`` makes them pseudo-persons.
     """
     from sndslab.ingest import stage  # the staging step (its own module, other owner)
 
@@ -251,7 +260,13 @@ def ingest(
         if paths.is_local:  # the engine's spill directory lives there (staging removes it)
             paths.storage.mkdirs(paths.tmp_dir)
         _unordered(con)
-        built = build_int(con, paths, rules, inputs=_inputs(staged))
+        built = build_int(
+            con,
+            paths,
+            rules,
+            inputs=_inputs(staged),
+            keep_fictitious_persons=keep_fictitious_persons,
+        )
         timings.update(built.timings)
         clock = time.perf_counter()
         report = write_report(

@@ -158,6 +158,11 @@ def _markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Identity", ""]
         lines += [f"- persons: {ident['persons']}", f"- keys: {ident['keys']}"]
         lines += [f"- {k}: {v}" for k, v in ident["flags"].items()]
+        as_persons = "pseudo-persons" if ident.get("fictitious_as_persons") else "no person"
+        lines += [
+            f"- fictitious-NIR keys ({as_persons}): {ident.get('fictitious_keys', 0)}, "
+            f"their kept ER_PRS_F lines: {ident.get('fictitious_claim_lines', 0)}"
+        ]
     lines += ["", "## Intermediate tables (rows)", ""]
     lines += [f"- {k}: {v}" for k, v in report["intermediate"].items()]
     lines += ["", "## Join loss", ""]

@@ -14,8 +14,9 @@ Kinds
     counts as "do not exclude".
 ``group``
     regularisation netting (``dcir_regularisation_netting``): ``params.group_by`` lists the
-    grouping expressions, ``params.quantity`` the signed quantity summed per group; rows of
-    groups whose net quantity is ``<= 0`` are excluded.
+    grouping expressions, ``params.quantity`` the signed quantity, ``params.order_by`` the
+    order in which positive lines are cancelled; every negative line is excluded with as many
+    positive lines of its group as it cancels (:func:`_netting_sql`).
 ``join``
     needs another table: ``params.join_table`` is joined on ``params.join_keys`` (DCIR 9 keys)
     and ``exclude_when`` is evaluated over the joined columns (prefixed ``j.``).
@@ -423,11 +424,7 @@ def _flag_dcir(
         elif rule.kind == "group":
             group = [g if g != "_sat_codes" else "sc._sat_codes" for g in rule.params["group_by"]]
             group = [g if "(" in g or "." in g else f"t.{g}" for g in group]
-            qty = f"t.{rule.params['quantity']}"
-            matches.append(
-                f"(COALESCE(SUM({qty}) OVER (PARTITION BY {', '.join(group)}) <= 0, FALSE) "
-                f"AND {rule.year_condition('t._year')})"
-            )
+            matches.append(f"({_netting_sql(rule, group)} AND {rule.year_condition('t._year')})")
     need_codes = any(r.kind == "group" and "_sat_codes" in r.params["group_by"] for r in selected)
     if need_codes:
         parts = [
@@ -446,6 +443,27 @@ def _flag_dcir(
         joins.append("LEFT JOIN sc ON " + keys_eq.format(a="sc"))
     _create_flag_table(con, table, selected, matches, ctes, joins, order)
     return [r.name for r in selected]
+
+
+def _netting_sql(rule: QualityRule, group: list[str]) -> str:
+    """Match of the netting rule (kind ``group``): within each group of identical lines,
+    every negative line (a cancellation) and the positive lines it cancels: positive lines are
+    consumed in ``params.order_by`` order (earliest flow first) while their running quantity
+    does not exceed the group's cancelled quantity; a line of quantity 0 is excluded when the
+    group nets to <= 0. A positive group with no cancellation is kept whole, and no negative
+    line is ever kept."""
+    qty = f"t.{rule.params['quantity']}"
+    part = f"PARTITION BY {', '.join(group)}"
+    order_by = [*rule.params.get("order_by", []), "_source_file", "_source_line"]
+    order = ", ".join(o if "(" in o or "." in o else f"t.{o}" for o in order_by)
+    window = f"{part} ORDER BY {order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+    cancelled = f"-SUM(LEAST({qty}, 0)) OVER ({part})"
+    consumed = f"SUM(GREATEST({qty}, 0)) OVER ({window})"
+    net = f"SUM({qty}) OVER ({part})"
+    return (
+        f"COALESCE(CASE WHEN {qty} < 0 THEN TRUE WHEN {qty} > 0 THEN {consumed} <= {cancelled} "
+        f"ELSE {net} <= 0 END, FALSE)"
+    )
 
 
 def _create_flag_table(

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from sndslab.synth._deaths import assign_causes, cause_model
 from sndslab.synth._ids import NO_DAY
 from sndslab.synth._population import Persons
 from sndslab.synth._world import Territories
@@ -129,8 +130,9 @@ def draw_deaths(
     ``annual_death_prob(age, sex) -> probability`` is the population baseline. Each person's
     hazard is multiplied by the ``mortality_hr`` of the conditions present, then divided by the
     mean of that product in the person's 5-year age band, so that overall mortality by age
-    stays at the baseline while the sick die more. Returns the index of the condition each
-    death is attributed to (in proportion to its excess hazard), -1 for other causes.
+    stays at the baseline while the sick die more. Returns the encoded cause of each death
+    (:func:`sndslab.synth._deaths.assign_causes`: the condition index it is attributed to, or
+    ``-2 - group`` for a death of a cause group attributed to no condition; -1 alive).
     """
     n = len(persons)
     horizon = (study_end - study_start) / YEAR
@@ -151,17 +153,10 @@ def draw_deaths(
     dies = t < horizon
     death = np.full(n, NO_DAY, np.int32)
     death[dies] = (study_start + t[dies] * YEAR).astype(np.int32)
-    # attribute the death to a condition in proportion to its excess hazard
-    excess = np.log(np.maximum(hr, 1.0))
-    share_cond = 1.0 - 1.0 / hr.prod(axis=1)
-    cause = np.full(n, -1, np.int16)
-    by_cond = dies & (rng.random(n) < share_cond)
-    idx = np.flatnonzero(by_cond)
-    if len(idx):
-        w = excess[idx]
-        cum = np.cumsum(w, axis=1)
-        u = rng.random(len(idx)) * cum[:, -1]
-        cause[idx] = (cum < u[:, None]).sum(axis=1).astype(np.int16)
+    # the cause: a group calibrated on the CépiDc distribution, tilted by the conditions
+    age_death = persons.age_at(study_start) + np.where(dies, t, 0.0)
+    model = cause_model(cond.names)
+    cause = assign_causes(rng, model, age_death, persons.sex, hr, dies)
     # conditions cannot start after death
     onset = cond.onset
     onset[onset > death[:, None]] = NO_DAY

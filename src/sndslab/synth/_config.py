@@ -90,8 +90,10 @@ class ArtefactRates(BaseModel):
         0.015,
         ge=0,
         le=1,
-        description="Share of DCIR lines whose flow (FLX_DIS_DTD) arrives more than 6 months "
-        "after the care date.",
+        description="Share of DCIR décomptes processed late (rights regularised after the "
+        "care, disputes, late invoices: 3 to 24 months after the care); the others are "
+        "processed within days (electronic) or weeks (paper). FLX_DIS_DTD is the month after "
+        "processing (sndslab.synth._quality.flow_lag_months).",
     )
     occupational_imb_share: float = Field(
         0.05,
@@ -146,6 +148,55 @@ class ArtefactRates(BaseModel):
         description="Share of minors insured by a scheme where BEN_RNG_GEM is the rank in the "
         "family (MSA...): they share the BEN_NIR_PSA of an older or other-sex sibling, with "
         "rank 2. PMSI, which has no rank, can only tell them apart by sex and birth year.",
+    )
+    # --- standard ingest filters (issue 10 item 10; sndslab.synth._quality) -------------------
+    bse_prs_nat_zero_share: float = Field(
+        0.03,
+        ge=0,
+        le=1,
+        description="Share of complement lines (CPL_MAJ_TOP = 2) written without a base "
+        "prestation nature (BSE_PRS_NAT = 0; SCALPEL excludes them).",
+    )
+    cpl_aff_cod_16_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Share of the other complement lines carrying the refined complement "
+        "code CPL_AFF_COD = 16 (excluded by sndsTools when counting consultations).",
+    )
+    dpn_qlf_72_share: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Share of retroceded-drug lines (ER_UCD_F) followed by an information "
+        "copy with DPN_QLF = PRS_DPN_QLP = 72 (excluded by sndsTools for UCD).",
+    )
+    placeholder_nir_rate: float = Field(
+        0.003,
+        ge=0,
+        le=1,
+        description="Share of MCO records (without another artefact) whose NIR_ANO_17 is a "
+        "placeholder (xxxxxxxxxxxxxxxxx or XXXXXXXXXXXXXXXXD).",
+    )
+    ghs_not_billed_rate: float = Field(
+        0.003,
+        ge=0,
+        le=1,
+        description="Share of MCO records (without another artefact) with the non-billed GHS 9999.",
+    )
+    abortion_ghm_rate: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Share of MCO records of women aged 15-49 of at most one night (without "
+        "another artefact) that are abortions (GHM 14Z08Z, DP O04.9); SCALPEL excludes them.",
+    )
+    imb_missing_start_rate: float = Field(
+        0.03,
+        ge=0,
+        le=1,
+        description="Share of ALD rows of IR_IMB_R with an end date written without a start "
+        "date (IMB_ALD_DTD empty; SCALPEL excludes them).",
     )
 
 

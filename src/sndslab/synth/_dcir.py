@@ -10,7 +10,10 @@ Artefacts injected here (each counted in the truth manifest):
 - information-only lines DPN_QLF = PRS_DPN_QLP = 71 (built by the hospital step);
 - regularisations: a later line identical but negative (BSE_REM_SGN = 2, negative quantities),
   half of them followed by a corrected re-issue;
-- late flows (FLX_DIS_DTD more than 6 months after care), invalid care dates,
+- late flows (FLX_DIS_DTD after June of the year after the care: the claim was processed late,
+  ``_quality.flow_lag_months``), invalid care dates,
+- complement lines without base nature (BSE_PRS_NAT = 0) or with CPL_AFF_COD = 16, information
+  lines of retroceded drugs (DPN_QLF = 72, built before: ``_quality.ucd_information_lines``),
 - orphan satellite rows: with probability ``orphan_satellite_rate`` a line carrying a
   satellite (never a regularised line, its cancellation or re-issue) is left out of ER_PRS_F
   while its satellite row and ER_ETE_F row are written (``dcir.orphan_satellite_rows``, and
@@ -32,6 +35,13 @@ from sndslab.synth._context import Chunk
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import add_months, digits, rank_within, to_date32, year_of
 from sndslab.synth._numbering import dcir_line_order, numbering_of
+from sndslab.synth._quality import (
+    CPL_AFF_COD_EXCLUDED,
+    complement_artefacts,
+    flow_lag_months,
+    netting_matches,
+    outside_flow_window,
+)
 
 #: Satellite kinds of a claim line.
 SAT_NONE, SAT_PHA, SAT_CAM, SAT_BIO, SAT_UCD = range(5)
@@ -94,20 +104,11 @@ def empty_claims() -> Frame:
     )
 
 
-#: Flow lag distribution: months between the care month and the flow month (FLX_DIS_DTD, the
-#: 1st of a month after the care). ≥ 98 % of lines arrive within 6 months (the SNDS "year + 6
-#: months" practice); ``late_flow_share`` of them arrive 7 to 18 months later.
-FLOW_LAG_MONTHS = np.arange(1, 7)
-FLOW_LAG_P = np.array([0.55, 0.28, 0.09, 0.045, 0.025, 0.01])
-LATE_FLOW_MONTHS = 6
-
-
-def _flow_lag_months(rng: np.random.Generator, n: int, late_share: float) -> np.ndarray:
-    """Months between the care month and the flow month (1–6, plus a late tail of 7–18)."""
-    lag = rng.choice(FLOW_LAG_MONTHS, size=n, p=FLOW_LAG_P / FLOW_LAG_P.sum())
-    late = rng.random(n) < late_share
-    lag[late] = rng.integers(LATE_FLOW_MONTHS + 1, 19, late.sum())
-    return lag
+def _flow_lag_months(
+    rng: np.random.Generator, care_day: np.ndarray, late_share: float
+) -> np.ndarray:
+    """Months between the care month and the flow month (see ``_quality.flow_lag_months``)."""
+    return flow_lag_months(rng, care_day, late_share)
 
 
 def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
@@ -172,13 +173,13 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
 
     # -- flows ---
     first_of_group = np.flatnonzero(new_group)
-    lag = _flow_lag_months(rng, n_dct, art.late_flow_share) + extra_delay[first_of_group]
+    lag = _flow_lag_months(rng, lines["day"][first_of_group], art.late_flow_share)
+    lag = lag + extra_delay[first_of_group]
     flx_dis = add_months(lines["day"][first_of_group], lag)
     flx_trt = flx_dis - rng.integers(2, 25, n_dct)
     emt_num = rng.integers(1, 40, n_dct)
     emt_ord = rng.integers(1, 9999, n_dct)
     emt_typ = rng.choice(np.array([1, 2, 3, 5]), n_dct, p=[0.55, 0.25, 0.15, 0.05])
-    late = lag > LATE_FLOW_MONTHS
     g = dct_local
     # DCT_ORD_NUM: per paying organism and flow, random order in the flow (_numbering)
     fund = np.array([f"01{d}{FUND_SUFFIX}" for d in chunk.world.territories.snds_dpt], object)
@@ -287,6 +288,11 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
         ),
         "EXO_MTF": opt_int(np.full(n, 41), lines["rate"] >= 100),
     }
+    bse_zero, aff16 = complement_artefacts(chunk, is_cpl, truth)
+    prs["BSE_PRS_NAT"] = pa.array(np.where(bse_zero, 0, np.asarray(prs["BSE_PRS_NAT"])))
+    prs["CPL_AFF_COD"] = pa.array(
+        np.where(aff16, CPL_AFF_COD_EXCLUDED, "").astype(object), pa.string(), mask=~aff16
+    )
     prs_table = pa.table(prs)
 
     # -- orphan satellites: leave out some prestation lines that carry a satellite ---
@@ -301,7 +307,8 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
     truth.count("dcir.orphan_satellite_rows", int(orphan.sum() + with_ete.sum()))
     truth.count("dcir.invalid_care_date_lines", int((bad & kept).sum()))
     # late flows, among lines whose care date is valid (an invalid date hides the lag)
-    truth.count("dcir.late_flow_lines", int((late[g] & ~bad & kept).sum()))
+    late = outside_flow_window(flx_dis[g], lines["day"])
+    truth.count("dcir.late_flow_lines", int((late & ~bad & kept).sum()))
     year = year_of(flx_dis[g])
     _write_split(writer, "ER_PRS_F", prs_table.filter(pa.array(~orphan)), year[~orphan])
 
@@ -370,6 +377,12 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
     truth.count_lines("dcir", lines["category"][(line_kind == 0) & kept])
     truth.count("dcir.surcharge_lines", int((is_cpl & kept).sum()))
     truth.count("dcir.dpn_qlf_71_lines", int(((lines["dpn"] == 71) & kept).sum()))
+    truth.count("dcir.dpn_qlf_72_lines", int(((lines["dpn"] == 72) & kept).sum()))
+    net_keys = [ident.psa[key], ident.rng_gem[key], np.where(care_missing, -1, care)]
+    net_keys += [lines["nat"], exe, np.abs(paid), np.where(is_cpl, 0.0, base)]
+    net_keys += [lines["sat"] * 10**9 + np.where(lines["sat"] > 0, lines["code"], 0)]
+    net = netting_matches([k[kept] for k in net_keys], qty[kept])
+    truth.count("dcir.regularisation_netted_lines", net)
     truth.count("dcir.ete_ind_taa_lines", int(((lines["taa"] == 1) & kept).sum()))
     truth.count("dcir.fictitious_nir_lines", int((fict & kept).sum()))
     truth.count("dcir.prs_rows", int(kept.sum()))

@@ -54,6 +54,7 @@ from sndslab.synth._population import (
     share_family_psa,
 )
 from sndslab.synth._providers import Providers
+from sndslab.synth._quality import ucd_information_lines
 from sndslab.synth._reference import Reference
 from sndslab.synth._tables import (
     beneficiaries,
@@ -295,6 +296,7 @@ def _generate_chunk(
     disp_lines, exposures = dispensings(chunk, providers)
     bio_lines = biology_and_imaging(chunk, providers)
     ucd_lines = ucd_dispensings(chunk)
+    ucd_lines = Frame.concat([ucd_lines, ucd_information_lines(chunk, ucd_lines)])
     fall_rows = falls(chunk, exposures)
     # falls neither hospitalised nor seen in the emergency department are seen by the GP
     gp_fall = fall_rows.filter(fall_rows["channel"] == 0)

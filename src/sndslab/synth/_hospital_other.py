@@ -19,6 +19,12 @@ import numpy as np
 from sndslab.synth._care import claim_lines
 from sndslab.synth._context import Chunk
 from sndslab.synth._dcir import empty_claims
+from sndslab.synth._deaths import (
+    cause_model,
+    certificate_lines,
+    present_conditions,
+    underlying_causes,
+)
 from sndslab.synth._frame import Frame
 from sndslab.synth._hospital import STAY_KINDS
 from sndslab.synth._ids import NO_DAY, day_of, rank_within, repeat_index
@@ -272,33 +278,35 @@ def ald_declarations(chunk: Chunk) -> Frame:
 
 
 def deaths(chunk: Chunk, stays: Frame) -> tuple[Frame, Frame]:
-    """Death certificates (KI_CCI_R) and their listed causes (KI_ECD_R)."""
+    """Death certificates (KI_CCI_R) and their listed causes (KI_ECD_R): the underlying cause
+    and the certificate lines come from :mod:`sndslab.synth._deaths`."""
     rng = chunk.rng
     ref = chunk.ref
     persons = chunk.persons
     dead = np.flatnonzero(persons.death <= chunk.study_end)
     cause_cond = chunk.death_cause[dead]
-    underlying = ref.death_cause_code(rng, chunk, dead, cause_cond)
+    day = persons.death[dead].astype(np.int64)
+    age = persons.age_of(dead, day).astype(float)
+    sex = persons.sex[dead]
+    model = cause_model(chunk.cond.names)
+    underlying, group = underlying_causes(
+        rng, model, cause_cond, age, sex, chunk.cond.subtype[dead]
+    )
     terminal = np.zeros(len(persons), bool)
     terminal[stays["person"][stays["kind"] == STAY_KINDS["terminal"]]] = True
     place = np.where(terminal[dead], "2", ref.draw_non_hospital_place(rng, len(dead)))
     cert = Frame(
         person=dead,
-        day=persons.death[dead].astype(np.int64),
+        day=day,
         cause=underlying,
         place=place.astype(object),
         cause_cond=cause_cond.astype(np.int64),
+        group=group.astype(np.int64),
     )
-    # listed causes: the underlying cause (rank 1) and up to 3 comorbid conditions
-    present = chunk.cond.onset[dead] <= persons.death[dead][:, None]
-    rows, cols = np.nonzero(present)
-    other = Frame(
-        person=dead[rows], code=ref.condition_main_code(rng, cols, chunk.cond.subtype[dead[rows]])
+    # part II: the conditions present at death (their main code)
+    rows, cols = present_conditions(chunk.cond.onset[dead], persons.death[dead])
+    comorbid = ref.condition_main_code(rng, cols, chunk.cond.subtype[dead[rows]])
+    listed = certificate_lines(
+        rng, model, dead, underlying, group, age, sex, dead[rows], np.asarray(comorbid, object)
     )
-    first = Frame(person=dead, code=underlying)
-    listed = Frame.concat([first, other])
-    order = np.argsort(listed["person"], kind="stable")
-    listed = listed.take(order)
-    rank = rank_within(listed["person"]) + 1
-    listed = listed.with_columns(rank=rank).filter(rank <= 4)
     return cert, listed

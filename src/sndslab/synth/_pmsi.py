@@ -58,6 +58,7 @@ from sndslab.synth._pmsi_extra import (
     typ_gen_rsa,
 )
 from sndslab.synth._population import key_for_events
+from sndslab.synth._quality import apply_mco_artefacts, apply_placeholder_nir, mco_quality_masks
 
 if TYPE_CHECKING:
     from sndslab.synth._context import Chunk
@@ -338,6 +339,15 @@ def _project_mco(
         "SEJ_TYP": _s(sej_typ, missing=sej_typ == ""),
         "TYP_GEN_RSA": _s(gen),
     }
+    quality = mco_quality_masks(
+        chunk,
+        person[src],
+        entry[src],
+        los[src],
+        session[src],
+        ~is_dup & ~ret_err[src] & ~ghm_err[src] & (gen == "0"),
+    )
+    apply_mco_artefacts(chunk, b, quality, truth)
     _write(writer, truth, "T_MCOaaB", *merge_batches(year, b, pie_year, pie_tables.get("T_MCOaaB")))
     c = _link(
         "RSA_NUM",
@@ -351,6 +361,7 @@ def _project_mco(
         codes,
         OTHER_RET_CODES["T_MCOaaC"],
     )
+    apply_placeholder_nir(chunk, c, quality)
     _write(writer, truth, "T_MCOaaC", *merge_batches(year, c, pie_year, pie_tables.get("T_MCOaaC")))
     um = {
         "ETA_NUM": eta,
@@ -394,7 +405,7 @@ def _project_mco(
     truth.count("pmsi.mco.finess_geo_duplicates", int(is_dup.sum()))
     truth.count("pmsi.mco.typ_gen_rsa", int((gen != "0").sum()))
     truth.count("pmsi.mco.sej_typ_a", int((sej_typ == "A").sum()))
-    flagged = is_dup | written_err | ghm_err[src] | (gen != "0")
+    flagged = is_dup | written_err | ghm_err[src] | (gen != "0") | np.any(quality, axis=0)
     truth.count("pmsi.mco.filtered_records", int(flagged.sum()) + len(pie))
 
 

@@ -630,12 +630,37 @@ def general_care() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def causes_of_death() -> dict[str, Any]:
-    """Default underlying causes and place-of-death shares (raw mapping, validated)."""
+    """Cause groups, death-certificate structure and place-of-death shares (raw mapping,
+    validated: codes look like ICD-10, weights are non-negative, group shares sum to 1, every
+    group has one age weight per age band, condition groups exist)."""
     name = "causes_of_death.yaml"
     d = _yaml(name)
-    for s in d["default_causes"]:
-        _codes(name, "default_causes.icd10", [s["icd10"]])
-        _nonneg(name, "default_causes.weight", s["weight"])
+    groups = d["cause_groups"]
+    n_bands = len(d["age_bands"])
+    for g, spec in groups.items():
+        _nonneg(name, f"cause_groups.{g}.share", spec["share"])
+        if len(spec["age_profile"]) != n_bands:
+            raise _fail(name, f"cause_groups.{g}.age_profile", f"needs {n_bands} values")
+        for s in spec["codes"]:
+            _codes(name, f"cause_groups.{g}.codes", [s["icd10"]])
+            _nonneg(name, f"cause_groups.{g}.codes.weight", s["weight"])
+    if abs(sum(float(g["share"]) for g in groups.values()) - 1) > 1e-6:
+        raise _fail(name, "cause_groups.share", "shares must sum to 1")
+    for cond, g in d["condition_groups"].items():
+        if g not in groups:
+            raise _fail(name, f"condition_groups.{cond}", f"unknown group {g!r}")
+    for cond, k in d.get("condition_tilt", {}).items():
+        if cond not in d["condition_groups"] or float(k) < 1:
+            raise _fail(name, f"condition_tilt.{cond}", "needs a condition group and a tilt >= 1")
+    cert = d["certificate"]
+    _codes(name, "certificate.immediate", [c["icd10"] for c in cert["immediate"]])
+    _codes(name, "certificate.external_injury", cert["external_injury"])
+    for g, codes in cert["intermediate"].items():
+        if g not in groups:
+            raise _fail(name, f"certificate.intermediate.{g}", f"unknown group {g!r}")
+        _codes(name, f"certificate.intermediate.{g}", codes)
+    if abs(sum(float(p) for p in cert["part1_lines"].values()) - 1) > 1e-6:
+        raise _fail(name, "certificate.part1_lines", "probabilities must sum to 1")
     if abs(sum(float(p["share"]) for p in d["place_of_death"]) - 1) > 1e-6:
         raise _fail(name, "place_of_death.share", "shares must sum to 1")
     return d

@@ -360,10 +360,6 @@ class Reference:
                 target = self._ghm_surgical if typ == "C" else self._ghm_medical
                 target.setdefault(p, root)
         self.ghm_roots_table = ghm
-        causes = self._causes["default_causes"]
-        self._cause_codes = np.array([c["icd10"] for c in causes], dtype=object)
-        self._cause_w = np.array([float(c["weight"]) for c in causes])
-        self._cause_items = causes
         places = [p for p in self._causes["place_of_death"] if p["code"] != "2"]
         self._places = np.array([p["code"] for p in places], dtype=object)
         self._place_w = np.array([float(p["share"]) for p in places])
@@ -494,30 +490,6 @@ class Reference:
 
     def chu_of_person(self, chunk: Any, persons: np.ndarray) -> np.ndarray:
         return self.establishment_for(chunk.persons.dep[persons], np.full(len(persons), CHU))
-
-    # ------------------------------------------------------------------ deaths
-    def death_cause_code(
-        self, rng: np.random.Generator, chunk: Any, dead: np.ndarray, cause_cond: np.ndarray
-    ) -> np.ndarray:
-        out = np.empty(len(dead), dtype=object)
-        for j, name in enumerate(self.conditions):
-            rows = np.flatnonzero(cause_cond == j)
-            if len(rows) == 0:
-                continue
-            spec = self.conditions[name]
-            codes = np.array(spec.death_causes or spec.icd10_main, dtype=object)
-            out[rows] = codes[rng.integers(0, len(codes), len(rows))]
-            for k, st in enumerate(spec.subtypes):
-                sub = rows[chunk.cond.subtype[dead[rows]] == k]
-                sc = np.array(st.icd10, dtype=object)
-                out[sub] = sc[rng.integers(0, len(sc), len(sub))]
-        rest = np.flatnonzero(cause_cond < 0)
-        if len(rest):
-            age = chunk.persons.age_of(dead[rest], chunk.persons.death[dead[rest]])
-            sex = chunk.persons.sex[dead[rest]]
-            w = self._eligible_weights(self._cause_items, self._cause_w, age, sex)
-            out[rest] = self._cause_codes[self._sample_rows(rng, w)]
-        return out
 
     def draw_non_hospital_place(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.choice(self._places, n, p=self._place_w / self._place_w.sum())

@@ -29,6 +29,7 @@ from sndslab.synth._ids import (
 from sndslab.synth._numbering import order_rows
 from sndslab.synth._pmsi_extra import SESSION_GHM
 from sndslab.synth._population import FICTITIOUS_BIRTH_DAY
+from sndslab.synth._quality import GHM_ABORTION, imb_missing_start
 from sndslab.synth._world import CHU, World
 
 #: Vendored SNDS nomenclatures copied unchanged into the raw export, as CNAM delivers them.
@@ -184,10 +185,12 @@ def long_term_diseases(chunk: Chunk, ald: Frame, writer: Any, truth: Any) -> Non
     ident = chunk.ident
     key = ald["person"]  # main key row of a person == its index
     open_end = ald["end"] == day_of(1600, 1, 1)
+    no_start = imb_missing_start(chunk, ald)
+    truth.count("ir_imb_r.missing_start", int(no_start.sum()))
     cols = {
         "BEN_NIR_PSA": _str(ident.psa[key]),
         "BEN_RNG_GEM": ident.rng_gem[key].astype(np.int64),
-        "IMB_ALD_DTD": to_date32(ald["start"]),
+        "IMB_ALD_DTD": to_date32(ald["start"], missing=no_start),
         "IMB_ALD_DTF": to_date32(ald["end"]),
         "IMB_ALD_NUM": ald["ald"].astype(np.int64),
         "IMB_ETM_NAT": ald["etm"].astype(np.int64),
@@ -240,7 +243,7 @@ def causes_of_death(chunk: Chunk, cert: Frame, listed: Frame, writer: Any, truth
         "BEN_NIR_ANO": nir.take(pa.array(pos)),
         "BEN_IDT_TOP": np.ones(len(listed), np.int64),
         "FLX_PER_ANN": ly.astype(np.int64),
-        "CER_LIG_NUM": np.minimum(listed["rank"], 4).astype(np.int64),
+        "CER_LIG_NUM": listed["line"].astype(np.int64),
         "ECD_CAU_RNG": listed["rank"].astype(np.int64),
         "ECD_CIM_COD": pa.array(listed["code"], pa.string()),
         "BEN_DCD_DTE": to_date32(cert["day"][pos]),
@@ -354,11 +357,21 @@ def ghm_referential(ref: Any, writer: Any) -> int:
     sess = np.array(list(SESSION_GHM), dtype=object)
     sess_lib = np.array([lib for _, lib in SESSION_GHM.values()], dtype=object)
     cols = {
-        "GHM_COD": pa.array(np.concatenate([codes, sess, ["90Z00Z"]]), pa.string()),
+        "GHM_COD": pa.array(np.concatenate([codes, sess, [GHM_ABORTION, "90Z00Z"]]), pa.string()),
         "GHM_LIB": pa.array(
-            np.concatenate([labels[r], sess_lib, ["Erreur de groupage"]]), pa.string()
+            np.concatenate(
+                [
+                    labels[r],
+                    sess_lib,
+                    ["Interruptions volontaires de grossesse"],
+                    ["Erreur de groupage"],
+                ]
+            ),
+            pa.string(),
         ),
-        "CMD_COD": pa.array(np.concatenate([cmd[r], ["28"] * len(sess), ["90"]]), pa.string()),
+        "CMD_COD": pa.array(
+            np.concatenate([cmd[r], ["28"] * len(sess), ["14", "90"]]), pa.string()
+        ),
     }
     return emit(writer, "XX_GHM_R", None, cols)
 
