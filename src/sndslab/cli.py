@@ -295,7 +295,13 @@ def _spark_engine(engine: str, spark_master: str | None) -> Any:
     return SparkEngine(master=spark_master)
 
 
-def _ingest(raw_dir: Path, lake: Path, engine: str, spark_master: str | None = None) -> Any:
+def _ingest(
+    raw_dir: Path,
+    lake: Path,
+    engine: str,
+    spark_master: str | None = None,
+    truth: Path | None = None,
+) -> Any:
     if not raw_dir.is_dir():
         raise InvalidArgumentError(f"raw directory {raw_dir} does not exist or is not a directory")
     if engine not in ("duckdb", "spark"):
@@ -308,7 +314,7 @@ def _ingest(raw_dir: Path, lake: Path, engine: str, spark_master: str | None = N
         def files(done: int, total: int, _name: str) -> None:
             report("files", done, total)
 
-        return run_ingest(raw_dir, lake, engine=eng, progress=files)
+        return run_ingest(raw_dir, lake, engine=eng, progress=files, truth=truth)
 
 
 def _print_ingest(result: Any) -> None:
@@ -335,12 +341,18 @@ def _print_ingest(result: Any) -> None:
         rules.add_row(rule, f"{n:,}")
     out.print(rules)
     ident = result.report.get("identity") or {}
-    _print_summary(
-        [
-            ("persons", f"{ident.get('persons', '-')}"),
-            ("report", _lake_paths(result.lake).report_file("ingest.md")),
+    rows = [("persons", f"{ident.get('persons', '-')}")]
+    score = result.report.get("identity_score")
+    if score:  # scored against a generator truth
+        rows += [
+            ("identity precision", f"{score['pairwise_precision']:.4%}"),
+            ("identity recall", f"{score['pairwise_recall']:.4%}"),
+            ("split / merged persons", f"{score['split_persons']} / {score['merged_persons']}"),
+            ("PMSI link precision", f"{score['pmsi']['precision']:.4%}"),
+            ("PMSI link recall", f"{score['pmsi']['recall']:.4%}"),
         ]
-    )
+    rows.append(("report", _lake_paths(result.lake).report_file("ingest.md")))
+    _print_summary(rows)
 
 
 @app.command()
@@ -354,12 +366,20 @@ def ingest(
             "--spark-master", help="Spark master URL (spark://host:port); --engine spark."
         ),
     ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth",
+            help="Generator truth directory to score identity against (default: "
+            "RAW_DIR/../truth when it holds identities.parquet).",
+        ),
+    ] = None,
 ) -> None:
     """Ingest raw SNDS files into a typed lake: stg/, quarantine/, int/ and _reports/.
 
     Incremental and idempotent: files already ingested (same content) are not read again.
     """
-    _print_ingest(_ingest(raw_dir, lake, engine, spark_master))
+    _print_ingest(_ingest(raw_dir, lake, engine, spark_master, truth))
 
 
 def _lake_paths(lake: Path | str) -> Any:
