@@ -32,8 +32,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from sndslab.engines import Connection
-from sndslab.lake import LakePaths
-from sndslab.lake._catalog import relation_or_none
+from sndslab.lake import LakePaths, relation_or_none
 
 __all__ = [
     "IdentityScore",
