@@ -358,6 +358,7 @@ def _ingest(
     spark_master: str | None = None,
     mapping: dict[str, str] | None = None,
     keep_fictitious_persons: bool = False,
+    truth: Path | None = None,
 ) -> Any:
     if not raw_dir.is_dir():
         raise InvalidArgumentError(f"raw directory {raw_dir} does not exist or is not a directory")
@@ -379,6 +380,7 @@ def _ingest(
             progress=files,
             mapping=mapping,
             keep_fictitious_persons=keep_fictitious_persons,
+            truth=truth,
         )
 
 
@@ -406,12 +408,18 @@ def _print_ingest(result: Any) -> None:
         rules.add_row(rule, f"{n:,}")
     out.print(rules)
     ident = result.report.get("identity") or {}
-    _print_summary(
-        [
-            ("persons", f"{ident.get('persons', '-')}"),
-            ("report", _lake_paths(result.lake).report_file("ingest.md")),
+    rows = [("persons", f"{ident.get('persons', '-')}")]
+    score = result.report.get("identity_score")
+    if score:  # scored against a generator truth
+        rows += [
+            ("identity precision", f"{score['pairwise_precision']:.4%}"),
+            ("identity recall", f"{score['pairwise_recall']:.4%}"),
+            ("split / merged persons", f"{score['split_persons']} / {score['merged_persons']}"),
+            ("PMSI link precision", f"{score['pmsi']['precision']:.4%}"),
+            ("PMSI link recall", f"{score['pmsi']['recall']:.4%}"),
         ]
-    )
+    rows.append(("report", _lake_paths(result.lake).report_file("ingest.md")))
+    _print_summary(rows)
 
 
 @app.command()
@@ -448,6 +456,14 @@ def ingest(
             "(default: its claims are kept attached to no person).",
         ),
     ] = False,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth",
+            help="Generator truth directory to score identity against (default: "
+            "RAW_DIR/../truth when it holds identities.parquet).",
+        ),
+    ] = None,
 ) -> None:
     """Ingest raw SNDS files into a typed lake: stg/, quarantine/, int/ and _reports/.
 
@@ -456,7 +472,13 @@ def ingest(
     Incremental and idempotent: files already ingested (same content) are not read again.
     """
     result = _ingest(
-        raw_dir, lake, engine, spark_master, _parse_maps(maps or []), keep_fictitious_persons
+        raw_dir,
+        lake,
+        engine,
+        spark_master,
+        _parse_maps(maps or []),
+        keep_fictitious_persons,
+        truth,
     )
     _print_ingest(result)
     if not allow_refused:

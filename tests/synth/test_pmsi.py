@@ -122,6 +122,8 @@ def _chunk(
     return SimpleNamespace(
         rng=rng,
         artefact_rng=np.random.default_rng(seed + 100),
+        identity_rng=np.random.default_rng(seed + 200),
+        identity_counts={},
         world=world,
         persons=persons,
         ident=ident,
@@ -134,6 +136,8 @@ def _chunk(
                 inter_establishment_rate=pie,
                 inter_establishment_session_share=0.4,
                 typ_gen_rsa_rate=gen,
+                pmsi_nir_unlinked_rate=0.0,
+                pmsi_nir_wrong_key_rate=0.0,
             )
         ),
         ref=SimpleNamespace(ccam_codes=CCAM, ghs_number=lambda g: np.full(len(g), 1234, np.int64)),

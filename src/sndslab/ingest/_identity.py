@@ -26,10 +26,13 @@ Algorithm (all in DuckDB SQL, no Python loop over rows):
    ``twin_shared_psa`` (a PSA of the person is shared with another person,
    i.e. twins), ``multiple_psa`` (the person has several PSA), ``inconsistent_birth_or_sex``.
 
-PMSI link (:func:`link_pmsi`): NIR_ANO_17 = BEN_NIR_PSA. A PSA of one person links directly;
-a PSA shared by several persons (twins: same PSA, several BEN_RNG_GEM) is resolved by sex
-(COD_SEX) and birth year (stay year − AGE_ANN, ±1) when exactly one candidate fits, otherwise
-the record is ``ambiguous_twin`` (person_id NULL). An unknown PSA is ``no_person_key``.
+PMSI link (:func:`link_pmsi`): NIR_ANO_17 = BEN_NIR_PSA. A PSA of one person links when the
+record's sex and birth year are coherent with one of the person's keys (birth year ±1 year of
+tolerance), else the record is ``incoherent`` (the NIR_ANO_17 of another person); a PSA shared
+by several persons (twins: same PSA, several BEN_RNG_GEM) is resolved by sex (COD_SEX) and
+birth year (stay year − AGE_ANN) when exactly one candidate fits, otherwise the record is
+``ambiguous_twin`` (person_id NULL). An unknown PSA is ``no_person_key``. Scores against a
+generator truth: :mod:`sndslab.ingest._identity_score`.
 
 Sources: ``snds-data-model.md`` §2.2 (``fiches/fiche_beneficiaire.md``; sndsTools
 ``retrieve_patient_id.R`` quality flags).
@@ -242,30 +245,59 @@ def _fictitious_counts(con: Connection, writer: GenerationWriter) -> tuple[int, 
     return keys, int(lines)
 
 
+#: Birth-year tolerance of the PMSI coherence check (years on each side of the exact window).
+BIRTH_YEAR_TOLERANCE = 1
+
+
 def link_pmsi(relation: str, keys: str, *, stay_year: str) -> str:
     """SQL of ``relation`` plus ``person_id`` and ``link_status`` from NIR_ANO_17.
 
     ``relation`` must have NIR_ANO_17, COD_SEX and AGE_ANN; ``keys`` is the SQL relation of
-    ``person_keys``; ``stay_year`` is the SQL of the stay year. ``link_status``: ``linked``,
-    ``twin_resolved``, ``ambiguous_twin`` or ``no_person_key``. Returns a SELECT statement (one
-    row per input row).
+    ``person_keys``; ``stay_year`` is the SQL of the stay year. Returns a SELECT statement (one
+    row per input row). ``link_status``:
+
+    - ``linked``: the PSA belongs to one person, coherent with the record;
+    - ``twin_resolved``: the PSA is shared by several persons (twins, family ranks, a reused
+      PSA) and exactly one fits the record's sex and birth year (stay year − AGE_ANN, exact);
+    - ``ambiguous_twin``: shared, and none or several fit;
+    - ``incoherent``: the PSA belongs to one person whose sex or birth year (±
+      ``BIRTH_YEAR_TOLERANCE`` around the exact window), on every one of the person's keys,
+      contradicts the record: the NIR_ANO_17 is another person's (the PMSI coherence checks
+      COH_SEX_RET / COH_NAI_RET compare the same fields with the insured's referential,
+      snds-data-model §2.3). Checking every key of the person keeps a record whose key
+      carries a mistyped birth year or sex when another key of the person fits;
+    - ``no_person_key``: the PSA is unknown.
     """
+    tol = BIRTH_YEAR_TOLERANCE
     return f"""
     WITH r AS (SELECT *, row_number() OVER () AS _lk FROM {relation}),
+    pk AS (SELECT DISTINCT ben_nir_psa, person_id, sex, birth_year FROM {keys}
+           WHERE person_id IS NOT NULL),
     cand AS (
       SELECT r._lk, k.person_id,
              (TRY_CAST(r.COD_SEX AS INTEGER) IS NOT DISTINCT FROM k.sex
               AND ({stay_year}) - r.AGE_ANN - k.birth_year BETWEEN 0 AND 1) AS fits
-      FROM r JOIN (SELECT DISTINCT ben_nir_psa, person_id, sex, birth_year
-                   FROM {keys} WHERE person_id IS NOT NULL) k ON r.NIR_ANO_17 = k.ben_nir_psa),
+      FROM r JOIN pk k ON r.NIR_ANO_17 = k.ben_nir_psa),
     agg AS (
       SELECT _lk, count(DISTINCT person_id) AS n,
              count(DISTINCT person_id) FILTER (WHERE fits) AS n_fit,
              any_value(person_id) AS any_p,
              any_value(person_id) FILTER (WHERE fits) AS fit_p
-      FROM cand GROUP BY _lk)
+      FROM cand GROUP BY _lk),
+    coh AS (
+      SELECT a._lk,
+             bool_or(k.sex IS NULL OR TRY_CAST(r.COD_SEX AS INTEGER) IS NULL
+                     OR TRY_CAST(r.COD_SEX AS INTEGER) = k.sex) AS sex_ok,
+             bool_or(k.birth_year IS NULL OR r.AGE_ANN IS NULL
+                     OR ({stay_year}) - r.AGE_ANN - k.birth_year BETWEEN {-tol} AND {1 + tol})
+               AS birth_ok
+      FROM agg a JOIN r USING (_lk) JOIN pk k ON k.person_id = a.any_p
+      WHERE a.n = 1 GROUP BY a._lk)
     SELECT r.* EXCLUDE (_lk),
-           CASE WHEN a.n = 1 THEN a.any_p WHEN a.n_fit = 1 THEN a.fit_p END AS person_id,
-           CASE WHEN a.n IS NULL THEN 'no_person_key' WHEN a.n = 1 THEN 'linked'
+           CASE WHEN a.n = 1 AND c.sex_ok AND c.birth_ok THEN a.any_p
+                WHEN a.n > 1 AND a.n_fit = 1 THEN a.fit_p END AS person_id,
+           CASE WHEN a.n IS NULL THEN 'no_person_key'
+                WHEN a.n = 1 AND c.sex_ok AND c.birth_ok THEN 'linked'
+                WHEN a.n = 1 THEN 'incoherent'
                 WHEN a.n_fit = 1 THEN 'twin_resolved' ELSE 'ambiguous_twin' END AS link_status
-    FROM r LEFT JOIN agg a USING (_lk)"""
+    FROM r LEFT JOIN agg a USING (_lk) LEFT JOIN coh c USING (_lk)"""

@@ -39,8 +39,8 @@ written. Grains ("One row per …"):
   REFERENTIEL, e.g. ``ref_ir_pha_r``), its staged columns as they are.
 
 PMSI stays carry ``link_status`` (``linked``, ``twin_resolved``, ``ambiguous_twin``,
-``no_person_key``) from :func:`sndslab.ingest._identity.link_pmsi`. Join-loss metrics are
-returned by :func:`join_loss`.
+``incoherent``, ``no_person_key``) from :func:`sndslab.ingest._identity.link_pmsi`. Join-loss
+metrics are returned by :func:`join_loss`.
 """
 
 from __future__ import annotations
@@ -468,7 +468,7 @@ def join_loss(con: Connection, writer: GenerationWriter) -> dict[str, float]:
             m[f"{table.lower()}_rows_without_prestation"] = (den - rows(name)) / den if den else 0.0
     for name in ("mco_stays", "ssr_stays", "had_stays", "rip_stays"):
         if writer.has(name):
-            for status in ("no_person_key", "ambiguous_twin"):
+            for status in ("no_person_key", "ambiguous_twin", "incoherent"):
                 m[f"{name}_{status}"] = share(name, f"link_status = '{status}'")
     if writer.has("deaths"):
         m["deaths_without_person"] = share("deaths", "person_id IS NULL")

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from sndslab.engines import Connection, DuckDBConnection, Engine, get_engine, is_uri
 from sndslab.errors import SndslabError
 from sndslab.ingest._identity import IdentityResult, resolve_persons
+from sndslab.ingest._identity_score import find_truth, score_lake
 from sndslab.ingest._intermediate import build_intermediate, join_loss
 from sndslab.ingest._report import write_report
 from sndslab.ingest._rules import QualityRule, RuleCounts, apply_rules, load_rules, rule_units
@@ -229,6 +230,7 @@ def ingest(
     progress: Callable[[int, int, str], None] | None = None,
     mapping: Mapping[str, str] | None = None,
     keep_fictitious_persons: bool = False,
+    truth: Path | str | bool | None = None,
 ) -> IngestResult:
     """Stage ``raw_dir`` into ``lake`` then apply ``rules`` (default: the built-in rules),
     resolve identity, build the ``int`` generation and write the report.
@@ -236,6 +238,10 @@ def ingest(
     ``mapping`` files raw files whose name names no registry table into one explicitly
     (``{"file name or stem": "TABLE"}``, the command line's ``--map``; see
     :func:`sndslab.ingest.discover`).
+
+    ``truth``: a generator truth directory to score identity against (report section
+    ``identity_score``, :mod:`sndslab.ingest._identity_score`); by default ``raw_dir/../truth``
+    when it holds ``identities.parquet`` (the ``sndslab synth`` layout); False: never.
 
     ``engine`` is a name (``duckdb``, ``spark``) or a configured engine
     (:func:`sndslab.engines.get_engine`, e.g. with a ``memory_limit``: every step then runs
@@ -269,8 +275,16 @@ def ingest(
         )
         timings.update(built.timings)
         clock = time.perf_counter()
+        truth_dir = find_truth(raw_dir, truth) if paths.is_local else None
+        score = score_lake(root, truth_dir) if truth_dir is not None else None
         report = write_report(
-            paths, staged, built.rules, built.identity, built.intermediate, built.join_loss
+            paths,
+            staged,
+            built.rules,
+            built.identity,
+            built.intermediate,
+            built.join_loss,
+            identity_score=score,
         )
         timings["report"] = round(time.perf_counter() - clock, 3)
     finally:

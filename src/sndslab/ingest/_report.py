@@ -7,7 +7,8 @@ rule, orphan satellite rows; the check that they add up (per table, raises
 
     rows_in (raw) == kept + Σ filtered + Σ quarantined (staging reasons + orphan rows)
 
-plus the identity summary and the join-loss metrics.
+plus the identity summary, the join-loss metrics and, when the raw files come with a generator
+truth, the identity score (:mod:`sndslab.ingest._identity_score`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def build_report(
     identity: IdentityResult | None,
     intermediate: dict[str, int],
     join_loss: dict[str, float] | None = None,
+    identity_score: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report as a JSON-ready dict (raises if a table's rows do not add up)."""
     files: list[dict[str, Any]] = []
@@ -104,6 +106,7 @@ def build_report(
         "identity": identity.model_dump() if identity is not None else None,
         "intermediate": intermediate,
         "join_loss": join_loss or {},
+        "identity_score": identity_score,
     }
 
 
@@ -163,11 +166,41 @@ def _markdown(report: dict[str, Any]) -> str:
             f"- fictitious-NIR keys ({as_persons}): {ident.get('fictitious_keys', 0)}, "
             f"their kept ER_PRS_F lines: {ident.get('fictitious_claim_lines', 0)}"
         ]
+    lines += _score_markdown(report.get("identity_score"))
     lines += ["", "## Intermediate tables (rows)", ""]
     lines += [f"- {k}: {v}" for k, v in report["intermediate"].items()]
     lines += ["", "## Join loss", ""]
     lines += [f"- {k}: {v:.4%}" for k, v in report["join_loss"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _score_markdown(score: dict[str, Any] | None) -> list[str]:
+    """The identity-score section (empty without a truth)."""
+    if not score:
+        return []
+    lines = ["", "## Identity score (against the generator truth)", ""]
+    lines += [
+        f"- truth: {score['truth_dir']}",
+        f"- keys scored: {score['keys_scored']} (fictitious-NIR keys left out: "
+        f"{score['keys_fictitious']})",
+        f"- true persons: {score['true_persons']}, resolved persons: {score['resolved_persons']}",
+        f"- pairwise precision: {score['pairwise_precision']:.4%}, pairwise recall: "
+        f"{score['pairwise_recall']:.4%}",
+        f"- split persons: {score['split_persons']}, merged persons: {score['merged_persons']}",
+    ]
+    lines += [
+        f"- keys with difficulty {name}: {n} ({bad} of a split person)"
+        for name, (n, bad) in score["by_difficulty"].items()
+    ]
+    pmsi = score["pmsi"]
+    lines += [
+        f"- PMSI records: {pmsi['records']}, linked {pmsi['linked']}, to the right person "
+        f"{pmsi['correct']}: precision {pmsi['precision']:.4%}, recall {pmsi['recall']:.4%}",
+    ]
+    lines += [
+        f"  - {status}: {n} records, {ok} right" for status, (n, ok) in pmsi["by_status"].items()
+    ]
+    return lines
 
 
 def write_report(
@@ -177,10 +210,13 @@ def write_report(
     identity: IdentityResult | None,
     intermediate: dict[str, int],
     join_loss: dict[str, float] | None = None,
+    identity_score: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``ingest.json`` and ``ingest.md`` under the lake's ``reports_dir`` (atomically,
     through the lake's storage); returns the report dict."""
-    report = build_report(stage_result, rule_counts, identity, intermediate, join_loss)
+    report = build_report(
+        stage_result, rule_counts, identity, intermediate, join_loss, identity_score
+    )
     storage = paths.storage
     text = json.dumps(report, indent=2, default=str) + "\n"
     storage.write_text(paths.report_file("ingest.json"), text)

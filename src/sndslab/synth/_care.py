@@ -111,5 +111,6 @@ def claim_lines(
 
 
 def care_window(chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
-    n = len(chunk.persons)
-    return np.full(n, chunk.study_start, np.int64), chunk.alive_end
+    """First and last day of care of each person: from max(study start, birth or arrival day)
+    to min(death, study end)."""
+    return chunk.care_start, chunk.alive_end

@@ -198,6 +198,61 @@ class ArtefactRates(BaseModel):
         description="Share of ALD rows of IR_IMB_R with an end date written without a start "
         "date (IMB_ALD_DTD empty; SCALPEL excludes them).",
     )
+    # -- identity difficulties (issue 10 item 8; _population.inject_identity_difficulties) --
+    nir_ano_missing_rate: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Share of the regular-NIR keys of persons that carry no BEN_NIR_ANO in "
+        "IR_BEN_R (BEN_IDT_ANO then falls back to BEN_NIR_PSA || BEN_RNG_GEM): such a key cannot "
+        "be linked to the person's other keys.",
+    )
+    birth_sex_disagreement_rate: float = Field(
+        0.03,
+        ge=0,
+        le=1,
+        description="Share of persons with several keys whose non-main key records another "
+        "birth year (±1, two thirds of cases) or the other sex (one third) in IR_BEN_R.",
+    )
+    psa_reused_rate: float = Field(
+        0.004,
+        ge=0,
+        le=1,
+        description="Share of adults whose main key reuses the BEN_NIR_PSA of another adult "
+        "(a dependant on the rights-opener's PSA before the 2016 PUMa reform) with rank 2: two "
+        "persons, two BEN_NIR_ANO, one PSA; PMSI, which has no rank, sees one NIR_ANO_17.",
+    )
+    pmsi_nir_unlinked_rate: float = Field(
+        0.005,
+        ge=0,
+        le=1,
+        description="Share of PMSI records whose NIR_ANO_17 (computed by the hospital from the "
+        "insured's NIR, birth date and sex) matches no DCIR key although every return code is "
+        "'0' (a typo in the hospital's identity data).",
+    )
+    pmsi_nir_wrong_key_rate: float = Field(
+        0.003,
+        ge=0,
+        le=1,
+        description="Share of PMSI records whose NIR_ANO_17 is the key of another person (the "
+        "mother's for a newborn, another person of the same département otherwise).",
+    )
+    twin_share_of_minors: float = Field(
+        0.022,
+        ge=0,
+        le=0.5,
+        description="Share of minors present at the start who are same-sex twins sharing a "
+        "BEN_NIR_PSA (ranks 1 and 2). About 1.7 % of births are twin births (INSEE), so ~3.3 % "
+        "of children are twins, two thirds of them of the same sex.",
+    )
+    twin_birth_share: float = Field(
+        0.017,
+        ge=0,
+        le=0.5,
+        description="Share of births during the study that are twin deliveries (INSEE, état "
+        "civil: ~17 per 1,000); a pair is of the same sex (same PSA, ranks 1 and 2) with "
+        "probability 2/3.",
+    )
 
 
 class TruthSettings(BaseModel):
@@ -225,6 +280,23 @@ class TruthSettings(BaseModel):
     )
     readmission_intercept: float = Field(
         -3.8, description="Intercept of the logistic 30-day readmission model."
+    )
+    # -- open cohort (issue 10 items 3 and 8; _population.add_entrants) --
+    births_per_1000: float = Field(
+        11.0,
+        ge=0,
+        le=100,
+        description="Births per 1,000 persons per year (INSEE, Bilan démographique 2019: "
+        "753,000 births, 11.2 per 1,000). Mothers are women aged 15-49 of the chunk, weighted "
+        "by age-specific fertility; the newborn enters the SNDS on its birth day.",
+    )
+    arrivals_per_1000: float = Field(
+        4.0,
+        ge=0,
+        le=100,
+        description="New affiliates per 1,000 persons per year (immigration and returns from "
+        "abroad; INSEE estimates ~270,000 immigrant entries in 2019, ~4 per 1,000). They enter "
+        "on their arrival day, with conditions already present.",
     )
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from sndslab.synth._conditions import ConditionState
 from sndslab.synth._config import SynthConfig
 from sndslab.synth._frame import Frame
-from sndslab.synth._population import Identities, Persons
+from sndslab.synth._population import Identities, KeyQuirks, Persons
 from sndslab.synth._world import World
 
 
@@ -39,6 +39,27 @@ class Chunk:
     _artefact_rng: np.random.Generator | None = field(default=None, repr=False)
     #: record-number counters of the run, carried across chunks (``_numbering``)
     numbering: Any = None
+    # -- identity (issue 10 item 8; _population) --
+    #: identity difficulties per row of ``ident`` (None: none injected)
+    key_quirks: KeyQuirks | None = None
+    #: counts for the truth manifest accumulated by the identity steps (PMSI NIR faults…)
+    identity_counts: dict[str, int] = field(default_factory=dict)
+    _identity_rng: np.random.Generator | None = field(default=None, repr=False)
+
+    @property
+    def identity_rng(self) -> np.random.Generator:
+        """A random stream of its own for the identity difficulties (keys, PMSI NIR_ANO_17),
+        so that their rates leave every other draw of the chunk unchanged."""
+        if self._identity_rng is None:
+            self._identity_rng = np.random.default_rng([self.config.seed, 5, self.index])
+        return self._identity_rng
+
+    @property
+    def care_start(self) -> np.ndarray:
+        """First day each person can receive care: the study start, or the entry day of a
+        person born or arriving during the study (open cohort)."""
+        entry = np.asarray(self.persons.entry, np.int64)
+        return np.maximum(entry, self.study_start)
 
     @property
     def artefact_rng(self) -> np.random.Generator:

@@ -49,8 +49,13 @@ from sndslab.synth._pmsi import project_pmsi, write_mco_establishments
 from sndslab.synth._population import (
     Identities,
     fictitious_keys,
+    identity_truth,
+    inject_identity_difficulties,
     make_identities,
     make_persons,
+    manifest_section,
+    open_cohort,
+    settle_entrants,
     share_family_psa,
 )
 from sndslab.synth._providers import Providers
@@ -128,7 +133,7 @@ class _Calibration:
         persons = chunk.persons
         for i, y in enumerate(self.years):
             y0, y1 = day_of(y, 1, 1), day_of(y, 12, 31)
-            alive = persons.death >= y0
+            alive = (persons.death >= y0) & (persons.entry <= y0)
             self.population[i] += alive.sum()
             hosp = np.zeros(len(persons), bool)
             for f in [stays, *other_stays]:
@@ -143,7 +148,7 @@ class _Calibration:
         end = chunk.study_end
         self.deaths += int((persons.death <= end).sum())
         self.person_years += float(
-            (np.minimum(persons.death, end + 1) - chunk.study_start).clip(0).sum() / 365.25
+            (np.minimum(persons.death, end + 1) - chunk.care_start).clip(0).sum() / 365.25
         )
         eligible = ~stays["died"]
         self.stays += int(eligible.sum())
@@ -264,11 +269,14 @@ def _make_chunk(
     study_end: int,
 ) -> Chunk:
     rng = np.random.default_rng([config.seed, 2, ci])
-    persons = make_persons(rng, start_pid, n, study_start, world, pyramid)
+    twins = config.artefacts.twin_share_of_minors
+    persons = make_persons(rng, start_pid, n, study_start, world, pyramid, twins)
+    persons = open_cohort(config, ci, persons, world, study_start, study_end)
     cond = draw_conditions(rng, persons, ref.conditions, world.territories, study_start, study_end)
     death_cause = draw_deaths(
         rng, persons, cond, ref.conditions, ref.annual_death_prob, study_start, study_end
     )
+    settle_entrants(persons, cond, death_cause, study_start, study_end)
     ident = make_identities(rng, persons, study_start, study_end)
     chunk = Chunk(
         index=ci,
@@ -285,6 +293,9 @@ def _make_chunk(
     )
     share = config.artefacts.family_rank_share_of_minors
     share_family_psa(chunk.artefact_rng, persons, ident, study_start, share)
+    chunk.key_quirks = inject_identity_difficulties(
+        chunk.identity_rng, persons, ident, config.artefacts, study_start
+    )
     return chunk
 
 
@@ -425,6 +436,7 @@ def _append_truth_tables(
             "ben_nir_ano": persons.nir_ano.astype(object),
             "cmu": persons.cmu,
             "frailty": persons.frailty,
+            **identity_truth(chunk, truth, "persons"),
         },
     )
     fict_pid, fict_start = chunk.fictitious_truth or (np.zeros(0, np.int64), len(ident))
@@ -441,6 +453,7 @@ def _append_truth_tables(
             "role": ident.role,
             "ben_cdi_nir": ident.cdi_nir,
             "in_ir_ben_r": ~absent,
+            **identity_truth(chunk, truth, "identities"),
             "valid_from": truth.dates(ident.valid_from),
             "valid_to": truth.dates(
                 np.where(ident.valid_to >= NO_DAY, 0, ident.valid_to), ident.valid_to >= NO_DAY
@@ -596,4 +609,5 @@ def _manifest(
         },
         "calibration": calibration.result(world, config.patients),
         "identifiers": identifier_manifest(),
+        **manifest_section(config),
     }

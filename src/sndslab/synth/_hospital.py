@@ -60,8 +60,7 @@ def draw_stays(chunk: Chunk, fall_rows: Frame) -> tuple[Frame, Frame, Frame]:
     rng = chunk.rng
     ref = chunk.ref
     persons = chunk.persons
-    n = len(persons)
-    start = np.full(n, chunk.study_start, np.int64)
+    start = chunk.care_start
     end = chunk.alive_end
     mid_age = persons.age_at((chunk.study_start + chunk.study_end) // 2)
     parts: list[Frame] = []
@@ -143,7 +142,7 @@ def draw_stays(chunk: Chunk, fall_rows: Frame) -> tuple[Frame, Frame, Frame]:
         cause = chunk.death_cause[in_hosp]
         dp = ref.terminal_dp(rng, chunk, in_hosp, cause)
         los = np.floor(rng.gamma(1.5, 6.0, len(in_hosp))).astype(np.int64) + 1
-        entry = np.maximum(persons.death[in_hosp] - los, chunk.study_start)
+        entry = np.maximum(persons.death[in_hosp] - los, chunk.care_start[in_hosp])
         parts.append(
             Frame(
                 person=in_hosp,

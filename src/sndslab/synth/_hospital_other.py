@@ -90,7 +90,7 @@ def _condition_episodes(
     rng = chunk.rng
     ref = chunk.ref
     parts: list[Frame] = []
-    start = np.full(len(chunk.persons), chunk.study_start, np.int64)
+    start = chunk.care_start
     end = chunk.alive_end
     for j, name in enumerate(chunk.cond.names):
         rate = float(rate_of(ref.conditions[name]))
@@ -153,8 +153,7 @@ def outpatient_hospital(chunk: Chunk, fall_rows: Frame) -> Frame:
     rng = chunk.rng
     ref = chunk.ref
     persons = chunk.persons
-    n = len(persons)
-    start = np.full(n, chunk.study_start, np.int64)
+    start = chunk.care_start
     end = chunk.alive_end
     mid_age = persons.age_at((chunk.study_start + chunk.study_end) // 2)
     length = np.maximum(end - start + 1, 0)

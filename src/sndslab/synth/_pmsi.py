@@ -57,7 +57,12 @@ from sndslab.synth._pmsi_extra import (
     sej_typ_of_stays,
     typ_gen_rsa,
 )
-from sndslab.synth._population import key_for_events
+from sndslab.synth._population import (
+    PMSI_NIR_UNLINKED,
+    PMSI_NIR_WRONG_KEY,
+    key_for_events,
+    pmsi_nir,
+)
 from sndslab.synth._quality import apply_mco_artefacts, apply_placeholder_nir, mco_quality_masks
 
 if TYPE_CHECKING:
@@ -224,8 +229,20 @@ class _Patient:
         self.dep = dep
         self.postcode = np.char.add(dep.astype(str), "000").astype("U5").astype(object)
         key = key_for_events(chunk.rng, chunk.ident, persons, person, entry)
-        self.nir = _text(chunk.ident.psa[key])
+        rates = chunk.config.artefacts
+        nir, self.nir_fault = pmsi_nir(
+            chunk.identity_rng, chunk.ident, persons, key, np.asarray(person), entry, rates
+        )
+        self.nir = _text(nir)
+        self.counts = chunk.identity_counts
         self.seq = _sequence(person, entry)
+
+    def tally(self, src: np.ndarray) -> None:
+        """Count the NIR_ANO_17 faults of written patient-link rows ``src`` (truth)."""
+        fault = self.nir_fault[src]
+        for name, code in (("unlinked", PMSI_NIR_UNLINKED), ("wrong_key", PMSI_NIR_WRONG_KEY)):
+            key = f"identity.pmsi_nir_{name}"
+            self.counts[key] = self.counts.get(key, 0) + int((fault == code).sum())
 
     def columns(self, src: np.ndarray, jour: bool = False) -> dict[str, pa.Array]:
         cols = {"AGE_ANN": _i(self.age[src])}
@@ -268,6 +285,7 @@ def _link(
         cols |= {"SOR_ANN": _i(year), "SOR_MOI": month}
     cols |= {name: _s(v[src]) for name, v in codes.items()}
     cols |= {name: _const("0", m) for name in other}
+    patient.tally(src)
     return cols
 
 

@@ -190,6 +190,7 @@ def inter_establishment_tables(
     from sndslab.synth._pmsi import OTHER_RET_CODES, STAY_RET_CODES
 
     c |= {name: _const("0", k) for name in (*STAY_RET_CODES, *OTHER_RET_CODES["T_MCOaaC"])}
+    patient.tally(base)  # NIR_ANO_17 faults of the written link rows (identity truth)
     um = {
         "ETA_NUM": eta,
         "RSA_NUM": rsa,

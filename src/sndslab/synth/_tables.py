@@ -97,6 +97,8 @@ def _idt(chunk: Chunk, rows: np.ndarray) -> np.ndarray:
     real = ident.pid[rows] >= 0
     pos = np.searchsorted(persons.pid, ident.pid[rows][real])
     nir[real] = persons.nir_ano[pos]
+    if chunk.key_quirks is not None:  # keys without BEN_NIR_ANO (identity difficulty)
+        nir[chunk.key_quirks.of("nir_missing", rows)] = b""
     fallback = np.char.add(ident.psa[rows], ident.rng_gem[rows].astype("S1"))
     return np.where(nir == b"", fallback, nir).astype(object)
 
@@ -113,10 +115,16 @@ def beneficiaries(chunk: Chunk, consumers: np.ndarray, writer: Any, truth: Any) 
     birth = np.where(real, persons.birth[pos], FICTITIOUS_BIRTH_DAY + rng.integers(0, 365, n))
     by, bm, _ = civil_from_days(birth)
     sex = np.where(real, persons.sex[pos], rng.integers(1, 3, n))
+    quirks = chunk.key_quirks
+    if quirks is not None:  # birth year or sex disagreeing between keys (identity difficulty)
+        by = by + quirks.of("birth_year_shift", rows)
+        sex = np.where(quirks.of("sex_swapped", rows), 3 - sex, sex)
     death = np.where(real, persons.death[pos], NO_DAY)
     dead = death <= chunk.study_end
     dy, dm, _ = civil_from_days(np.where(dead, death, 0))
     nir = np.where(real, persons.nir_ano[pos], b"")
+    if quirks is not None:
+        nir = np.where(quirks.of("nir_missing", rows), b"", nir)
     snds_dpt = chunk.world.territories.snds_dpt[persons.dep[pos]]
     adult = (chunk.study_start - birth) >= 18 * 365.25
     opener = np.where(adult & real, nir, rng.integers(10**15, 10**16, n).astype("S17"))
@@ -147,7 +155,13 @@ def beneficiaries(chunk: Chunk, consumers: np.ndarray, writer: Any, truth: Any) 
         "MAX_TRT_DTD": to_date32(
             np.minimum(np.where(dead, death, chunk.study_end), chunk.study_end)
         ),
-        "BEN_DTE_INS": to_date32(np.maximum(birth, day_of(1990, 1, 1))),
+        "BEN_DTE_INS": to_date32(
+            np.where(
+                real & (persons.entry_reason[pos] > 0),
+                persons.entry[pos],
+                np.maximum(birth, day_of(1990, 1, 1)),
+            )
+        ),
         "BEN_DTE_MAJ": to_date32(update),
     }
     absent = _absent_from_ir_ben_r(chunk, real, pos)
@@ -158,6 +172,14 @@ def beneficiaries(chunk: Chunk, consumers: np.ndarray, writer: Any, truth: Any) 
         for k, v in cols.items()
     }
     truth.count("ir_ben_r.absent_keys", int(absent.sum()))
+    if quirks is not None:
+        written = ~absent & real
+        for name, mask in (
+            ("nir_ano_missing_keys", quirks.of("nir_missing", rows)),
+            ("birth_year_disagreement_keys", quirks.of("birth_year_shift", rows) != 0),
+            ("sex_disagreement_keys", quirks.of("sex_swapped", rows)),
+        ):
+            truth.count(f"identity.{name}", int((mask & written).sum()))
     truth.count("rows.IR_BEN_R", emit(writer, "IR_BEN_R", None, cols))
 
 

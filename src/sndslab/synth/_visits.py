@@ -190,7 +190,7 @@ def phantom_patients(chunk: Chunk, providers: Providers, used: np.ndarray) -> Fr
     exe = np.concatenate(exe_l)
     counts = rng.integers(2, 7, len(person))
     parent = repeat_index(counts)
-    start = chunk.study_start
+    start = chunk.care_start[person[parent]]
     end = chunk.alive_end[person[parent]]
     day = start + np.floor(rng.random(len(parent)) * (end - start + 1)).astype(np.int64)
     p = person[parent]
