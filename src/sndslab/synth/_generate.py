@@ -23,11 +23,13 @@ import pyarrow as pa
 
 import sndslab
 from sndslab._atomic import atomic_output_dir
+from sndslab.synth import _time
 from sndslab.synth._biology import biology_and_imaging
 from sndslab.synth._care import CATEGORIES, claim_lines
 from sndslab.synth._conditions import draw_conditions, draw_deaths
 from sndslab.synth._config import SynthConfig
 from sndslab.synth._context import Chunk
+from sndslab.synth._covid import draw_covid
 from sndslab.synth._dcir import project_dcir
 from sndslab.synth._drugs import dispensings, ucd_dispensings
 from sndslab.synth._falls import falls
@@ -278,6 +280,7 @@ def _make_chunk(
         cond=cond,
         death_cause=death_cause,
     )
+    chunk.covid = draw_covid(chunk)  # COVID-19 waves: stays and deaths (brings deaths forward)
     share = config.artefacts.family_rank_share_of_minors
     share_family_psa(chunk.artefact_rng, persons, ident, study_start, share)
     return chunk
@@ -326,6 +329,7 @@ def _generate_chunk(
     phantom_lines = int(
         (chunk.world.practitioners.abuse_type[np.maximum(lines["exe"], 0)] == 3).sum()
     )
+    _time.record_care(chunk, truth, lines)  # flu vaccines, teleconsultations per year
     project_dcir(chunk, lines, writer, truth)
     del lines
     project_pmsi(chunk, (stays, das, acts), (ssr, csarr), had, psy, ace, writer, truth)
@@ -333,6 +337,7 @@ def _generate_chunk(
     long_term_diseases(chunk, ald, writer, truth)
     cert, listed = deaths(chunk, stays)
     causes_of_death(chunk, cert, listed, writer, truth)
+    _time.record_covid(chunk, truth, stays, cert)  # COVID-19 stays, deaths, truth table
     beneficiaries(chunk, consumers, writer, truth)
     for name, f in (
         ("mco_stays", stays),
@@ -588,4 +593,5 @@ def _manifest(
             "gp_per_100k": "GP density per département",
         },
         "calibration": calibration.result(world, config.patients),
+        "calendar": _time.manifest(config),
     }
