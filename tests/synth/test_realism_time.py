@@ -52,7 +52,7 @@ def test_day_sampler_follows_the_intensity() -> None:
     n = 20_000
     start = np.full(n, first, np.int64)
     end = np.full(n, first + 364, np.int64)
-    parent, day = curve.poisson_days(rng, np.full(n, 4.0), start, end)
+    _, day = curve.poisson_days(rng, np.full(n, 4.0), start, end)
     expected = 4.0 * values.sum() / 365.25 * n
     assert abs(len(day) - expected) < 4 * np.sqrt(expected)
     feb = ((day >= first + 31) & (day < first + 59)).mean()

@@ -50,7 +50,7 @@ def _date(day: int) -> str:
     return (_EPOCH + _dt.timedelta(days=int(day))).isoformat()
 
 
-def _doy(days: np.ndarray) -> np.ndarray:
+def _doy(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Day of year (0-based) and calendar year of day numbers (days since 1970-01-01)."""
     d64 = days.astype("datetime64[D]")
     years = d64.astype("datetime64[Y]")
