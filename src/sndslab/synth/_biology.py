@@ -36,7 +36,8 @@ def biology_and_imaging(chunk: Chunk, providers: Providers) -> Frame:
     cam_c: list[np.ndarray] = []
 
     def stream(rate: np.ndarray, code: int, s: np.ndarray, dest: tuple[list, list, list]) -> None:
-        p, d = poisson_days(rng, rate, s, end)
+        kind = chunk.calendar["lab" if dest is bio else "imaging"]
+        p, d = poisson_days(rng, rate, s, end, kind=kind)
         dest[0].append(p)
         dest[1].append(d)
         dest[2].append(np.full(len(p), code, np.int64))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sndslab.synth._calendar import DayIntensity
 from sndslab.synth._context import Chunk
 from sndslab.synth._dcir import SAT_NONE
 from sndslab.synth._frame import Frame
@@ -42,9 +43,17 @@ def profession_code(kind: int) -> int:
 
 
 def poisson_days(
-    rng: np.random.Generator, rate: np.ndarray, start: np.ndarray, end: np.ndarray
+    rng: np.random.Generator,
+    rate: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    *,
+    kind: DayIntensity | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Poisson events at ``rate`` per year, uniform over ``[start, end]`` (days, inclusive)."""
+    """Poisson events at ``rate`` per year over ``[start, end]`` (days, inclusive): uniform, or
+    following the calendar intensity ``kind`` (``chunk.calendar["gp"]``…, see ``_calendar``)."""
+    if kind is not None:
+        return kind.poisson_days(rng, rate, start, end)
     length = np.maximum(end - start + 1, 0)
     counts = rng.poisson(np.maximum(rate, 0) * length / YEAR)
     parent = repeat_index(counts)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from sndslab.synth._calendar import Calendar, build_calendar
 from sndslab.synth._conditions import ConditionState
 from sndslab.synth._config import SynthConfig
 from sndslab.synth._frame import Frame
@@ -60,6 +61,14 @@ class Chunk:
         person born or arriving during the study (open cohort)."""
         entry = np.asarray(self.persons.entry, np.int64)
         return np.maximum(entry, self.study_start)
+
+    #: COVID-19 infections of the chunk's persons (set by ``_covid.draw_covid``; truth)
+    covid: Frame | None = None
+
+    @property
+    def calendar(self) -> Calendar:
+        """Relative intensities of care per day (seasons, epidemics, lockdowns) of the run."""
+        return build_calendar(self.config.seed, self.config.first_year, self.config.last_year)
 
     @property
     def artefact_rng(self) -> np.random.Generator:

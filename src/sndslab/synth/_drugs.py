@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from sndslab.synth._calendar import RESPIRATORY_ATC
 from sndslab.synth._care import (
     NAT_UCD,
-    YEAR,
     care_window,
     claim_lines,
     poisson_days,
@@ -18,6 +18,7 @@ from sndslab.synth._care import (
 )
 from sndslab.synth._context import Chunk
 from sndslab.synth._dcir import SAT_PHA, SAT_UCD, empty_claims
+from sndslab.synth._flu import FLU_VACCINE_ATC, flu_vaccinations
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import NO_DAY, rank_within, repeat_index
 from sndslab.synth._providers import Providers
@@ -57,15 +58,16 @@ def dispensings(chunk: Chunk, providers: Providers) -> tuple[Frame, Frame]:
         day = (t0[g] + k * step[g] + rng.normal(0, 3, len(g))).astype(np.int64)
         keep = (rng.random(len(g)) < adherence[g]) & (day >= t0[g]) & (day <= t1[g])
         g = g[keep]
-        parts.append((pw[g], day[keep], drug[g], boxes[g], np.full(len(g), 1, np.int64)))
+        day = chunk.calendar.stockpile(rng, day[keep], t0[g])
+        parts.append((pw[g], day, drug[g], boxes[g], np.full(len(g), 1, np.int64)))
 
     # episodic general drugs: users per year and 1–3 dispensings per user-year
     mid_age = persons.age_at((chunk.study_start + chunk.study_end) // 2)
     elderly = mid_age >= 65
-    years = (end - start + 1) / YEAR
     for atc_i, pres in enumerate(ref.general_presentations):
         p_user = ref.general_users_per_1000[atc_i] / 1000.0
-        if p_user <= 0:
+        atc = str(ref.drug_atc[pres[0]])
+        if p_user <= 0 or atc.startswith(FLU_VACCINE_ATC):  # flu vaccines: campaigns below
             continue
         p = np.clip(
             p_user
@@ -74,15 +76,14 @@ def dispensings(chunk: Chunk, providers: Providers) -> tuple[Frame, Frame]:
             0,
             0.95,
         )
-        n_epi = rng.poisson(p * years * 1.6)
-        parent = repeat_index(n_epi)
-        length = np.maximum(end[parent] - start[parent] + 1, 1)
-        day = start[parent] + np.floor(rng.random(len(parent)) * length).astype(np.int64)
+        care = "respiratory_drug" if atc.startswith(RESPIRATORY_ATC) else "episodic_drug"
+        parent, day = poisson_days(rng, p * 1.6, start, end, kind=chunk.calendar[care])
         drug = pres[rng.integers(0, len(pres), len(parent))]
         parts.append(
             (parent, day, drug, np.ones(len(parent), np.int64), np.zeros(len(parent), np.int64))
         )
 
+    parts.append(flu_vaccinations(chunk))
     person = np.concatenate([x[0] for x in parts])
     day = np.concatenate([x[1] for x in parts])
     drug = np.concatenate([x[2] for x in parts])

@@ -23,12 +23,14 @@ import pyarrow as pa
 
 import sndslab
 from sndslab._atomic import atomic_output_dir
+from sndslab.synth import _time
 from sndslab.synth._arrays import text_array as _text
 from sndslab.synth._biology import biology_and_imaging
 from sndslab.synth._care import CATEGORIES, claim_lines
 from sndslab.synth._conditions import draw_conditions, draw_deaths
 from sndslab.synth._config import SynthConfig
 from sndslab.synth._context import Chunk
+from sndslab.synth._covid import draw_covid
 from sndslab.synth._dcir import project_dcir
 from sndslab.synth._drugs import dispensings, ucd_dispensings
 from sndslab.synth._falls import falls
@@ -291,6 +293,7 @@ def _make_chunk(
         cond=cond,
         death_cause=death_cause,
     )
+    chunk.covid = draw_covid(chunk)  # COVID-19 waves: stays and deaths (brings deaths forward)
     share = config.artefacts.family_rank_share_of_minors
     share_family_psa(chunk.artefact_rng, persons, ident, study_start, share)
     chunk.key_quirks = inject_identity_difficulties(
@@ -343,6 +346,7 @@ def _generate_chunk(
     phantom_lines = int(
         (chunk.world.practitioners.abuse_type[np.maximum(lines["exe"], 0)] == 3).sum()
     )
+    _time.record_care(chunk, truth, lines)  # flu vaccines, teleconsultations per year
     project_dcir(chunk, lines, writer, truth)
     del lines
     project_pmsi(chunk, (stays, das, acts), (ssr, csarr), had, psy, ace, writer, truth)
@@ -350,6 +354,7 @@ def _generate_chunk(
     long_term_diseases(chunk, ald, writer, truth)
     cert, listed = deaths(chunk, stays)
     causes_of_death(chunk, cert, listed, writer, truth)
+    _time.record_covid(chunk, truth, stays, cert)  # COVID-19 stays, deaths, truth table
     beneficiaries(chunk, consumers, writer, truth)
     for name, f in (
         ("mco_stays", stays),
@@ -610,4 +615,5 @@ def _manifest(
         "calibration": calibration.result(world, config.patients),
         "identifiers": identifier_manifest(),
         **manifest_section(config),
+        "calendar": _time.manifest(config),
     }

@@ -12,13 +12,21 @@ from __future__ import annotations
 import numpy as np
 
 from sndslab.synth._context import Chunk
+from sndslab.synth._covid import covid_dead, covid_stays
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import NO_DAY, repeat_index
 from sndslab.synth._world import CH, CHU, CLINIC
 
 YEAR = 365.25
 
-STAY_KINDS = {"background": 0, "condition": 1, "fall": 2, "terminal": 3, "readmission": 4}
+STAY_KINDS = {
+    "background": 0,
+    "condition": 1,
+    "fall": 2,
+    "terminal": 3,
+    "readmission": 4,
+    "covid": 5,
+}
 
 #: Injected 30-day readmission model: feature → coefficient (log-odds).
 READMISSION_COEFFICIENTS: dict[str, float] = {
@@ -67,10 +75,7 @@ def draw_stays(chunk: Chunk, fall_rows: Frame) -> tuple[Frame, Frame, Frame]:
 
     # -- baseline stays -------------------------------------------------------------------------
     rate = ref.general.stay_rate(mid_age, persons.sex) * np.sqrt(persons.frailty)
-    length = np.maximum(end - start + 1, 0)
-    counts = rng.poisson(rate * length / YEAR)
-    p = repeat_index(counts)
-    day = start[p] + np.floor(rng.random(len(p)) * length[p]).astype(np.int64)
+    p, day = chunk.calendar["stay"].poisson_days(rng, rate, start, end)
     dp_idx = ref.draw_general_stay(rng, persons.age_of(p, day), persons.sex[p])
     parts.append(
         Frame(
@@ -92,15 +97,11 @@ def draw_stays(chunk: Chunk, fall_rows: Frame) -> tuple[Frame, Frame, Frame]:
         onset = chunk.cond.onset[:, j].astype(np.int64)
         has = onset < NO_DAY
         s = np.maximum(onset, start)
-        length = np.maximum(end - s + 1, 0)
         mco_rate = spec.hosp_rate_per_year * (1.0 - spec.psy_share)  # the rest is RIM-P
-        counts = rng.poisson(
-            np.where(has, mco_rate * np.sqrt(persons.frailty), 0.0) * length / YEAR
-        )
-        p = repeat_index(counts)
+        rate = np.where(has, mco_rate * np.sqrt(persons.frailty), 0.0)
+        p, day = chunk.calendar["stay"].poisson_days(rng, rate, s, end)
         if len(p) == 0:
             continue
-        day = s[p] + np.floor(rng.random(len(p)) * length[p]).astype(np.int64)
         dp = ref.draw_condition_dp(rng, name, chunk.cond.subtype[p])
         surgical = rng.random(len(p)) < spec.stay_surgical_share
         parts.append(
@@ -136,7 +137,7 @@ def draw_stays(chunk: Chunk, fall_rows: Frame) -> tuple[Frame, Frame, Frame]:
         )
 
     # -- deaths in hospital: a terminal stay ending on the death day -----------------------------
-    died = np.flatnonzero(persons.death <= chunk.study_end)
+    died = np.flatnonzero((persons.death <= chunk.study_end) & ~covid_dead(chunk))
     in_hosp = died[rng.random(len(died)) < 0.55]
     if len(in_hosp):
         cause = chunk.death_cause[in_hosp]
@@ -157,6 +158,7 @@ def draw_stays(chunk: Chunk, fall_rows: Frame) -> tuple[Frame, Frame, Frame]:
             )
         )
 
+    parts.append(covid_stays(chunk, STAY_KINDS))  # COVID-19 stays (DP U071), 2020 on
     stays = Frame.concat(parts)
     los = _los(rng, stays["los_mean"])
     terminal = stays["kind"] == STAY_KINDS["terminal"]

@@ -18,10 +18,12 @@ import numpy as np
 
 from sndslab.synth._care import claim_lines
 from sndslab.synth._context import Chunk
+from sndslab.synth._covid import COVID_ICD10, covid_dead
 from sndslab.synth._dcir import empty_claims
 from sndslab.synth._deaths import (
     cause_model,
     certificate_lines,
+    encode_group,
     present_conditions,
     underlying_causes,
 )
@@ -81,6 +83,7 @@ def _condition_episodes(
     rate_of: Callable[[Any], float],
     *,
     est_kind: int,
+    care: str,
     los_shape: float,
     los_scale: float,
     ids: str,
@@ -98,10 +101,8 @@ def _condition_episodes(
             continue
         onset = chunk.cond.onset[:, j].astype(np.int64)
         s = np.maximum(onset, start)
-        length = np.where(onset < NO_DAY, np.maximum(end - s + 1, 0), 0)
-        counts = rng.poisson(rate * length / YEAR)
-        p = repeat_index(counts)
-        entry = s[p] + np.floor(rng.random(len(p)) * length[p]).astype(np.int64)
+        rate_p = np.where(onset < NO_DAY, rate, 0.0)
+        p, entry = chunk.calendar[care].poisson_days(rng, rate_p, s, end)
         parts.append(Frame(person=p, entry=entry, cond=np.full(len(p), j, np.int64)))
     if not parts:
         return Frame()
@@ -123,6 +124,7 @@ def had_stays(chunk: Chunk) -> Frame:
         chunk,
         lambda spec: spec.had_share,
         est_kind=HAD_SERVICE,
+        care="had",
         los_shape=1.5,
         los_scale=20.0,
         ids="had",
@@ -138,6 +140,7 @@ def psy_stays(chunk: Chunk) -> Frame:
         chunk,
         lambda spec: spec.hosp_rate_per_year * spec.psy_share,
         est_kind=PSY_HOSPITAL,
+        care="psy",
         los_shape=1.2,
         los_scale=25.0,
         ids="psy",
@@ -156,15 +159,13 @@ def outpatient_hospital(chunk: Chunk, fall_rows: Frame) -> Frame:
     start = chunk.care_start
     end = chunk.alive_end
     mid_age = persons.age_at((chunk.study_start + chunk.study_end) // 2)
-    length = np.maximum(end - start + 1, 0)
     rows: list[Frame] = []
-    for kind, rate in (
-        (0, ref.general.ace_rate(mid_age, persons.sex)),
-        (1, ref.general.atu_rate(mid_age, persons.sex)),
+    for kind, rate, care in (
+        (0, ref.general.ace_rate(mid_age, persons.sex), "ace"),
+        (1, ref.general.atu_rate(mid_age, persons.sex), "emergency"),
     ):
-        counts = rng.poisson(rate * np.sqrt(persons.frailty) * length / YEAR)
-        p = repeat_index(counts)
-        day = start[p] + np.floor(rng.random(len(p)) * length[p]).astype(np.int64)
+        cal = chunk.calendar[care]
+        p, day = cal.poisson_days(rng, rate * np.sqrt(persons.frailty), start, end)
         rows.append(Frame(person=p, day=day, kind=np.full(len(p), kind, np.int64)))
     ed = fall_rows.filter(fall_rows["channel"] == 1)
     rows.append(Frame(person=ed["person"], day=ed["day"], kind=np.ones(len(ed), np.int64)))
@@ -288,9 +289,12 @@ def deaths(chunk: Chunk, stays: Frame) -> tuple[Frame, Frame]:
     age = persons.age_of(dead, day).astype(float)
     sex = persons.sex[dead]
     model = cause_model(chunk.cond.names)
+    covid = covid_dead(chunk)[dead]  # COVID-19 deaths of 2020-2021 (_covid): group covid, U071
+    cause_cond = np.where(covid, encode_group(model, "covid"), cause_cond)
     underlying, group = underlying_causes(
         rng, model, cause_cond, age, sex, chunk.cond.subtype[dead]
     )
+    underlying = np.where(covid, COVID_ICD10, underlying)
     terminal = np.zeros(len(persons), bool)
     terminal[stays["person"][stays["kind"] == STAY_KINDS["terminal"]]] = True
     place = np.where(terminal[dead], "2", ref.draw_non_hospital_place(rng, len(dead)))

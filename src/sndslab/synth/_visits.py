@@ -36,14 +36,19 @@ def visits(chunk: Chunk, providers: Providers) -> Frame:
     frames: list[Frame] = []
 
     # -- GP visits: baseline + per-condition extra after onset ---------------------------------
-    parent, day = poisson_days(rng, general.gp_rate(mid_age, persons.sex) * intensity, start, end)
+    cal = chunk.calendar
+    parent, day = poisson_days(
+        rng, general.gp_rate(mid_age, persons.sex) * intensity, start, end, kind=cal["gp"]
+    )
     parts = [(parent, day)]
     for j, name in enumerate(chunk.cond.names):
         spec = ref.conditions[name]
         onset = chunk.cond.onset[:, j].astype(np.int64)
         has = onset < NO_DAY
         s = np.maximum(onset, start)
-        p, d = poisson_days(rng, np.where(has, spec.gp_visits_extra_per_year, 0.0), s, end)
+        p, d = poisson_days(
+            rng, np.where(has, spec.gp_visits_extra_per_year, 0.0), s, end, kind=cal["gp"]
+        )
         parts.append((p, d))
     person = np.concatenate([p for p, _ in parts])
     day = np.concatenate([d for _, d in parts])
@@ -52,7 +57,7 @@ def visits(chunk: Chunk, providers: Providers) -> Frame:
     gp = np.where(rng.random(len(person)) < 0.85, own_gp, other)
     age = persons.age_of(person, day)
     home = rng.random(len(person)) < np.where(age >= 80, 0.25, 0.03)
-    tele = ~home & (rng.random(len(person)) < 0.04)
+    tele = ~home & (rng.random(len(person)) < cal.tele_share(day))
     nat = np.where(home, NAT_HOME, np.where(tele, NAT_TELE, NAT_GP))
     abuse = chunk.world.practitioners.abuse_type[gp]
     # upcoding GPs bill a home visit for an office consultation half of the time
@@ -79,7 +84,9 @@ def visits(chunk: Chunk, providers: Providers) -> Frame:
     sp_day: list[np.ndarray] = []
     sp_code: list[np.ndarray] = []
     for spe, rate_fn in general.specialist_rates.items():
-        p, d = poisson_days(rng, rate_fn(mid_age, persons.sex) * intensity, start, end)
+        p, d = poisson_days(
+            rng, rate_fn(mid_age, persons.sex) * intensity, start, end, kind=cal["specialist"]
+        )
         sp_person.append(p)
         sp_day.append(d)
         sp_code.append(np.full(len(p), spe, np.int64))
@@ -90,7 +97,11 @@ def visits(chunk: Chunk, providers: Providers) -> Frame:
         onset = chunk.cond.onset[:, j].astype(np.int64)
         has = onset < NO_DAY
         p, d = poisson_days(
-            rng, np.where(has, spec.specialist_visits_per_year, 0.0), np.maximum(onset, start), end
+            rng,
+            np.where(has, spec.specialist_visits_per_year, 0.0),
+            np.maximum(onset, start),
+            end,
+            kind=cal["specialist"],
         )
         sp_person.append(p)
         sp_day.append(d)
@@ -119,13 +130,17 @@ def visits(chunk: Chunk, providers: Providers) -> Frame:
         )
     )
     # -- nurse and physiotherapy acts (prescribed by the GP) -----------------------------------
-    for prof_kind, category, act_code, rate_fn, tariff in (
-        (NURSE, "nurse_act", NAT_NURSE, general.nurse_rate, 3.15),
-        (PHYSIO, "physio_act", NAT_PHYSIO, general.physio_rate, 2.15),
+    for prof_kind, category, act_code, rate_fn, tariff, care in (
+        (NURSE, "nurse_act", NAT_NURSE, general.nurse_rate, 3.15, "nurse"),
+        (PHYSIO, "physio_act", NAT_PHYSIO, general.physio_rate, 2.15, "physio"),
     ):
         n_cond = chunk.cond.count_at(np.full(len(persons), chunk.study_end)).astype(np.float64)
         p, d = poisson_days(
-            rng, rate_fn(mid_age, persons.sex) * intensity * (1 + 0.3 * n_cond), start, end
+            rng,
+            rate_fn(mid_age, persons.sex) * intensity * (1 + 0.3 * n_cond),
+            start,
+            end,
+            kind=cal[care],
         )
         exe = providers.pick(chunk, p, profession_code(prof_kind))
         ok = exe >= 0
