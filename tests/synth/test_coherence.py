@@ -251,11 +251,13 @@ def test_diagnoses_drugs_and_ald_match_conditions(db: duckdb.DuckDBPyConnection)
         WHERE regexp_matches(b.DGN_PAL, '^E1[0-4]')
     """).fetchone()
     assert dp is not None and dp[0] == 0
-    # hip fractures (S72) are falls of persons aged 65+
+    # hip fractures (S72) under 65 are never falls (those are of persons 65+): they are
+    # road/sport injuries or pathological fractures of the truth's non-fall fractures
     young = one(
         db,
         """
-        SELECT count(*) FROM T_MCOaaB WHERE DGN_PAL LIKE 'S72%' AND AGE_ANN::INT < 65""",
+        SELECT count(*) FROM mco_person b ANTI JOIN truth_non_fall_fractures f USING (person_id)
+        WHERE b.DGN_PAL LIKE 'S72%' AND b.AGE_ANN::INT < 65""",
     )
     assert young == 0
 

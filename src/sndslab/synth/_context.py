@@ -37,6 +37,17 @@ class Chunk:
     fictitious_truth: tuple[np.ndarray, int] | None = None
     #: rows of ``ident`` left out of IR_BEN_R (set when IR_BEN_R is written; truth)
     absent_keys: np.ndarray | None = None
+    # -- falls world (issue 10 item 5; set by ``_falls.falls`` and ``_falls_care``) --------------
+    #: the chunk's fall intensity (``_falls.FallModel``)
+    fall_model: Any = None
+    #: hospitalised fractures not due to a fall (person, day, dp, mechanism), read by draw_stays
+    fracture_rows: Frame | None = None
+    #: effect-drug risk windows with their dispensing day and irr (truth, power figures)
+    fall_windows: Frame | None = None
+    #: deaths moved earlier by a hip fracture (person, day, previous)
+    hip_fracture_deaths: Frame | None = None
+    #: dispensings added per bias mechanism (post_fall, frailty, co_prescription)
+    fall_care_counts: dict[str, int] | None = None
     _artefact_rng: np.random.Generator | None = field(default=None, repr=False)
     #: record-number counters of the run, carried across chunks (``_numbering``)
     numbering: Any = None

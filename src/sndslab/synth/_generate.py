@@ -33,7 +33,12 @@ from sndslab.synth._context import Chunk
 from sndslab.synth._covid import draw_covid
 from sndslab.synth._dcir import project_dcir
 from sndslab.synth._drugs import dispensings, ucd_dispensings
-from sndslab.synth._falls import falls
+from sndslab.synth._falls import drop_after_death, falls
+from sndslab.synth._falls_care import (
+    drug_effects_section,
+    fall_care_dispensings,
+    record_falls_truth,
+)
 from sndslab.synth._frame import Frame
 from sndslab.synth._hospital import READMISSION_COEFFICIENTS, STAY_KINDS, draw_stays
 from sndslab.synth._hospital_other import (
@@ -311,7 +316,15 @@ def _generate_chunk(
     bio_lines = biology_and_imaging(chunk, providers)
     ucd_lines = ucd_dispensings(chunk)
     ucd_lines = Frame.concat([ucd_lines, ucd_information_lines(chunk, ucd_lines)])
-    fall_rows = falls(chunk, exposures)
+    fall_rows = falls(chunk, exposures)  # may move deaths earlier (hip fractures)
+    visit_lines, disp_lines, bio_lines, ucd_lines, exposures = drop_after_death(
+        chunk, visit_lines, disp_lines, bio_lines, ucd_lines, exposures
+    )
+    fall_care_lines, fall_care_exposures = fall_care_dispensings(
+        chunk, providers, fall_rows, exposures
+    )
+    disp_lines = Frame.concat([disp_lines, fall_care_lines])
+    exposures = Frame.concat([exposures, fall_care_exposures])
     # falls neither hospitalised nor seen in the emergency department are seen by the GP
     gp_fall = fall_rows.filter(fall_rows["channel"] == 0)
     fall_visits = claim_lines(
@@ -373,6 +386,7 @@ def _generate_chunk(
         truth.count(f"events.{name}", len(f))
     truth.count("events.phantom_patient_lines", phantom_lines)
     _append_truth_tables(chunk, truth, stays, fall_rows, ssr, had, psy)
+    record_falls_truth(chunk, truth, fall_rows)
     calibration.add(chunk, stays, [ssr, had, psy], dispensed)
     del rng
 
@@ -568,18 +582,8 @@ def _manifest(
             name: {"table": f.table, "year": f.year, "rows": f.rows, "bytes": f.bytes}
             for name, f in sorted(files.items())
         },
-        "drug_effects": {
-            "outcome": "fall with injury, persons aged 65+ (any channel); hospitalised falls "
-            "are MCO stays with a fracture DP (S72/S52/S42/S32) and a W00-W19 DAS",
-            "model": "incidence multiplied by irr during [dispensing + lag_start, dispensing + "
-            "lag_end] (days, inclusive); windows of one drug and person never overlap; "
-            "excess rates of different drugs add up",
-            "effects": [
-                dict(e, inn=str(ref.drug_inn[ref.drug_atc == e["atc"]][0]))
-                for e in ref.effect_specs
-            ],
-            "null_drugs": int(len(ref.atc_codes) - len(ref.effect_specs)),
-        },
+        # completed with this run's power figures by record_falls_truth (truth.sections)
+        "drug_effects": drug_effects_section(ref, config.patients, {}, warn=True),
         "readmission_model": {
             "outcome": "new MCO stay starting 1-30 days after the exit of an index stay "
             "(index stays: not ended by death)",

@@ -13,6 +13,7 @@ import numpy as np
 
 from sndslab.synth._context import Chunk
 from sndslab.synth._covid import covid_dead, covid_stays
+from sndslab.synth._falls import fracture_das, fracture_stays
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import NO_DAY, repeat_index
 from sndslab.synth._world import CH, CHU, CLINIC
@@ -26,6 +27,8 @@ STAY_KINDS = {
     "terminal": 3,
     "readmission": 4,
     "covid": 5,
+    "injury": 6,  # fracture from road, sport, blows (falls world, ``_falls``)
+    "pathological_fracture": 7,  # osteoporotic / metastatic fracture without a fall
 }
 
 #: Injected 30-day readmission model: feature → coefficient (log-odds).
@@ -121,7 +124,7 @@ def draw_stays(chunk: Chunk, fall_rows: Frame) -> tuple[Frame, Frame, Frame]:
     # -- falls treated in hospital ---------------------------------------------------------------
     hosp = fall_rows.filter(fall_rows["channel"] == 2)
     if len(hosp):
-        frac = ref.draw_fracture(rng, len(hosp))
+        frac = hosp["fracture"]  # drawn by _falls (hip fractures raise mortality there)
         parts.append(
             Frame(
                 person=hosp["person"],
@@ -135,6 +138,7 @@ def draw_stays(chunk: Chunk, fall_rows: Frame) -> tuple[Frame, Frame, Frame]:
                 emergency=np.ones(len(hosp), bool),
             )
         )
+    parts.append(fracture_stays(chunk))  # fractures not due to a fall (road, sport, pathological)
 
     # -- deaths in hospital: a terminal stay ending on the death day -----------------------------
     died = np.flatnonzero((persons.death <= chunk.study_end) & ~covid_dead(chunk))
@@ -359,8 +363,7 @@ def _diagnoses(chunk: Chunk, stays: Frame) -> Frame:
     rows, cols = np.nonzero(present & (rng.random(present.shape) < 0.7))
     codes = ref.condition_main_code(rng, cols, cond.subtype[p[rows]])
     das = [Frame(stay=stays["stay"][rows], code=codes)]
-    fall = np.flatnonzero(stays["kind"] == STAY_KINDS["fall"])
-    das.append(Frame(stay=stays["stay"][fall], code=ref.draw_external_cause(rng, len(fall))))
+    das.append(fracture_das(chunk, stays))  # external causes (some missing), M80x/C795
     out = Frame.concat(das)
     # a code that is the DP is not repeated as DAS (SpF rule, kept consistent in the source)
     pos = np.searchsorted(stays["stay"], out["stay"])  # stay ids are increasing
