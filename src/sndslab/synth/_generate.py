@@ -142,7 +142,7 @@ class _Calibration:
         self.person_years += float(
             (np.minimum(persons.death, end + 1) - chunk.study_start).clip(0).sum() / 365.25
         )
-        eligible = ~stays["died"]
+        eligible = stays["readmission_index"]  # alive, not a session, not transferred out
         self.stays += int(eligible.sum())
         self.readmitted += int((stays["readmitted_30d"] & eligible).sum())
 
@@ -498,6 +498,8 @@ def _append_truth_tables(
             "p_readmit_model": stays["p_readmit"],
             "readmitted_30d": stays["readmitted_30d"],
             "index_stay_key": stays["index_stay"],
+            "stay_key": stays["stay_key"],  # PMSI realism (issue 10): target of index_stay_key
+            "readmission_index": stays["readmission_index"],  # PMSI realism (issue 10)
         },
     )
     for name, f in (("ssr", ssr), ("had", had), ("psy", psy)):

@@ -39,7 +39,6 @@ import pyarrow as pa
 from sndslab.synth._arrays import const_array as _const
 from sndslab.synth._arrays import float_array as _f
 from sndslab.synth._arrays import int_array as _i
-from sndslab.synth._arrays import null_array as _null
 from sndslab.synth._arrays import str_array as _s
 from sndslab.synth._arrays import text_array as _text
 from sndslab.synth._frame import Frame
@@ -264,6 +263,27 @@ def _link(
     return cols
 
 
+def _unit_rows(
+    n_units: np.ndarray, los: np.ndarray, icu: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """T_MCOaaUM rows of written records: ``(record, UM_ORD_NUM, PAR_DUR_SEJ, ICU unit)``.
+
+    The nights are split between the units (the first unit, e.g. the emergency short-stay
+    unit, keeps ``los // n_units`` nights, the last one the rest) so that PAR_DUR_SEJ sums to
+    SEJ_NBJ; the ICU authorisation (AUT_TYP1_UM '01') is on the second unit of multi-unit ICU
+    stays, else on the only unit.
+    """
+    n_units = np.maximum(np.asarray(n_units, np.int64), 1)
+    rec = repeat_index(n_units)
+    order = rank_within(rec) + 1
+    k = n_units[rec]
+    los = np.asarray(los, np.int64)[rec]
+    share = los // k
+    dur = np.where(order == k, los - share * (k - 1), share)
+    icu_unit = np.asarray(icu, bool)[rec] & (order == np.minimum(k, 2))
+    return rec, order, dur, icu_unit
+
+
 def _exit_mode(chunk: Chunk, person: np.ndarray, exit_: np.ndarray) -> np.ndarray:
     """SOR_MOD: 9 death, 8 home."""
     died = np.asarray(exit_) >= chunk.persons.death[person]
@@ -298,6 +318,10 @@ def _project_mco(
     act_parent = _parent_index(stays["stay"], acts["stay"]) if len(acts) else np.zeros(0, np.int64)
     n_das = np.bincount(das_parent[das_parent >= 0], minlength=n)
     n_act = np.bincount(act_parent[act_parent >= 0], minlength=n)
+    # related diagnosis, units and act activities (optional columns of hand-built frames)
+    dr = _text(stays["dr"]) if "dr" in stays else np.full(n, "", dtype=object)
+    n_units = np.asarray(stays["n_units"], np.int64) if "n_units" in stays else np.ones(n, int)
+    activity = np.asarray(acts["activity"], np.int64) if "activity" in acts else np.zeros(0, int)
 
     src, finess, number, is_dup = _duplicates(chunk, stays["est"], stays["stay"])
     m = len(src)
@@ -312,7 +336,7 @@ def _project_mco(
         "ETA_NUM": eta,
         "RSA_NUM": rsa,
         "DGN_PAL": _s(stays["dp"][src]),
-        "DGN_REL": _null(m),
+        "DGN_REL": _s(dr[src], missing=dr[src] == ""),
         "GRG_GHM": _s(grg[src]),
         "GHS_NUM": _i(ghs[src], missing=ghm_err[src]),
         **patient.columns(src, jour=True),
@@ -326,7 +350,7 @@ def _project_mco(
         "SOR_DES": _s(stays["sor_des"][src], missing=_text(stays["sor_des"][src]) == ""),
         "NBR_DGN": _i(n_das[src]),
         "NBR_ACT": _i(n_act[src]),
-        "NBR_RUM": _i(np.ones(m)),
+        "NBR_RUM": _i(n_units[src]),
         "SEJ_TYP": _s(sej_typ, missing=sej_typ == ""),
         "TYP_GEN_RSA": _s(gen),
     }
@@ -344,16 +368,19 @@ def _project_mco(
         OTHER_RET_CODES["T_MCOaaC"],
     )
     _write(writer, truth, "T_MCOaaC", year, c)
+    urec, uord, udur, uicu = _unit_rows(n_units[src], los[src], icu[src])
+    uidx = pa.array(urec)
     um = {
-        "ETA_NUM": eta,
-        "RSA_NUM": rsa,
-        "DGN_PAL": _s(stays["dp"][src]),
-        "ETA_NUM_GEO": eta,
-        "AUT_TYP1_UM": pa.array(np.full(m, "01", dtype=object), pa.string(), mask=~icu[src]),
-        "PAR_DUR_SEJ": _i(los[src]),
-        "UM_ORD_NUM": _const("1", m),
+        "ETA_NUM": eta.take(uidx),
+        "RSA_NUM": rsa.take(uidx),
+        "DGN_PAL": _s(stays["dp"][src][urec]),
+        "DGN_REL": _s(dr[src][urec], missing=dr[src][urec] == ""),
+        "ETA_NUM_GEO": eta.take(uidx),
+        "AUT_TYP1_UM": pa.array(np.full(len(urec), "01", dtype=object), pa.string(), mask=~uicu),
+        "PAR_DUR_SEJ": _i(udur),
+        "UM_ORD_NUM": _i(uord),
     }
-    _write(writer, truth, "T_MCOaaUM", year, um)
+    _write(writer, truth, "T_MCOaaUM", year[urec], um)
     if len(das):
         rec, child = _expand(das_parent, src, n)
         d = {
@@ -370,7 +397,7 @@ def _project_mco(
             "ETA_NUM": eta.take(pa.array(rec)),
             "RSA_NUM": rsa.take(pa.array(rec)),
             "CDC_ACT": _s(chunk.ref.ccam_codes[np.asarray(acts["code"], np.int64)[child]]),
-            "ACV_ACT": _const("1", k),
+            "ACV_ACT": _s(activity[child].astype(str)) if len(activity) else _const("1", k),
             "PHA_ACT": _const("0", k),
             "NBR_EXE_ACT": _i(np.ones(k)),
             "ENT_DAT_DEL": _i(acts["delay"][child]),
