@@ -585,12 +585,23 @@ def ghm_suffix(root: np.ndarray, severity: np.ndarray, los: np.ndarray) -> np.nd
     sessions, 27Z transplants), ``A``–``D`` in CMD 14 and 15, else ``J``/``T`` for 0-night
     stays (J for surgical roots) and the severity digit 1–4."""
     r = np.asarray(root).astype("U5")
-    cmd = np.char.ljust(r, 2).astype("U2")
+    if len(r) == 0:
+        return np.zeros(0, "U1")
+    cmd = r.astype("U2")
     letters = np.array(list("ABCD"))[np.clip(severity, 1, 4) - 1]
     zero = np.where(np.char.find(r, "C") == 2, "J", "T")
     suffix = np.where(los == 0, zero, np.clip(severity, 1, 4).astype(str))
     suffix = np.where(np.isin(cmd, ("14", "15")), letters, suffix)
     return np.where((np.char.find(r, "Z") == 2) & ~np.isin(cmd, ("14", "15")), "Z", suffix)
+
+
+def ghm_suffixes(root: str) -> tuple[str, ...]:
+    """Every sixth character ``ghm_suffix`` can give a root (for the GHM referential)."""
+    if root[:2] in ("14", "15"):
+        return ("A", "B", "C", "D")
+    if root[2] == "Z":
+        return ("Z",)
+    return ("1", "2", "3", "4", "J", "T")
 
 
 def _units(rng: np.random.Generator, stays: Frame, los: np.ndarray) -> np.ndarray:

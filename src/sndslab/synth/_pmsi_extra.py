@@ -12,7 +12,8 @@ dated inside the requesting stay; the requesting stay itself is **modified** onl
 SEJ_TYP = 'A'. A share ``inter_establishment_session_share`` of those records are CMD 28
 sessions, whose GHM follows the requesting stay's main diagnosis (chemotherapy or radiotherapy
 for cancers, haemodialysis for kidney failure, otherwise transfusion, apheresis or hyperbaric
-oxygen); the others are a one-day record of the requesting stay's GHM root (level T).
+oxygen); the others are a one-day record of the requesting stay's GHM root (level T, or A
+in CMD 14–15).
 Counted in the truth as ``pmsi.mco.inter_establishment`` (every provider record),
 ``pmsi.mco.sej_typ_b`` (those the SCALPEL SEJ_TYP = 'B' rule excludes: not in CMD 28, or
 28Z14Z/28Z15Z/28Z16Z), ``pmsi.mco.sej_typ_b_sessions`` (CMD 28 sessions that rule keeps) and
@@ -41,6 +42,7 @@ from sndslab.synth._arrays import int_array as _i
 from sndslab.synth._arrays import str_array as _s
 from sndslab.synth._arrays import text_array as _text
 from sndslab.synth._frame import Frame
+from sndslab.synth._hospital import ghm_suffix
 from sndslab.synth._ids import civil_from_days, digits, to_date32
 from sndslab.synth._world import CH, CHU, CLINIC
 
@@ -115,7 +117,9 @@ def draw_inter_establishment(chunk: Any, stays: Frame) -> Frame:
     sess = _session_ghm(rng, dp_req)
     sess_dp = np.array([SESSION_GHM[g][0] for g in SESSION_GHM], dtype=object)
     sess_idx = np.searchsorted(np.array(list(SESSION_GHM)), sess.astype(str))
-    one_day = np.char.add(ghm[base].astype("U5"), "T").astype(object)
+    roots = ghm[base].astype("U5")
+    ones, zeros = np.ones(k, np.int64), np.zeros(k, np.int64)
+    one_day = np.char.add(roots, ghm_suffix(roots, ones, zeros)).astype(object)
     # the DR of a session is the disease treated: the requesting stay's DP (tumour, kidney
     # failure); none for transfusion, apheresis and hyperbaric oxygen
     treated = np.char.startswith(dp_req.astype(str), "C") | np.char.startswith(
@@ -210,7 +214,7 @@ def inter_establishment_tables(
         "DGN_PAL": _s(pie["dp"]),
         "ETA_NUM_GEO": eta,
         "PAR_DUR_SEJ": _i(np.zeros(k)),
-        "UM_ORD_NUM": _const("1", k),
+        "UM_ORD_NUM": _i(np.ones(k)),
     }
     kept_sessions = session & ~np.isin(ghm.astype(str), SEJ_TYP_B_EXCLUDED_SESSIONS)
     truth.count("pmsi.mco.inter_establishment", k)
