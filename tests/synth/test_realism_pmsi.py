@@ -327,3 +327,31 @@ def test_newborn_stay_for_every_birth_in_the_study(
     assert set(newborn["DGN_PAL"]) == {"Z380"} and (newborn["AGE_JOU"] == "0").all()
     assert newborn["GRG_GHM"].str.match(r"^15M05[A-D]$").all()
     assert newborn["SEJ_NBJ"].astype(int).between(0, 10).all()
+
+
+def test_structure_counts_in_truth(extract: Path, con: duckdb.DuckDBPyConnection) -> None:
+    """The manifest counts of the PMSI structure equal the raw rows (base records, geographic
+    duplicates included, inter-establishment records ENT_MOD = '0' excluded)."""
+    import json
+
+    m = json.loads((extract / "truth" / "manifest.json").read_text())
+    counts = m["counts"]
+    base = "SELECT * FROM B WHERE ENT_MOD <> '0'"
+    expected = {
+        "pmsi.mco.sessions": f"SELECT count(*) FROM ({base}) WHERE NBR_SEA = '1'",
+        "pmsi.mco.zero_night_stays": f"SELECT count(*) FROM ({base}) WHERE SEJ_NBJ = '0'",
+        "pmsi.mco.multi_unit_stays": f"SELECT count(*) FROM ({base}) WHERE NBR_RUM <> '1'",
+        "pmsi.mco.dgn_rel": f"SELECT count(*) FROM ({base}) WHERE DGN_REL IS NOT NULL",
+        "pmsi.mco.transfers_in": f"SELECT count(*) FROM ({base}) WHERE ENT_MOD = '7'",
+        "pmsi.mco.transfers_out": f"SELECT count(*) FROM ({base}) WHERE SOR_MOD = '7' AND "
+        "SOR_DES = '1'",
+        "pmsi.mco.emergency_admissions": f"SELECT count(*) FROM ({base}) WHERE ENT_PRV = '5'",
+        "pmsi.mco.deliveries": f"SELECT count(*) FROM ({base}) WHERE regexp_matches(DGN_PAL, "
+        "'^O8[02]')",
+        "pmsi.mco.newborn_stays": f"SELECT count(*) FROM ({base}) WHERE DGN_PAL = 'Z380'",
+        "pmsi.mco.anaesthesia_acts": "SELECT count(*) FROM A WHERE ACV_ACT = '4'",
+    }
+    for name, sql in expected.items():
+        assert counts.get(name, 0) == one(con, sql), name
+    assert counts["pmsi.mco.sessions"] > 0 and counts["pmsi.mco.transfers_in"] > 0
+    assert m["pmsi_structure"]["min_nights_per_level"] == {"2": 3, "3": 4, "4": 5}

@@ -32,7 +32,12 @@ from sndslab.synth._dcir import project_dcir
 from sndslab.synth._drugs import dispensings, ucd_dispensings
 from sndslab.synth._falls import falls
 from sndslab.synth._frame import Frame
-from sndslab.synth._hospital import READMISSION_COEFFICIENTS, STAY_KINDS, draw_stays
+from sndslab.synth._hospital import (
+    READMISSION_COEFFICIENTS,
+    STAY_KINDS,
+    draw_stays,
+    pmsi_structure_manifest,
+)
 from sndslab.synth._hospital_other import (
     ald_declarations,
     deaths,
@@ -559,13 +564,15 @@ def _manifest(
         },
         "readmission_model": {
             "outcome": "new MCO stay starting 1-30 days after the exit of an index stay "
-            "(index stays: not ended by death)",
+            "(index stays: not ended by death, not CMD 28 sessions, not transferred out; "
+            "sessions and transfers in are never readmissions)",
             "link": "logit",
             "intercept": config.truth.readmission_intercept,
             "coefficients": READMISSION_COEFFICIENTS,
             "note": "background stays can also fall within 30 days; truth/stays.parquet gives "
             "p_readmit_model and the observed readmitted_30d flag per stay",
         },
+        "pmsi_structure": pmsi_structure_manifest(),
         "communities": {
             "n_communities": len(world.community_region),
             "loyalty": config.truth.community_loyalty,

@@ -268,6 +268,28 @@ def draw_stays(chunk: Chunk, fall_rows: Frame) -> tuple[Frame, Frame, Frame]:
     return stays, das, acts
 
 
+def pmsi_structure_manifest() -> dict[str, object]:
+    """Manifest section: the PMSI structure rules and calibration targets of the MCO stays
+    (counts are under ``counts["pmsi.mco.*"]``)."""
+    return {
+        "sessions": "CMD 28 (DP " + ", ".join(SESSION_DP_PREFIXES) + "): one day, entry = "
+        "exit, SEJ_NBJ NULL, NBR_SEA 1, GHM 28Z..Z, DR = the disease treated; never index "
+        "stays nor readmissions (truth/stays.parquet readmission_index)",
+        "min_nights_per_level": MIN_NIGHTS_PER_LEVEL,
+        "zero_night_target": {
+            "share_of_stays_outside_sessions": 0.43,
+            "source": "ATIH 2018: 8.1 M ambulatory stays vs 10.7 M full hospitalisations",
+        },
+        "ambulatory_share_of_short_planned_stays": AMBULATORY_SHARE,
+        "transfer_rate": {"default": TRANSFER_RATE, "stroke_coronary": TRANSFER_RATE_ACUTE},
+        "fertility_15_49_by_5y_band": list(FERTILITY_15_49),
+        "caesarean_share": CAESAREAN_SHARE,
+        "epidural_share": EPIDURAL_SHARE,
+        "newborn_stay": "every person born during the study: DP Z380, GHM 15M05A-D, entry = "
+        "birth date",
+    }
+
+
 def _ambulatory(rng: np.random.Generator, stays: Frame) -> np.ndarray:
     """Planned stays taken in charge without a night (ambulatory surgery, day hospital in
     medicine): ``AMBULATORY_SHARE`` of the planned stays whose expected length is short."""

@@ -403,12 +403,15 @@ def _project_mco(
             "ENT_DAT_DEL": _i(acts["delay"][child]),
         }
         _write(writer, truth, "T_MCOaaA", year[rec], a)
+        if len(activity):
+            truth.count("pmsi.mco.anaesthesia_acts", int((activity[child] == 4).sum()))
     pie_year, pie_tables = inter_establishment_tables(chunk, pie, patient, person, truth)
     for table, cols in pie_tables.items() if len(pie) else ():
         _write(writer, truth, table, pie_year, cols)
     link_truth(truth, "mco", finess, number, year, chunk.persons.pid[person[src]], patient.nir[src])
     written_err = np.any([v == "1" for v in codes.values()], axis=0)[src]
     truth.count("pmsi.mco.stays", n)
+    _count_structure(truth, stays, src, n_units, dr, los, session)
     truth.count("pmsi.mco.ret_error", int(written_err.sum()))
     truth.count("pmsi.mco.ghm_90", int(ghm_err[src].sum()))
     truth.count("pmsi.mco.finess_geo_duplicates", int(is_dup.sum()))
@@ -416,6 +419,34 @@ def _project_mco(
     truth.count("pmsi.mco.sej_typ_a", int((sej_typ == "A").sum()))
     flagged = is_dup | written_err | ghm_err[src] | (gen != "0")
     truth.count("pmsi.mco.filtered_records", int(flagged.sum()) + len(pie))
+
+
+def _count_structure(
+    truth: Any,
+    stays: Frame,
+    src: np.ndarray,
+    n_units: np.ndarray,
+    dr: np.ndarray,
+    los: np.ndarray,
+    session: np.ndarray,
+) -> None:
+    """Truth counts of the PMSI structure, per written T_MCOaaB / T_MCOaaA row of the base
+    stays (geographic duplicates included; inter-establishment records excluded)."""
+    from sndslab.synth._hospital import STAY_KINDS
+
+    kind = np.asarray(stays["kind"], np.int64)[src] if "kind" in stays else np.zeros(len(src))
+    ent = _text(stays["ent_mod"])[src]
+    sor, des = _text(stays["sor_mod"])[src], _text(stays["sor_des"])[src]
+    s = session[src]
+    truth.count("pmsi.mco.sessions", int(s.sum()))
+    truth.count("pmsi.mco.zero_night_stays", int(((los[src] == 0) & ~s).sum()))
+    truth.count("pmsi.mco.multi_unit_stays", int((n_units[src] > 1).sum()))
+    truth.count("pmsi.mco.dgn_rel", int((dr[src] != "").sum()))
+    truth.count("pmsi.mco.transfers_in", int((ent == "7").sum()))
+    truth.count("pmsi.mco.transfers_out", int(((sor == "7") & (des == "1")).sum()))
+    truth.count("pmsi.mco.emergency_admissions", int((_text(stays["ent_prv"])[src] == "5").sum()))
+    truth.count("pmsi.mco.deliveries", int((kind == STAY_KINDS["delivery"]).sum()))
+    truth.count("pmsi.mco.newborn_stays", int((kind == STAY_KINDS["newborn"]).sum()))
 
 
 def _project_ace(chunk: Chunk, ace: Frame, writer: Any, truth: Any) -> None:
