@@ -171,14 +171,15 @@ def test_hospital_stays_are_consistent(db: duckdb.DuckDBPyConnection) -> None:
     # exit mode 9 (death) exactly when the stay ends on the death day
     assert one(db, "SELECT count(*) FROM mco WHERE (SOR_MOD = '9') <> (exit = death_date)") == 0
     # a person's stays do not overlap (geographic-FINESS duplicates excluded, and the records
-    # of inter-establishment services, which lie inside the requesting stay by definition)
+    # of inter-establishment services, which lie inside the requesting stay by definition);
+    # a transfer-in stay (ENT_MOD 7) starts on the exit day of the stay it comes from
     overlap = one(
         db,
         """
-        WITH s AS (SELECT DISTINCT person_id, entry, exit FROM mco WHERE ENT_MOD <> '0')
-        SELECT count(*) FROM (SELECT entry, lag(exit) OVER (PARTITION BY person_id
+        WITH s AS (SELECT DISTINCT person_id, entry, exit, ENT_MOD FROM mco WHERE ENT_MOD <> '0')
+        SELECT count(*) FROM (SELECT entry, ENT_MOD, lag(exit) OVER (PARTITION BY person_id
                               ORDER BY entry, exit) AS prev_exit FROM s)
-        WHERE entry <= prev_exit""",
+        WHERE entry < prev_exit OR (entry = prev_exit AND ENT_MOD <> '7')""",
     )
     assert overlap == 0
     _inter_establishment_records_are_consistent(db)

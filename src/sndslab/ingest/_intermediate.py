@@ -180,7 +180,8 @@ def _mco(c: _Ctx, out: dict[str, int]) -> None:
     rel = f"""(SELECT b.ETA_NUM AS ETA_NUM, b.RSA_NUM AS RSA_NUM, b._year AS _year,
                  cc.NIR_ANO_17, b.COD_SEX, b.AGE_ANN, cc.EXE_SOI_DTD AS entry_date,
                  cc.EXE_SOI_DTF AS exit_date, b.DGN_PAL AS dp, b.DGN_REL AS dr,
-                 b.GRG_GHM AS ghm, b.ENT_MOD AS entry_mode, b.SOR_MOD AS exit_mode,
+                 b.GRG_GHM AS ghm, b.ENT_MOD AS entry_mode, b.ENT_PRV AS entry_provenance,
+                 b.SOR_MOD AS exit_mode, b.SOR_DES AS exit_destination,
                  b.SEJ_NBJ AS length_of_stay, b.SOR_ANN AS exit_year, b.SOR_MOI AS exit_month
           FROM {c.t("T_MCOaaB")} b JOIN {c.t("T_MCOaaC")} cc
             ON b.ETA_NUM = cc.ETA_NUM AND b.RSA_NUM = cc.RSA_NUM AND b._year = cc._year)"""

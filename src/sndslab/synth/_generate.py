@@ -40,7 +40,12 @@ from sndslab.synth._falls_care import (
     record_falls_truth,
 )
 from sndslab.synth._frame import Frame
-from sndslab.synth._hospital import READMISSION_COEFFICIENTS, STAY_KINDS, draw_stays
+from sndslab.synth._hospital import (
+    READMISSION_COEFFICIENTS,
+    STAY_KINDS,
+    draw_stays,
+    pmsi_structure_manifest,
+)
 from sndslab.synth._hospital_other import (
     ald_declarations,
     deaths,
@@ -157,7 +162,7 @@ class _Calibration:
         self.person_years += float(
             (np.minimum(persons.death, end + 1) - chunk.care_start).clip(0).sum() / 365.25
         )
-        eligible = ~stays["died"]
+        eligible = stays["readmission_index"]  # alive, not a session, not transferred out
         self.stays += int(eligible.sum())
         self.readmitted += int((stays["readmitted_30d"] & eligible).sum())
 
@@ -537,6 +542,8 @@ def _append_truth_tables(
             "p_readmit_model": stays["p_readmit"],
             "readmitted_30d": stays["readmitted_30d"],
             "index_stay_key": stays["index_stay"],
+            "stay_key": stays["stay_key"],  # PMSI realism (issue 10): target of index_stay_key
+            "readmission_index": stays["readmission_index"],  # PMSI realism (issue 10)
         },
     )
     for name, f in (("ssr", ssr), ("had", had), ("psy", psy)):
@@ -586,13 +593,15 @@ def _manifest(
         "drug_effects": drug_effects_section(ref, config.patients, {}, warn=True),
         "readmission_model": {
             "outcome": "new MCO stay starting 1-30 days after the exit of an index stay "
-            "(index stays: not ended by death)",
+            "(index stays: not ended by death, not CMD 28 sessions, not transferred out; "
+            "sessions and transfers in are never readmissions)",
             "link": "logit",
             "intercept": config.truth.readmission_intercept,
             "coefficients": READMISSION_COEFFICIENTS,
             "note": "background stays can also fall within 30 days; truth/stays.parquet gives "
             "p_readmit_model and the observed readmitted_30d flag per stay",
         },
+        "pmsi_structure": pmsi_structure_manifest(),
         "communities": {
             "n_communities": len(world.community_region),
             "loyalty": config.truth.community_loyalty,

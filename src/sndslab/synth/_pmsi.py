@@ -39,7 +39,6 @@ import pyarrow as pa
 from sndslab.synth._arrays import const_array as _const
 from sndslab.synth._arrays import float_array as _f
 from sndslab.synth._arrays import int_array as _i
-from sndslab.synth._arrays import null_array as _null
 from sndslab.synth._arrays import str_array as _s
 from sndslab.synth._arrays import text_array as _text
 from sndslab.synth._frame import Frame
@@ -289,6 +288,27 @@ def _link(
     return cols
 
 
+def _unit_rows(
+    n_units: np.ndarray, los: np.ndarray, icu: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """T_MCOaaUM rows of written records: ``(record, UM_ORD_NUM, PAR_DUR_SEJ, ICU unit)``.
+
+    The nights are split between the units (the first unit, e.g. the emergency short-stay
+    unit, keeps ``los // n_units`` nights, the last one the rest) so that PAR_DUR_SEJ sums to
+    SEJ_NBJ; the ICU authorisation (AUT_TYP1_UM '01') is on the second unit of multi-unit ICU
+    stays, else on the only unit.
+    """
+    n_units = np.maximum(np.asarray(n_units, np.int64), 1)
+    rec = repeat_index(n_units)
+    order = rank_within(rec) + 1
+    k = n_units[rec]
+    los = np.asarray(los, np.int64)[rec]
+    share = los // k
+    dur = np.where(order == k, los - share * (k - 1), share)
+    icu_unit = np.asarray(icu, bool)[rec] & (order == np.minimum(k, 2))
+    return rec, order, dur, icu_unit
+
+
 def _exit_mode(chunk: Chunk, person: np.ndarray, exit_: np.ndarray) -> np.ndarray:
     """SOR_MOD: 9 death, 8 home."""
     died = np.asarray(exit_) >= chunk.persons.death[person]
@@ -323,6 +343,10 @@ def _project_mco(
     act_parent = _parent_index(stays["stay"], acts["stay"]) if len(acts) else np.zeros(0, np.int64)
     n_das = np.bincount(das_parent[das_parent >= 0], minlength=n)
     n_act = np.bincount(act_parent[act_parent >= 0], minlength=n)
+    # related diagnosis, units and act activities (optional columns of hand-built frames)
+    dr = _text(stays["dr"]) if "dr" in stays else np.full(n, "", dtype=object)
+    n_units = np.asarray(stays["n_units"], np.int64) if "n_units" in stays else np.ones(n, int)
+    activity = np.asarray(acts["activity"], np.int64) if "activity" in acts else np.zeros(0, int)
 
     src, finess, number, is_dup = _duplicates(chunk, stays["est"], stays["number"], "mco", entry)
     m = len(src)
@@ -339,7 +363,7 @@ def _project_mco(
         "ETA_NUM": eta,
         "RSA_NUM": rsa,
         "DGN_PAL": _s(stays["dp"][src]),
-        "DGN_REL": _null(m),
+        "DGN_REL": _s(dr[src], missing=dr[src] == ""),
         "GRG_GHM": _s(grg[src]),
         "GHS_NUM": _i(ghs[src], missing=ghm_err[src]),
         **patient.columns(src, jour=True),
@@ -353,7 +377,7 @@ def _project_mco(
         "SOR_DES": _s(stays["sor_des"][src], missing=_text(stays["sor_des"][src]) == ""),
         "NBR_DGN": _i(n_das[src]),
         "NBR_ACT": _i(n_act[src]),
-        "NBR_RUM": _i(np.ones(m)),
+        "NBR_RUM": _i(n_units[src]),
         "SEJ_TYP": _s(sej_typ, missing=sej_typ == ""),
         "TYP_GEN_RSA": _s(gen),
     }
@@ -381,17 +405,23 @@ def _project_mco(
     )
     apply_placeholder_nir(chunk, c, quality)
     _write(writer, truth, "T_MCOaaC", *merge_batches(year, c, pie_year, pie_tables.get("T_MCOaaC")))
+    urec, uord, udur, uicu = _unit_rows(n_units[src], los[src], icu[src])
+    uidx = pa.array(urec)
     um = {
-        "ETA_NUM": eta,
-        "RSA_NUM": rsa,
-        "DGN_PAL": _s(stays["dp"][src]),
-        "ETA_NUM_GEO": eta,
-        "AUT_TYP1_UM": pa.array(np.full(m, "01", dtype=object), pa.string(), mask=~icu[src]),
-        "PAR_DUR_SEJ": _i(los[src]),
-        "UM_ORD_NUM": _const("1", m),
+        "ETA_NUM": eta.take(uidx),
+        "RSA_NUM": rsa.take(uidx),
+        "DGN_PAL": _s(stays["dp"][src][urec]),
+        "DGN_REL": _s(dr[src][urec], missing=dr[src][urec] == ""),
+        "ETA_NUM_GEO": eta.take(uidx),
+        "AUT_TYP1_UM": pa.array(np.full(len(urec), "01", dtype=object), pa.string(), mask=~uicu),
+        "PAR_DUR_SEJ": _i(udur),
+        "UM_ORD_NUM": _i(uord),
     }
     _write(
-        writer, truth, "T_MCOaaUM", *merge_batches(year, um, pie_year, pie_tables.get("T_MCOaaUM"))
+        writer,
+        truth,
+        "T_MCOaaUM",
+        *merge_batches(year[urec], um, pie_year, pie_tables.get("T_MCOaaUM")),
     )
     if len(das):
         rec, child = _expand(das_parent, src, n)
@@ -409,15 +439,18 @@ def _project_mco(
             "ETA_NUM": eta.take(pa.array(rec)),
             "RSA_NUM": rsa.take(pa.array(rec)),
             "CDC_ACT": _s(chunk.ref.ccam_codes[np.asarray(acts["code"], np.int64)[child]]),
-            "ACV_ACT": _const("1", k),
+            "ACV_ACT": _s(activity[child].astype(str)) if len(activity) else _const("1", k),
             "PHA_ACT": _const("0", k),
             "NBR_EXE_ACT": _i(np.ones(k)),
             "ENT_DAT_DEL": _i(acts["delay"][child]),
         }
         _write(writer, truth, "T_MCOaaA", year[rec], a)
+        if len(activity):
+            truth.count("pmsi.mco.anaesthesia_acts", int((activity[child] == 4).sum()))
     link_truth(truth, "mco", finess, number, year, chunk.persons.pid[person[src]], patient.nir[src])
     written_err = np.any([v == "1" for v in codes.values()], axis=0)[src]
     truth.count("pmsi.mco.stays", n)
+    _count_structure(truth, stays, src, n_units, dr, los, session)
     truth.count("pmsi.mco.ret_error", int(written_err.sum()))
     truth.count("pmsi.mco.ghm_90", int(ghm_err[src].sum()))
     truth.count("pmsi.mco.finess_geo_duplicates", int(is_dup.sum()))
@@ -425,6 +458,34 @@ def _project_mco(
     truth.count("pmsi.mco.sej_typ_a", int((sej_typ == "A").sum()))
     flagged = is_dup | written_err | ghm_err[src] | (gen != "0") | np.any(quality, axis=0)
     truth.count("pmsi.mco.filtered_records", int(flagged.sum()) + len(pie))
+
+
+def _count_structure(
+    truth: Any,
+    stays: Frame,
+    src: np.ndarray,
+    n_units: np.ndarray,
+    dr: np.ndarray,
+    los: np.ndarray,
+    session: np.ndarray,
+) -> None:
+    """Truth counts of the PMSI structure, per written T_MCOaaB / T_MCOaaA row of the base
+    stays (geographic duplicates included; inter-establishment records excluded)."""
+    from sndslab.synth._hospital import STAY_KINDS
+
+    kind = np.asarray(stays["kind"], np.int64)[src] if "kind" in stays else np.zeros(len(src))
+    ent = _text(stays["ent_mod"])[src]
+    sor, des = _text(stays["sor_mod"])[src], _text(stays["sor_des"])[src]
+    s = session[src]
+    truth.count("pmsi.mco.sessions", int(s.sum()))
+    truth.count("pmsi.mco.zero_night_stays", int(((los[src] == 0) & ~s).sum()))
+    truth.count("pmsi.mco.multi_unit_stays", int((n_units[src] > 1).sum()))
+    truth.count("pmsi.mco.dgn_rel", int((dr[src] != "").sum()))
+    truth.count("pmsi.mco.transfers_in", int((ent == "7").sum()))
+    truth.count("pmsi.mco.transfers_out", int(((sor == "7") & (des == "1")).sum()))
+    truth.count("pmsi.mco.emergency_admissions", int((_text(stays["ent_prv"])[src] == "5").sum()))
+    truth.count("pmsi.mco.deliveries", int((kind == STAY_KINDS["delivery"]).sum()))
+    truth.count("pmsi.mco.newborn_stays", int((kind == STAY_KINDS["newborn"]).sum()))
 
 
 def _project_ace(chunk: Chunk, ace: Frame, writer: Any, truth: Any) -> None:

@@ -12,7 +12,8 @@ dated inside the requesting stay; the requesting stay itself is **modified** onl
 SEJ_TYP = 'A'. A share ``inter_establishment_session_share`` of those records are CMD 28
 sessions, whose GHM follows the requesting stay's main diagnosis (chemotherapy or radiotherapy
 for cancers, haemodialysis for kidney failure, otherwise transfusion, apheresis or hyperbaric
-oxygen); the others are a one-day record of the requesting stay's GHM root (level T).
+oxygen); the others are a one-day record of the requesting stay's GHM root (level T, or A
+in CMD 14–15).
 Counted in the truth as ``pmsi.mco.inter_establishment`` (every provider record),
 ``pmsi.mco.sej_typ_b`` (those the SCALPEL SEJ_TYP = 'B' rule excludes: not in CMD 28, or
 28Z14Z/28Z15Z/28Z16Z), ``pmsi.mco.sej_typ_b_sessions`` (CMD 28 sessions that rule keeps) and
@@ -41,6 +42,7 @@ from sndslab.synth._arrays import int_array as _i
 from sndslab.synth._arrays import str_array as _s
 from sndslab.synth._arrays import text_array as _text
 from sndslab.synth._frame import Frame
+from sndslab.synth._hospital import ghm_suffix
 from sndslab.synth._ids import civil_from_days, digits, to_date32
 from sndslab.synth._numbering import numbering_of
 from sndslab.synth._world import CH, CHU, CLINIC
@@ -60,7 +62,9 @@ SEJ_TYP_B_EXCLUDED_SESSIONS = ("28Z14Z", "28Z15Z", "28Z16Z")
 TYP_GEN_RSA_FIRST_YEAR = 2015
 
 
-def _providers(rng: np.random.Generator, chunk: Any, requester: np.ndarray) -> np.ndarray:
+def other_mco_establishment(
+    rng: np.random.Generator, chunk: Any, requester: np.ndarray
+) -> np.ndarray:
     """Another MCO establishment (CHU, CH or clinic) of the requester's region (-1: none)."""
     est = chunk.world.establishments
     mco = np.flatnonzero(np.isin(np.asarray(est.kind), (CHU, CH, CLINIC)))
@@ -102,7 +106,7 @@ def draw_inter_establishment(chunk: Any, stays: Frame) -> Frame:
     ghm = _text(stays["ghm"]).astype(str)
     eligible = (los >= 1) & ~np.char.startswith(ghm, "28")
     base = np.flatnonzero(eligible & (rng.random(n) < art.inter_establishment_rate))
-    provider = _providers(rng, chunk, np.asarray(stays["est"], np.int64)[base])
+    provider = other_mco_establishment(rng, chunk, np.asarray(stays["est"], np.int64)[base])
     base, provider = base[provider >= 0], provider[provider >= 0]
     k = len(base)
     day = entry[base] + np.floor(rng.random(k) * los[base]).astype(np.int64)  # before exit
@@ -111,13 +115,24 @@ def draw_inter_establishment(chunk: Any, stays: Frame) -> Frame:
     sess = _session_ghm(rng, dp_req)
     sess_dp = np.array([SESSION_GHM[g][0] for g in SESSION_GHM], dtype=object)
     sess_idx = np.searchsorted(np.array(list(SESSION_GHM)), sess.astype(str))
-    one_day = np.char.add(ghm[base].astype("U5"), "T").astype(object)
+    roots = ghm[base].astype("U5")
+    ones, zeros = np.ones(k, np.int64), np.zeros(k, np.int64)
+    one_day = np.char.add(roots, ghm_suffix(roots, ones, zeros)).astype(object)
+    # the DR of a session is the disease treated: the requesting stay's DP (tumour, kidney
+    # failure); none for transfusion, apheresis and hyperbaric oxygen
+    treated = np.char.startswith(dp_req.astype(str), "C") | np.char.startswith(
+        dp_req.astype(str), "N18"
+    )
+    dr = np.where(
+        session & treated & np.isin(sess.astype(str), ("28Z04Z", "28Z07Z", "28Z11Z")), dp_req, ""
+    )
     return Frame(
         base=base.astype(np.int64),
         day=day,
         est=provider,
         ghm=np.where(session, sess, one_day).astype(object),
         dp=np.where(session, sess_dp[sess_idx] if k else sess, dp_req).astype(object),
+        dr=dr.astype(object),
         session=session,
     )
 
@@ -158,6 +173,7 @@ def inter_establishment_tables(
         "ETA_NUM": eta,
         "RSA_NUM": rsa,
         "DGN_PAL": _s(pie["dp"]),
+        "DGN_REL": _s(pie["dr"], missing=_text(pie["dr"]) == ""),
         "GRG_GHM": _s(ghm),
         "GHS_NUM": _i(chunk.ref.ghs_number(ghm)),
         "AGE_ANN": _i(age),
@@ -197,7 +213,7 @@ def inter_establishment_tables(
         "DGN_PAL": _s(pie["dp"]),
         "ETA_NUM_GEO": eta,
         "PAR_DUR_SEJ": _i(np.zeros(k)),
-        "UM_ORD_NUM": _const("1", k),
+        "UM_ORD_NUM": _i(np.ones(k)),
     }
     kept_sessions = session & ~np.isin(ghm.astype(str), SEJ_TYP_B_EXCLUDED_SESSIONS)
     truth.count("pmsi.mco.inter_establishment", k)
@@ -248,6 +264,7 @@ __all__ = [
     "draw_inter_establishment",
     "inter_establishment_tables",
     "link_truth",
+    "other_mco_establishment",
     "sej_typ_of_stays",
     "typ_gen_rsa",
 ]

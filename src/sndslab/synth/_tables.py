@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from sndslab.registry import get_table
 from sndslab.synth._context import Chunk
 from sndslab.synth._frame import Frame
+from sndslab.synth._hospital import ghm_suffixes
 from sndslab.synth._ids import (
     NO_DAY,
     civil_from_days,
@@ -371,13 +372,16 @@ def ghm_referential(ref: Any, writer: Any) -> int:
     roots = np.asarray(t.column("ghm_root").to_pylist(), dtype=object)
     labels = np.asarray(t.column("label").to_pylist(), dtype=object)
     cmd = np.asarray(t.column("cmd").to_pylist(), dtype=object)
-    levels = np.array(["1", "2", "3", "4", "J", "T"], dtype=object)
-    r = np.repeat(np.arange(len(roots)), len(levels))
-    lev = np.tile(levels, len(roots))
+    # the suffixes of each root (ATIH format: levels 1-4/J/T, A-D in CMD 14-15, Z unsegmented)
+    suffixes = [ghm_suffixes(str(root)) for root in roots]
+    r = np.repeat(np.arange(len(roots)), [len(x) for x in suffixes])
+    lev = np.array([x for xs in suffixes for x in xs], dtype=object)
     codes = np.char.add(roots[r].astype(str), lev.astype(str)).astype(object)
-    # sessions of inter-establishment services (level Z, CMD 28), then the error group
-    sess = np.array(list(SESSION_GHM), dtype=object)
-    sess_lib = np.array([lib for _, lib in SESSION_GHM.values()], dtype=object)
+    # sessions of inter-establishment services (level Z, CMD 28) not already listed, then the
+    # error group
+    new_sess = [g for g in SESSION_GHM if g not in set(codes.tolist())]
+    sess = np.array(new_sess, dtype=object)
+    sess_lib = np.array([SESSION_GHM[g][1] for g in new_sess], dtype=object)
     cols = {
         "GHM_COD": pa.array(np.concatenate([codes, sess, [GHM_ABORTION, "90Z00Z"]]), pa.string()),
         "GHM_LIB": pa.array(
