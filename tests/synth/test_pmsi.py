@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from sndslab.synth import ArtefactRates, SynthConfig
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import day_of, year_of
 from sndslab.synth._pmsi import (
@@ -128,8 +129,13 @@ def _chunk(
         persons=persons,
         ident=ident,
         new_ids=new_ids,
-        config=SimpleNamespace(
-            artefacts=SimpleNamespace(
+        index=0,
+        config=SynthConfig(
+            patients=len(persons),
+            first_year=2019,
+            last_year=2020,
+            seed=seed,
+            artefacts=ArtefactRates(
                 pmsi_ret_error_rate=ret,
                 ghm_error_rate=ghm,
                 finess_duplicate_rate=dup,
@@ -138,7 +144,11 @@ def _chunk(
                 typ_gen_rsa_rate=gen,
                 pmsi_nir_unlinked_rate=0.0,
                 pmsi_nir_wrong_key_rate=0.0,
-            )
+                # the standard-filter artefacts have their own tests (test_realism_deaths)
+                placeholder_nir_rate=0.0,
+                ghs_not_billed_rate=0.0,
+                abortion_ghm_rate=0.0,
+            ),
         ),
         ref=SimpleNamespace(ccam_codes=CCAM, ghs_number=lambda g: np.full(len(g), 1234, np.int64)),
     )
