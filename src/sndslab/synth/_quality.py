@@ -100,10 +100,15 @@ def netting_matches(keys: list[np.ndarray], qty: np.ndarray) -> int:
     the group nets to ≤ 0."""
     if len(qty) == 0:
         return 0
-    codes = [np.unique(k, return_inverse=True)[1] for k in keys]
-    _, group = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
-    group = group.ravel()
-    n_groups = int(group.max()) + 1
+    order = np.lexsort([np.asarray(k) for k in keys])
+    new = np.zeros(len(qty), bool)
+    new[0] = True
+    for k in keys:
+        sk = np.asarray(k)[order]
+        new[1:] |= sk[1:] != sk[:-1]
+    group = np.empty(len(qty), np.int64)
+    group[order] = np.cumsum(new) - 1
+    n_groups = int(new.sum())
     neg = np.bincount(group, weights=(qty < 0).astype(float), minlength=n_groups)
     pos = np.bincount(group, weights=(qty > 0).astype(float), minlength=n_groups)
     net = np.bincount(group, weights=qty, minlength=n_groups)
