@@ -72,9 +72,14 @@ def test_existing_output_is_refused_without_overwrite(tmp_path: Path) -> None:
     with pytest.raises(SndslabError):
         generate(cfg, out)
     assert (out / "keep.txt").read_text() == "previous run"
-    generate(cfg, out, overwrite=True)
-    assert not (out / "keep.txt").exists()
-    assert (out / "raw").is_dir()
+    with pytest.raises(SndslabError, match="not created by sndslab"):
+        generate(cfg, out, overwrite=True)  # a directory sndslab did not make is never replaced
+    assert (out / "keep.txt").read_text() == "previous run"
+    generate(cfg, tmp_path / "mine")
+    (tmp_path / "mine" / "keep.txt").write_text("previous run")
+    generate(cfg, tmp_path / "mine", overwrite=True)  # its own output is
+    assert not (tmp_path / "mine" / "keep.txt").exists()
+    assert (tmp_path / "mine" / "raw").is_dir()
 
 
 def test_invalid_configuration_is_rejected() -> None:

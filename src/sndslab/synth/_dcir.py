@@ -378,7 +378,8 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
     truth.count("dcir.surcharge_lines", int((is_cpl & kept).sum()))
     truth.count("dcir.dpn_qlf_71_lines", int(((lines["dpn"] == 71) & kept).sum()))
     truth.count("dcir.dpn_qlf_72_lines", int(((lines["dpn"] == 72) & kept).sum()))
-    net_keys = [ident.psa[key], ident.rng_gem[key], np.where(care_missing, -1, care)]
+    psa_code = np.unique(ident.psa, return_inverse=True)[1].ravel()[key]  # BEN_NIR_PSA
+    net_keys = [psa_code, ident.rng_gem[key], np.where(care_missing, -1, care)]
     net_keys += [lines["nat"], exe, np.abs(paid), np.where(is_cpl, 0.0, base)]
     net_keys += [lines["sat"] * 10**9 + np.where(lines["sat"] > 0, lines["code"], 0)]
     net = netting_matches([k[kept] for k in net_keys], qty[kept])

@@ -51,7 +51,14 @@ STREAMS = {"complement": 1, "ucd_information": 2, "mco": 3, "imb": 4}
 def stream(chunk: Any, name: str) -> np.random.Generator:
     """A random stream of its own for artefact ``name`` of ``chunk`` (seeded by the run seed,
     the chunk and the artefact), so these artefacts change no other draw of the extract."""
-    return np.random.default_rng([chunk.config.seed, 7, chunk.index, STREAMS[name]])
+    seed = getattr(chunk.config, "seed", 0)  # minimal chunks of unit tests have no seed
+    return np.random.default_rng([seed, 7, getattr(chunk, "index", 0), STREAMS[name]])
+
+
+def _rate(chunk: Any, name: str) -> float:
+    """Artefact rate ``name`` of the chunk's configuration (0 when a minimal configuration of a
+    unit test does not define it: the artefact is off)."""
+    return float(getattr(chunk.config.artefacts, name, 0.0))
 
 
 # ----------------------------------------------------------------------------- flows
@@ -93,10 +100,15 @@ def netting_matches(keys: list[np.ndarray], qty: np.ndarray) -> int:
     the group nets to ≤ 0."""
     if len(qty) == 0:
         return 0
-    codes = [np.unique(k, return_inverse=True)[1] for k in keys]
-    _, group = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
-    group = group.ravel()
-    n_groups = int(group.max()) + 1
+    order = np.lexsort([np.asarray(k) for k in keys])
+    new = np.zeros(len(qty), bool)
+    new[0] = True
+    for k in keys:
+        sk = np.asarray(k)[order]
+        new[1:] |= sk[1:] != sk[:-1]
+    group = np.empty(len(qty), np.int64)
+    group[order] = np.cumsum(new) - 1
+    n_groups = int(new.sum())
     neg = np.bincount(group, weights=(qty < 0).astype(float), minlength=n_groups)
     pos = np.bincount(group, weights=(qty > 0).astype(float), minlength=n_groups)
     net = np.bincount(group, weights=qty, minlength=n_groups)
@@ -112,10 +124,9 @@ def complement_artefacts(
     those with CPL_AFF_COD = 16 (disjoint), counted as ``dcir.bse_prs_nat_zero_lines`` and
     ``dcir.cpl_aff_cod_16_lines``."""
     rng = stream(chunk, "complement")
-    art = chunk.config.artefacts
     u = rng.random(len(is_cpl))
-    zero = is_cpl & (u < art.bse_prs_nat_zero_share)
-    aff16 = is_cpl & ~zero & (rng.random(len(is_cpl)) < art.cpl_aff_cod_16_share)
+    zero = is_cpl & (u < _rate(chunk, "bse_prs_nat_zero_share"))
+    aff16 = is_cpl & ~zero & (rng.random(len(is_cpl)) < _rate(chunk, "cpl_aff_cod_16_share"))
     truth.count("dcir.bse_prs_nat_zero_lines", int(zero.sum()))
     truth.count("dcir.cpl_aff_cod_16_lines", int(aff16.sum()))
     return zero, aff16
@@ -128,7 +139,7 @@ def ucd_information_lines(chunk: Any, lines: Frame) -> Frame:
     from sndslab.synth._dcir import SAT_UCD
 
     rng = stream(chunk, "ucd_information")
-    share = chunk.config.artefacts.dpn_qlf_72_share
+    share = _rate(chunk, "dpn_qlf_72_share")
     ucd = np.flatnonzero((lines["sat"] == SAT_UCD) & (lines["dpn"] == 0))
     pick = ucd[rng.random(len(ucd)) < share]
     copies = lines.take(pick)
@@ -152,15 +163,14 @@ def mco_quality_masks(
     records of ``person`` (``eligible``: records without another artefact). Abortions are
     records of women aged 15–49 of at most one night (not sessions)."""
     rng = stream(chunk, "mco")
-    art = chunk.config.artefacts
     n = len(eligible)
-    placeholder = eligible & (rng.random(n) < art.placeholder_nir_rate)
-    ghs = eligible & ~placeholder & (rng.random(n) < art.ghs_not_billed_rate)
+    placeholder = eligible & (rng.random(n) < _rate(chunk, "placeholder_nir_rate"))
+    ghs = eligible & ~placeholder & (rng.random(n) < _rate(chunk, "ghs_not_billed_rate"))
     persons = chunk.persons
     age = persons.age_of(person, entry)
     woman = (persons.sex[person] == 2) & (age >= 15) & (age <= 49)
     ivg = eligible & ~placeholder & ~ghs & woman & (los <= 1) & ~session
-    ivg &= rng.random(n) < art.abortion_ghm_rate
+    ivg &= rng.random(n) < _rate(chunk, "abortion_ghm_rate")
     return np.stack([placeholder, ghs, ivg])
 
 
@@ -183,7 +193,9 @@ def apply_placeholder_nir(chunk: Any, c: dict[str, pa.Array], masks: np.ndarray)
     """Replace NIR_ANO_17 of the T_MCOaaC columns ``c`` by a placeholder (in place)."""
     placeholder = masks[0]
     if placeholder.any():
-        rng = np.random.default_rng([chunk.config.seed, 7, chunk.index, 99])
+        rng = np.random.default_rng(
+            [getattr(chunk.config, "seed", 0), 7, getattr(chunk, "index", 0), 99]
+        )
         values = np.array(PLACEHOLDER_NIR, dtype=object)[rng.integers(0, 2, len(placeholder))]
         c["NIR_ANO_17"] = _replace(c["NIR_ANO_17"], placeholder, values)
 
@@ -201,6 +213,6 @@ def imb_missing_start(chunk: Any, ald: Frame) -> np.ndarray:
     """Rows of IR_IMB_R (long-term diseases with an end date, not occupational) written
     without IMB_ALD_DTD, with probability ``imb_missing_start_rate``."""
     rng = stream(chunk, "imb")
-    rate = chunk.config.artefacts.imb_missing_start_rate
+    rate = _rate(chunk, "imb_missing_start_rate")
     eligible = (ald["cond"] >= 0) & (ald["end"] != day_of(1600, 1, 1))
     return eligible & (rng.random(len(ald)) < rate)
