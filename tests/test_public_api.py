@@ -89,6 +89,7 @@ def public_names(module: types.ModuleType) -> set[str]:
     return names | (ALLOWED_DUNDERS & set(vars(module)))
 
 
+
 def test_every_package_is_found() -> None:
     assert set(PACKAGES) >= KNOWN_PACKAGES, sorted(KNOWN_PACKAGES - set(PACKAGES))
     assert len(PACKAGES) == len(set(PACKAGES))

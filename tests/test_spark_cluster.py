@@ -111,11 +111,11 @@ def test_cluster_daemons_are_separate_processes(spark_cluster: StandaloneCluster
 def test_cluster_stops_every_process(tmp_path: Path) -> None:
     """A one-worker cluster of its own: after ``stop()`` no process of its groups is left."""
     if not spark_available():
-        pytest.fail('pyspark is not installed (deselect: -m "not spark")')
+        pytest.fail("pyspark is not installed (deselect: -m \"not spark\")")
     from sndslab.engines._spark import java_available
 
     if not java_available():
-        pytest.fail('java is not available (deselect: -m "not spark")')
+        pytest.fail("java is not available (deselect: -m \"not spark\")")
     with StandaloneCluster(workers=1, work_dir=tmp_path) as cluster:
         groups = [p.pid for p in cluster.processes]
         assert cluster.alive_workers() == 1
@@ -219,7 +219,7 @@ def test_unreachable_master_is_one_line_and_fast(
     command: str, small_raw: Path, small_lake: Path, tmp_path: Path
 ) -> None:
     if not spark_available():
-        pytest.fail('pyspark is not installed (deselect: -m "not spark")')
+        pytest.fail("pyspark is not installed (deselect: -m \"not spark\")")
     url = f"spark://127.0.0.1:{_closed_port()}"
     target = (
         ["ingest", str(small_raw), "--lake", str(tmp_path / "lake")]
@@ -263,7 +263,7 @@ def test_spark_master_needs_the_spark_engine(command: str, tmp_path: Path) -> No
 
 def test_cluster_conf_only_on_spark_masters() -> None:
     if not spark_available():
-        pytest.fail('pyspark is not installed (deselect: -m "not spark")')
+        pytest.fail("pyspark is not installed (deselect: -m \"not spark\")")
     from sndslab.engines import SparkEngine
 
     assert SparkEngine().cluster_conf() == {}

@@ -92,7 +92,7 @@ def runs(
 ) -> dict[str, EventsResult]:
     """``{engine: result}`` of one extraction per engine of copies of the session lake."""
     if SPARK_SKIP:
-        pytest.fail(f'{SPARK_SKIP}: the Spark tests need it (deselect: -m "not spark")')
+        pytest.fail(f"{SPARK_SKIP}: the Spark tests need it (deselect: -m \"not spark\")")
     from sndslab.engines import SparkEngine
 
     base = tmp_path_factory.mktemp("events-parity")

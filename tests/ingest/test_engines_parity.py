@@ -91,7 +91,7 @@ def test_dedup_names_like_duckdb() -> None:
 def spark_engine() -> Any:
     """One local Spark engine for the test session (``local[2]``, 2 GB driver), session up."""
     if SPARK_SKIP:
-        pytest.fail(f'{SPARK_SKIP}: the Spark tests need it (deselect: -m "not spark")')
+        pytest.fail(f"{SPARK_SKIP}: the Spark tests need it (deselect: -m \"not spark\")")
     from sndslab.engines import SparkEngine
 
     engine = SparkEngine(threads=2, memory_limit="2g")

@@ -98,7 +98,7 @@ def spark_engine() -> Any:
     """One local Spark engine and session for the test session (``local[2]``, 2 GB driver;
     ``getOrCreate`` shares it with the other Spark tests)."""
     if SPARK_SKIP:
-        pytest.fail(f'{SPARK_SKIP}: the Spark tests need it (deselect: -m "not spark")')
+        pytest.fail(f"{SPARK_SKIP}: the Spark tests need it (deselect: -m \"not spark\")")
     from sndslab.engines import SparkEngine
 
     engine = SparkEngine(threads=2, memory_limit="2g")

@@ -57,7 +57,9 @@ def _text_path(path: Path) -> tuple[dict[int, tuple], dict[int, tuple[str, str]]
     # malformed lines (those with a wrong number of fields)
     lines = path.read_text().split("\n")[1:]
     data_lines = [
-        i + 1 for i, text in enumerate(lines) if text != "" and text.count(";") == len(HEADER) - 1
+        i + 1
+        for i, text in enumerate(lines)
+        if text != "" and text.count(";") == len(HEADER) - 1
     ]
     assert not (set(blank) & set(data_lines))
     out = con.execute(
@@ -106,7 +108,9 @@ def test_typed_path_equals_text_path(tmp_path_factory, lines: list[str]) -> None
             got_q[r["_source_line"]] = (r["reason"], r["column"])
     assert got_q == want_q
     expected_malformed = {
-        i + 1 for i, text in enumerate(lines) if text != "" and text.count(";") != len(HEADER) - 1
+        i + 1
+        for i, text in enumerate(lines)
+        if text != "" and text.count(";") != len(HEADER) - 1
     }
     assert malformed == expected_malformed
 

@@ -119,10 +119,9 @@ def test_layout_versions(tmp_path: Path) -> None:
     with pytest.raises(LakeLayoutError, match="layout version 99"):
         open_lake(future)
     fresh = open_lake(tmp_path / "new", create=True)
-    assert (
-        fresh.tables() == []
-        and json.loads((tmp_path / "new" / "_lake.json").read_text())["layout_version"] == 2
-    )
+    assert fresh.tables() == [] and json.loads((tmp_path / "new" / "_lake.json").read_text())[
+        "layout_version"
+    ] == 2
     fresh.close()
 
 
