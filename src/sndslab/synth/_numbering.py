@@ -153,10 +153,8 @@ class RecordNumbering:
         code, ``codes[index]`` (``codes`` itself when ``index`` is None). Work is done on the
         distinct codes (a loop over them registers new ones)."""
         text = np.asarray(codes).astype(str)
-        if index is None:
-            uniq, inv = np.unique(text, return_inverse=True)
-        else:
-            uniq, inv = np.unique(text, return_inverse=True)
+        uniq, inv = np.unique(text, return_inverse=True)
+        if index is not None:
             inv = inv[np.asarray(index, np.int64)]
         ids = np.array([self._codes.setdefault(u, len(self._codes)) for u in uniq], np.int64)
         if len(inv) == 0:

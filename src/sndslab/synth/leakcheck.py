@@ -276,7 +276,10 @@ def extract_leaks(out_dir: Path | str, *, seed: int = 0) -> dict[str, float]:
     Keys ending in ``_auc`` are AUCs (expected in [0.4, 0.6] for a fair extract); keys ending
     in ``_rate`` are re-identification rates with their chance level (``_chance``).
     ``raw_order`` checks use each written batch (one chunk's rows of a file) as scope, keys
-    ending in ``_across_chunks`` the whole file (the residual chunk-membership leak).
+    ending in ``_across_chunks`` the whole file (the residual chunk-membership leak). Keys
+    ending in ``_unadjusted`` are AUCs not taken relative to the public dates (for
+    comparison with the issue's figures; dates legitimately explain part of them). Persons
+    are numbered chunk by chunk from 0, so a row's chunk is its person id // ``chunk_size``.
     """
     import duckdb
 
