@@ -281,7 +281,11 @@ def test_first_match_filters(built: tuple[Path, Path, dict]) -> None:
     # filtered (the generator counts the union of its artefacts per record)
     mco = t["T_MCOaaB"]["filtered"]
     assert sum(mco.values()) == truth["pmsi.mco.filtered_records"]
-    assert t["T_MCOaaC"]["filtered"] == mco and t["T_MCOaaUM"]["filtered"] == mco
+    assert t["T_MCOaaC"]["filtered"] == mco
+    # a stay spans one or more units (T_MCOaaUM rows): the same rules remove all of them
+    um = t["T_MCOaaUM"]["filtered"]
+    assert um.keys() == mco.keys() and all(um[r] >= mco[r] for r in mco)
+    assert sum(um.values()) == truth["pmsi.mco.filtered_um_rows"] > sum(mco.values())
     # inter-establishment records carry no other artefact and TYP_GEN_RSA is injected only on
     # records without one, so these first-match counts are exact too: the B rule takes every
     # provider record except the CMD 28 sessions it keeps, which ENT_MOD = '0' then removes

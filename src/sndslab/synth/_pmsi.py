@@ -458,6 +458,8 @@ def _project_mco(
     truth.count("pmsi.mco.sej_typ_a", int((sej_typ == "A").sum()))
     flagged = is_dup | written_err | ghm_err[src] | (gen != "0") | np.any(quality, axis=0)
     truth.count("pmsi.mco.filtered_records", int(flagged.sum()) + len(pie))
+    # their T_MCOaaUM rows (several units per stay; one per inter-establishment record)
+    truth.count("pmsi.mco.filtered_um_rows", int(n_units[src][flagged].sum()) + len(pie))
 
 
 def _count_structure(
