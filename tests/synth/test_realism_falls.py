@@ -318,3 +318,17 @@ def test_crude_sccs_recovers_the_injected_effects(db: duckdb.DuckDBPyConnection)
         beta += score / info
     assert n_exp.sum() > 50
     assert 1.3 < np.exp(beta) < 3.0
+
+
+def test_unrecoverable_effect_is_flagged(ref: Reference, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bad input: an effect drug never dispensed to persons 65+ (a contraceptive pill, elderly
+    factor 0) gives a warning naming it and ``recoverable: false`` in the manifest."""
+    from sndslab.synth._falls_care import drug_effects_section
+
+    pill = {"atc": "G03AA07", "irr": 2.0, "lag_start": 0, "lag_end": 30, "note": "test"}
+    monkeypatch.setattr(ref, "effect_specs", [*ref.effect_specs, pill])
+    with pytest.warns(UserWarning, match="G03AA07"):
+        section = drug_effects_section(ref, 10_000, {}, warn=True)
+    flags = {e["atc"]: e["recoverable"] for e in section["effects"]}
+    assert flags["G03AA07"] is False
+    assert all(v for k, v in flags.items() if k != "G03AA07")
