@@ -45,6 +45,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -281,8 +282,6 @@ def extract_leaks(out_dir: Path | str, *, seed: int = 0) -> dict[str, float]:
     comparison with the issue's figures; dates legitimately explain part of them). Persons
     are numbered chunk by chunk from 0, so a row's chunk is its person id // ``chunk_size``.
     """
-    import duckdb
-
     out = Path(out_dir)
     raw, truth = out / "raw", out / "truth"
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
@@ -296,7 +295,9 @@ def extract_leaks(out_dir: Path | str, *, seed: int = 0) -> dict[str, float]:
     return res
 
 
-def _mco_leaks(con: Any, raw: Path, truth: Path, chunk_size: int, seed: int) -> dict[str, float]:
+def _mco_leaks(
+    con: duckdb.DuckDBPyConnection, raw: Path, truth: Path, chunk_size: int, seed: int
+) -> dict[str, float]:
     """RSA_NUM within (ETA_NUM, year) and the row order of T_MCOaaB, against readmission and
     same person (reference: the admission date EXE_SOI_DTD of T_MCOaaC)."""
     files = sorted(raw.iterdir())
@@ -355,7 +356,9 @@ def _mco_leaks(con: Any, raw: Path, truth: Path, chunk_size: int, seed: int) -> 
     }
 
 
-def _dcir_leaks(con: Any, raw: Path, truth: Path, chunk_size: int, seed: int) -> dict[str, float]:
+def _dcir_leaks(
+    con: duckdb.DuckDBPyConnection, raw: Path, truth: Path, chunk_size: int, seed: int
+) -> dict[str, float]:
     """DCT_ORD_NUM within (ORG_CLE_NUM, FLX_DIS_DTD) and the row order of ER_PRS_F, against
     same person and fictitious-NIR re-identification (truth ``identities``)."""
     cols = ["DCT_ORD_NUM", "FLX_DIS_DTD", "ORG_CLE_NUM", "PRS_ORD_NUM", "BEN_NIR_PSA"]
