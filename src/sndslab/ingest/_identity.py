@@ -20,7 +20,8 @@ Algorithm (all in DuckDB SQL, no Python loop over rows):
    label; at each round a key takes the smallest label among the keys sharing one of its
    tokens; the loop stops when no label changes (bounded by ``max_rounds``). ``person_id`` is
    ``'P' || md5(min BEN_IDT_ANO of the component)[:16]``: stable across runs and extracts.
-4. **Person attributes**: sex, birth year/month (most frequent non-null value), earliest death
+4. **Person attributes**: sex, birth year/month (the value of most keys, ties to the most
+   recently updated key, :func:`_pick`), earliest death
    date, residence of the most recent row; flags ``fictitious_nir``, ``provisional_nir`` (03/04
    or, for an IR_BEN_R key, no BEN_NIR_ANO: a ``dcir_only`` key's is unknown, not empty),
    ``twin_shared_psa`` (a PSA of the person is shared with another person,
@@ -85,7 +86,7 @@ def _keys(con: Connection, writer: GenerationWriter) -> None:
         UNION ALL
         SELECT p.BEN_NIR_PSA, p.BEN_RNG_GEM, NULL, NULL, mode(p.BEN_CDI_NIR),
                mode(p.BEN_SEX_COD), mode(p.BEN_NAI_ANN), NULL, max(p.BEN_DCD_DTE),
-               mode(p.BEN_RES_DPT), NULL, 'dcir_only'
+               mode(p.BEN_RES_DPT), NULL, NULL, 'dcir_only'
         FROM {writer.relation(clean_name("ER_PRS_F"))} p
         ANTI JOIN id_ben b ON p.BEN_NIR_PSA = b.BEN_NIR_PSA AND p.BEN_RNG_GEM = b.BEN_RNG_GEM
         WHERE p.BEN_NIR_PSA IS NOT NULL
@@ -99,7 +100,7 @@ def _keys(con: Connection, writer: GenerationWriter) -> None:
                  mode(BEN_NAI_MOI) AS birth_month, min(BEN_DCD_DTE) AS death_date,
                  arg_max(BEN_RES_DPT, BEN_DTE_MAJ) AS residence_dpt,
                  count(DISTINCT BEN_SEX_COD) > 1 OR count(DISTINCT BEN_NAI_ANN) > 1 AS incons,
-                 'ir_ben_r' AS key_type
+                 max(BEN_DTE_MAJ) AS updated, 'ir_ben_r' AS key_type
           FROM id_ben GROUP BY BEN_NIR_PSA, BEN_RNG_GEM
           {dcir_only}
         )""",
@@ -139,6 +140,20 @@ def _components(con: Connection, max_rounds: int) -> int:
             break
     con.drop("id_new")
     return rounds
+
+
+def _pick(attr: str) -> str:
+    """CTE ``pick_<attr>``: one value of ``attr`` per person when its keys disagree (a
+    mistyped birth year or sex on one key): the value of most keys, then that of the most
+    recently updated key (IR_BEN_R holds the latest state, BEN_DTE_MAJ), then the smallest, so
+    that the person table does not depend on row order."""
+    return f"""pick_{attr} AS (
+          SELECT person_id, {attr} AS picked_{attr} FROM (
+            SELECT person_id, {attr}, row_number() OVER (
+                     PARTITION BY person_id
+                     ORDER BY count(*) DESC, max(updated) DESC NULLS LAST, {attr}) AS rk
+            FROM id_resolved WHERE {attr} IS NOT NULL GROUP BY person_id, {attr}) ranked
+          WHERE rk = 1)"""
 
 
 def resolve_persons(
@@ -183,11 +198,13 @@ def resolve_persons(
                     ELSE key_type END AS key_type,
                BEN_CDI_NIR AS ben_cdi_nir, sex, birth_year
         FROM id_resolved"""
-    persons_sql = """WITH shared AS (
+    persons_sql = f"""WITH shared AS (
           SELECT BEN_NIR_PSA FROM id_resolved GROUP BY BEN_NIR_PSA
-          HAVING count(DISTINCT person_id) > 1)
+          HAVING count(DISTINCT person_id) > 1),
+        {_pick("sex")}, {_pick("birth_year")}, {_pick("birth_month")}
         SELECT person_id, min(group_idt_ano) AS ben_idt_ano,
-               mode(sex) AS sex, mode(birth_year) AS birth_year, mode(birth_month) AS birth_month,
+               any_value(picked_sex) AS sex, any_value(picked_birth_year) AS birth_year,
+               any_value(picked_birth_month) AS birth_month,
                min(death_date) AS death_date, any_value(residence_dpt) AS residence_dpt,
                count(*) AS n_keys,
                bool_or(is_fict) AS fictitious_nir, bool_or(is_prov) AS provisional_nir,
@@ -195,7 +212,10 @@ def resolve_persons(
                count(DISTINCT BEN_NIR_PSA) > 1 AS multiple_psa,
                bool_or(incons) OR count(DISTINCT sex) > 1 OR count(DISTINCT birth_year) > 1
                  AS inconsistent_birth_or_sex
-        FROM id_resolved WHERE person_id IS NOT NULL GROUP BY person_id"""
+        FROM id_resolved LEFT JOIN pick_sex USING (person_id)
+        LEFT JOIN pick_birth_year USING (person_id) LEFT JOIN pick_birth_month USING (person_id)
+        WHERE person_id IS NOT NULL
+        GROUP BY person_id"""
     # persons first: person_keys.person_id is checked against it
     writer.write("persons", persons_sql, order_by=("person_id",))
     writer.write("person_keys", keys_sql, order_by=("ben_nir_psa", "ben_rng_gem"))
