@@ -287,9 +287,10 @@ def _generate_chunk(
     chunk: Chunk, providers: Providers, writer: Any, truth: Truth, calibration: _Calibration
 ) -> None:
     rng = chunk.rng
+    ald = ald_declarations(chunk)  # before care: 100 % rates follow the ALD (IR_IMB_R)
     visit_lines = visits(chunk, providers)
-    disp_lines, exposures = dispensings(chunk, providers)
-    bio_lines = biology_and_imaging(chunk, providers)
+    disp_lines, exposures = dispensings(chunk, providers, visit_lines, ald)
+    bio_lines = biology_and_imaging(chunk, providers, visit_lines)
     ucd_lines = ucd_dispensings(chunk)
     fall_rows = falls(chunk, exposures)
     # falls neither hospitalised nor seen in the emergency department are seen by the GP
@@ -329,7 +330,6 @@ def _generate_chunk(
     project_dcir(chunk, lines, writer, truth)
     del lines
     project_pmsi(chunk, (stays, das, acts), (ssr, csarr), had, psy, ace, writer, truth)
-    ald = ald_declarations(chunk)
     long_term_diseases(chunk, ald, writer, truth)
     cert, listed = deaths(chunk, stays)
     causes_of_death(chunk, cert, listed, writer, truth)
