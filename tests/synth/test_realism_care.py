@@ -8,6 +8,9 @@ checks; ages use the generator's convention (completed 365.25-day years).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import duckdb
 import pytest
 
@@ -338,3 +341,24 @@ def test_boxes_per_dispensing(care_db: duckdb.DuckDBPyConnection) -> None:
     assert boxes["1"] > 0.7
     assert 0.05 < boxes["2"] < 0.25
     assert 0.01 < boxes["3"] < 0.15
+
+
+# --- truth manifest -----------------------------------------------------------------------------
+def test_manifest_records_the_care_rules_and_exact_counts(
+    care_db: duckdb.DuckDBPyConnection, extract: Path
+) -> None:
+    manifest = json.loads((extract / "truth" / "manifest.json").read_text())
+    care = manifest["care"]
+    assert {r["atc"] for r in care["indications"]["rules"]} >= {"G03A", "G04CA", "J07CA09"}
+    assert care["market_shares"]["weights"]["hypothyroidism"]["weights"]["H03AA01"] == 97
+    counts = manifest["counts"]
+    row = care_db.execute(
+        "SELECT count(*) FROM ER_PRS_F WHERE BSE_REM_SGN = '1' AND CPL_MAJ_TOP = '0' "
+        "AND PRS_NAT_REF IN ('3312', '3313', '3341') AND CAST(RGO_REM_TAU AS DOUBLE) >= 100"
+    ).fetchone()
+    assert row is not None and row[0] > 0
+    assert counts["dcir.ald_exempt_pharmacy_lines"] == row[0]
+    row = care_db.execute(
+        "SELECT count(*) FROM ER_PRS_F WHERE DPN_QLF = '61' AND CAST(PRS_DEP_MNT AS DOUBLE) <> 0"
+    ).fetchone()
+    assert row is not None and counts["dcir.dpn_qlf_extra_fee_lines"] == row[0]

@@ -375,6 +375,9 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
     truth.count("dcir.surcharge_lines", int((is_cpl & kept).sum()))
     truth.count("dcir.dpn_qlf_71_lines", int(((lines["dpn"] == 71) & kept).sum()))
     truth.count("dcir.dpn_qlf_extra_fee_lines", int((extra_fee & kept).sum()))
+    # pharmacy lines at 100 % by an ALD exemption (not PH1 drugs), positive lines written
+    ald_exempt = (lines["sat"] == SAT_PHA) & (lines["rate"] >= 100) & (lines["nat"] != 3311)
+    truth.count("dcir.ald_exempt_pharmacy_lines", int((ald_exempt & (sign > 0) & kept).sum()))
     truth.count("dcir.ete_ind_taa_lines", int(((lines["taa"] == 1) & kept).sum()))
     truth.count("dcir.fictitious_nir_lines", int((fict & kept).sum()))
     truth.count("dcir.prs_rows", int(kept.sum()))

@@ -6,8 +6,11 @@ missed refills); general drugs are episodic, with users per 1,000 by age.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from sndslab.synth import _refdata as rd
 from sndslab.synth._care import (
     CATEGORIES,
     NAT_UCD,
@@ -297,3 +300,44 @@ def ucd_dispensings(chunk: Chunk) -> Frame:
         unit_price=price,
         est=est,
     )
+
+
+def care_manifest(ref: Any) -> dict[str, Any]:
+    """Truth-manifest section ``care``: the rules the outpatient care follows (issue 10 §2)."""
+    shares = rd.drug_market_shares()
+    return {
+        "indications": {
+            "file": "drug_indications.yaml",
+            "rule": "a drug is dispensed only to persons of the allowed sex and age (completed "
+            "years at the dispensing date); the longest matching ATC prefix applies",
+            "rules": [
+                {"atc": r.atc, "sex": r.sex, "min_age": r.min_age, "max_age": r.max_age}
+                for r in rd.drug_indications()
+            ],
+        },
+        "market_shares": {
+            "file": "drug_market_shares.yaml",
+            "rule": "chronic drugs are drawn within the condition's pool with these relative "
+            "weights among the indicated presentations (unlisted pool drugs: other_weight)",
+            "weights": {k: {"weights": w, "other_weight": o} for k, (w, o) in shares.items()},
+        },
+        "prescriptions": {
+            "rule": "each dispensing, lab test and outpatient CCAM act names a prescriber and "
+            "a prescription date that are a GP or specialist visit of the person (episodic "
+            "drugs and tests: 0-7 days after the nearest earlier visit, else the next one; "
+            "chronic drugs: the latest visit before the start of each 3-month block, valid "
+            f"{PRESCRIPTION_VALIDITY_DAYS} days, its monthly dispensings numbered by "
+            "PHA_SEQ_RNV); without such a visit, the person's GP on the care day",
+        },
+        "reimbursement": {
+            "rule": "a pharmacy line is at 100 % (EXO_MTF 41) exactly when the drug is "
+            "natively 100 % (PH1, PRS_NAT_REF 3311) or the person holds on that day an "
+            "IR_IMB_R ALD (IMB_ETM_NAT 41) of a condition whose drug pool holds the drug; "
+            "PRS_NAT_REF stays the drug's class",
+            "ald_numbers": [int(a) for a in ref.ald_numbers],
+            "boxes": {
+                "chronic": dict(zip(map(int, CHRONIC_BOXES), CHRONIC_BOXES_P, strict=True)),
+                "episodic": dict(zip(map(int, EPISODIC_BOXES), EPISODIC_BOXES_P, strict=True)),
+            },
+        },
+    }

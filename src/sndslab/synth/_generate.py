@@ -29,7 +29,7 @@ from sndslab.synth._conditions import draw_conditions, draw_deaths
 from sndslab.synth._config import SynthConfig
 from sndslab.synth._context import Chunk
 from sndslab.synth._dcir import project_dcir
-from sndslab.synth._drugs import dispensings, ucd_dispensings
+from sndslab.synth._drugs import care_manifest, dispensings, ucd_dispensings
 from sndslab.synth._falls import falls
 from sndslab.synth._frame import Frame
 from sndslab.synth._hospital import READMISSION_COEFFICIENTS, STAY_KINDS, draw_stays
@@ -582,6 +582,7 @@ def _manifest(
                 for i in abusive
             ],
         },
+        "care": care_manifest(ref),
         "regional_differences": {
             "diabetes_rr": "departements.csv column diabetes_rr multiplies diabetes prevalence",
             "cardio_rr": "multiplies cardiovascular and respiratory prevalence",
