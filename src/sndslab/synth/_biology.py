@@ -14,7 +14,7 @@ from sndslab.synth._care import (
 )
 from sndslab.synth._context import Chunk
 from sndslab.synth._dcir import SAT_BIO, SAT_CAM
-from sndslab.synth._drugs import prescribing_visits
+from sndslab.synth._drugs import prescribing_visits, unique_rows
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import NO_DAY
 from sndslab.synth._providers import Providers
@@ -69,6 +69,10 @@ def biology_and_imaging(chunk: Chunk, providers: Providers, visits: Frame) -> Fr
     day = np.concatenate(bio_d)
     code = np.concatenate(bio_c)
     pre, pre_day, day = prescribing_visits(chunk, visits, person, day, np.zeros(len(day), bool))
+    # a test prescribed twice for the same day is done once
+    first = unique_rows(person, day, code)
+    person, day, code = person[first], day[first], code[first]
+    pre, pre_day = pre[first], pre_day[first]
     lab = np.where(
         rng.random(len(person)) < 0.9,
         persons.lab[person],

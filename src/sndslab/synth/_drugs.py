@@ -137,6 +137,7 @@ def dispensings(
     # the indication holds at the dispensing date (a treatment started before a birthday
     # that ends the indication stops there)
     ok = ref.indicated(drug, persons.sex[person], persons.age_of(person, day))
+    ok &= np.isin(np.arange(len(person)), unique_rows(person, day, drug))  # one line per day
     person, day, drug, boxes, chronic = person[ok], day[ok], drug[ok], boxes[ok], chronic[ok]
     pre, pre_day = pre[ok], pre_day[ok]
     pharmacy = np.where(
@@ -172,6 +173,16 @@ def dispensings(
         covered=(ref.drug_days_per_box[drug] * boxes).astype(np.int64),
     )
     return lines, exposures
+
+
+def unique_rows(person: np.ndarray, day: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """Indices of the first row of each distinct (person, day, code), in row order."""
+    if len(person) == 0:
+        return np.zeros(0, np.int64)
+    n_codes = int(code.max()) + 1
+    key = (person.astype(np.int64) * _KEY + day) * n_codes + code
+    _, first = np.unique(key, return_index=True)
+    return np.sort(first)
 
 
 def visit_index(visits: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
