@@ -21,7 +21,6 @@ def synth_extract(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2,000 persons over 2019–2020 (seed 1): ``raw/`` and ``truth/`` (generated once).
     Inter-establishment records at 3 % (default 1 %) so that the CMD 28 sessions the rules
     must keep occur at this size (~6 expected instead of ~2)."""
-    from sndslab.synth import ArtefactRates
 
     out = tmp_path_factory.mktemp("ingest-synth") / "extract"
     generate(

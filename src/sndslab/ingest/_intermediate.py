@@ -428,7 +428,7 @@ def build_intermediate(
     and the staged tables it read are recorded in ``writer.counts["int_groups"]``.
     """
     groups: dict[str, dict[str, list[str]]] = {}
-    previous = (writer.previous.counts.get("int_groups", {}) if writer.previous else {})
+    previous = writer.previous.counts.get("int_groups", {}) if writer.previous else {}
     rows: dict[str, int] = {}
     for name, builders, links in (*INT_GROUPS, ("nomenclatures", (), False)):
         before = set(rows)

@@ -14,14 +14,20 @@ from sndslab.synth._care import (
 )
 from sndslab.synth._context import Chunk
 from sndslab.synth._dcir import SAT_BIO, SAT_CAM
+from sndslab.synth._drugs import prescribing_visits, unique_rows
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import NO_DAY
 from sndslab.synth._providers import Providers
 from sndslab.synth._world import LAB
 
 
-def biology_and_imaging(chunk: Chunk, providers: Providers) -> Frame:
-    """Laboratory tests (ER_BIO_F) and outpatient CCAM acts (ER_CAM_F)."""
+def biology_and_imaging(chunk: Chunk, providers: Providers, visits: Frame) -> Frame:
+    """Laboratory tests (ER_BIO_F) and outpatient CCAM acts (ER_CAM_F).
+
+    Each test or act is prescribed at a GP or specialist visit of the person (the latest
+    before its drawn day, else the next) and done 0–7 days after it
+    (``_drugs.prescribing_visits``): PFS_PRE_NUM/PRE_PRE_DTD name that visit.
+    """
     rng = chunk.rng
     ref = chunk.ref
     persons = chunk.persons
@@ -63,6 +69,11 @@ def biology_and_imaging(chunk: Chunk, providers: Providers) -> Frame:
     person = np.concatenate(bio_p)
     day = np.concatenate(bio_d)
     code = np.concatenate(bio_c)
+    pre, pre_day, day = prescribing_visits(chunk, visits, person, day, np.zeros(len(day), bool))
+    # a test prescribed twice for the same day is done once
+    first = unique_rows(person, day, code)
+    person, day, code = person[first], day[first], code[first]
+    pre, pre_day = pre[first], pre_day[first]
     lab = np.where(
         rng.random(len(person)) < 0.9,
         persons.lab[person],
@@ -79,12 +90,12 @@ def biology_and_imaging(chunk: Chunk, providers: Providers) -> Frame:
             paid=np.round(coef * 0.27, 2),
             rate=60.0,
             exe=lab,
-            pre=persons.gp[person],
+            pre=pre,
             coef=coef,
             sat=SAT_BIO,
             code=code,
             sat_qty=1.0,
-        )
+        ).with_columns(pre_day=pre_day)
     )
     person = np.concatenate(cam_p)
     day = np.concatenate(cam_d)
@@ -92,6 +103,7 @@ def biology_and_imaging(chunk: Chunk, providers: Providers) -> Frame:
     exe = providers.pick(chunk, person, ref.ccam_specialty[code])
     ok = exe >= 0
     person, day, code, exe = person[ok], day[ok], code[ok], exe[ok]
+    pre, pre_day, day = prescribing_visits(chunk, visits, person, day, np.zeros(len(day), bool))
     price = ref.ccam_price[code]
     frames.append(
         claim_lines(
@@ -103,11 +115,11 @@ def biology_and_imaging(chunk: Chunk, providers: Providers) -> Frame:
             paid=price,
             rate=70.0,
             exe=exe,
-            pre=persons.gp[person],
+            pre=pre,
             sat=SAT_CAM,
             code=code,
             sat_qty=1.0,
             unit_price=price,
-        )
+        ).with_columns(pre_day=pre_day)
     )
     return Frame.concat(frames)

@@ -115,6 +115,7 @@ def claim_lines(
         sat_qty=full(sat_qty, np.float64),
         unit_price=np.round(full(unit_price, np.float64), 2),
         category=full(CATEGORIES[category], np.int64),
+        rnv=full(0, np.int64),
         event=chunk.new_ids("event", n),
     )
 

@@ -78,10 +78,16 @@ CLAIM_COLUMNS = (
     "sat_qty",  # float64 satellite quantity (boxes, units, …)
     "unit_price",  # float64 satellite unit price
     "category",  # int64 event category (truth)
+    "rnv",  # int64 PHA_SEQ_RNV renewal sequence of a dispensing (0 otherwise)
     "event",  # int64 event id (truth)
 )
 
 SURCHARGE_NAT = 1116  # MPC, a complement billed with the visit
+#: DPN_QLF (IR_DEP_V) of an extra fee over the tariff: 61 "DA", dépassement autorisé.
+DPN_EXTRA_FEE = 61
+#: Event categories of establishment lines (``_care.CATEGORIES``) and the ATU nature.
+CATEGORY_PRIVATE_STAY, CATEGORY_PUBLIC_STAY = 9, 10
+NAT_ATU = 2238
 SURCHARGE_AMOUNT = 5.0
 FUND_SUFFIX = "0000"
 
@@ -176,7 +182,7 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
     lag = _flow_lag_months(rng, lines["day"][first_of_group], art.late_flow_share)
     lag = lag + extra_delay[first_of_group]
     flx_dis = add_months(lines["day"][first_of_group], lag)
-    flx_trt = flx_dis - rng.integers(2, 25, n_dct)
+    flx_trt = _processing_day(rng, lines["day"][first_of_group], flx_dis)
     emt_num = rng.integers(1, 40, n_dct)
     emt_ord = rng.integers(1, 9999, n_dct)
     emt_typ = rng.choice(np.array([1, 2, 3, 5]), n_dct, p=[0.55, 0.25, 0.15, 0.05])
@@ -233,6 +239,9 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
         "PRS_ORD_NUM": digits(prs_ord, 3),
         "REM_TYP_AFF": pa.array(np.full(n, "1", dtype=object), pa.string()),
     }
+    # extra fees over the tariff (dépassements of sector-2 practitioners) carry their qualifier
+    extra_fee = ~is_cpl & (lines["dpn"] == 0) & (lines["paid"] > lines["base"] + 0.005)
+    dpn = np.where(extra_fee, DPN_EXTRA_FEE, lines["dpn"])
     exe_safe = np.where(has_exe, exe, 0)
     pre_safe = np.where(has_pre, pre, 0)
 
@@ -272,8 +281,8 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
         "CPL_REM_SGN": pa.array(np.where(is_cpl, np.where(sign < 0, 2, 1), 0).astype(np.int64)),
         "PRS_DEP_MNT": pa.array(np.round(np.maximum(lines["paid"] - lines["base"], 0) * sign, 2)),
         "RGO_REM_TAU": pa.array(lines["rate"]),
-        "DPN_QLF": opt_int(lines["dpn"], lines["dpn"] > 0),
-        "PRS_DPN_QLP": opt_int(lines["dpn"], lines["dpn"] > 0),
+        "DPN_QLF": opt_int(dpn, dpn > 0),
+        "PRS_DPN_QLP": opt_int(dpn, dpn > 0),
         "PFS_EXE_NUM": gather(prac_num, exe),
         "PSE_SPE_COD": pa.array(np.where(has_exe, prac.specialty[exe_safe], 0).astype(np.int64)),
         "PSE_ACT_NAT": pa.array(np.where(has_exe, prac.act_nat[exe_safe], 0).astype(np.int64)),
@@ -328,7 +337,7 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
                 "PHA_ACT_QSN": pa.array(sat_qty.astype(np.int64)),
                 "PHA_ACT_PRU": pa.array(lines["unit_price"][rows]),
                 "PHA_ORD_NUM": pa.array(np.ones(len(rows), np.int64)),
-                "PHA_SEQ_RNV": pa.array(rng.integers(0, 4, len(rows))),
+                "PHA_SEQ_RNV": pa.array(lines["rnv"][rows]),
             }
         elif kind == SAT_CAM:
             cols |= {
@@ -370,7 +379,7 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
             "ETE_IND_TAA": pa.array(taa, pa.int64(), mask=taa < 0),
             "ETE_GHS_NUM": pa.array(ghs.astype(object).astype(str), pa.string(), mask=ghs < 0),
             "PRS_PPU_SEC": pa.array(np.where(est.public[e], 1, 2).astype(np.int64)),
-            "MDT_COD": pa.array(np.full(len(rows), "3", dtype=object), pa.string()),
+            "MDT_COD": pa.array(_treatment_mode(lines.take(rows)), pa.string()),
         }
         _write_split(writer, "ER_ETE_F", pa.table(cols), year[rows])
 
@@ -384,9 +393,35 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
     net_keys += [lines["sat"] * 10**9 + np.where(lines["sat"] > 0, lines["code"], 0)]
     net = netting_matches([k[kept] for k in net_keys], qty[kept])
     truth.count("dcir.regularisation_netted_lines", net)
+    truth.count("dcir.dpn_qlf_extra_fee_lines", int((extra_fee & kept).sum()))
+    # pharmacy lines at 100 % by an ALD exemption (not PH1 drugs), positive lines written
+    ald_exempt = (lines["sat"] == SAT_PHA) & (lines["rate"] >= 100) & (lines["nat"] != 3311)
+    truth.count("dcir.ald_exempt_pharmacy_lines", int((ald_exempt & (sign > 0) & kept).sum()))
     truth.count("dcir.ete_ind_taa_lines", int(((lines["taa"] == 1) & kept).sum()))
     truth.count("dcir.fictitious_nir_lines", int((fict & kept).sum()))
     truth.count("dcir.prs_rows", int(kept.sum()))
+
+
+def _processing_day(rng: np.random.Generator, care: np.ndarray, flx_dis: np.ndarray) -> np.ndarray:
+    """FLX_TRT_DTD: processing day, between the care day and the day before the flow date
+    (within the 30 days before the flow), never before the care."""
+    hi = np.maximum(flx_dis - 1, care)
+    lo = np.minimum(np.maximum(care, flx_dis - 30), hi)
+    return lo + np.floor(rng.random(len(care)) * (hi - lo + 1)).astype(np.int64)
+
+
+def _treatment_mode(lines: Frame) -> np.ndarray:
+    """ER_ETE_F.MDT_COD (IR_MDT_V) from the care setting of each establishment line.
+
+    Stay billing: 3 (full hospitalisation) or 4 (day hospitalisation, no night); emergency
+    (ATU) external care: 10; other external consultations and hospital drugs dispensed to
+    outpatients (rétrocession): 7.
+    """
+    cat = lines["category"]
+    stay = (cat == CATEGORY_PRIVATE_STAY) | (cat == CATEGORY_PUBLIC_STAY)
+    night = lines["day_end"] > lines["day"]
+    mode = np.where(stay, np.where(night, "3", "4"), np.where(lines["nat"] == NAT_ATU, "10", "7"))
+    return mode.astype(object)
 
 
 def gather(values: pa.Array, index: np.ndarray) -> pa.Array:

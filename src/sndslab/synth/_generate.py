@@ -32,7 +32,7 @@ from sndslab.synth._config import SynthConfig
 from sndslab.synth._context import Chunk
 from sndslab.synth._covid import draw_covid
 from sndslab.synth._dcir import project_dcir
-from sndslab.synth._drugs import dispensings, ucd_dispensings
+from sndslab.synth._drugs import care_manifest, dispensings, ucd_dispensings
 from sndslab.synth._falls import drop_after_death, falls
 from sndslab.synth._falls_care import (
     drug_effects_section,
@@ -316,9 +316,10 @@ def _generate_chunk(
     chunk: Chunk, providers: Providers, writer: Any, truth: Truth, calibration: _Calibration
 ) -> None:
     rng = chunk.rng
+    ald = ald_declarations(chunk)  # before care: 100 % rates follow the ALD (IR_IMB_R)
     visit_lines = visits(chunk, providers)
-    disp_lines, exposures = dispensings(chunk, providers)
-    bio_lines = biology_and_imaging(chunk, providers)
+    disp_lines, exposures = dispensings(chunk, providers, visit_lines, ald)
+    bio_lines = biology_and_imaging(chunk, providers, visit_lines)
     ucd_lines = ucd_dispensings(chunk)
     ucd_lines = Frame.concat([ucd_lines, ucd_information_lines(chunk, ucd_lines)])
     fall_rows = falls(chunk, exposures)  # may move deaths earlier (hip fractures)
@@ -368,7 +369,6 @@ def _generate_chunk(
     project_dcir(chunk, lines, writer, truth)
     del lines
     project_pmsi(chunk, (stays, das, acts), (ssr, csarr), had, psy, ace, writer, truth)
-    ald = ald_declarations(chunk)
     long_term_diseases(chunk, ald, writer, truth)
     cert, listed = deaths(chunk, stays)
     causes_of_death(chunk, cert, listed, writer, truth)
@@ -620,6 +620,7 @@ def _manifest(
                 for i in abusive
             ],
         },
+        "care": care_manifest(ref),
         "regional_differences": {
             "diabetes_rr": "departements.csv column diabetes_rr multiplies diabetes prevalence",
             "cardio_rr": "multiplies cardiovascular and respiratory prevalence",

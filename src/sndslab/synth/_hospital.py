@@ -215,6 +215,9 @@ def draw_stays(chunk: Chunk, fall_rows: Frame) -> tuple[Frame, Frame, Frame]:
 
     # -- deaths in hospital: a terminal stay ending on the death day -----------------------------
     died = np.flatnonzero((persons.death <= chunk.study_end) & ~covid_dead(chunk))
+    hfd = chunk.hip_fracture_deaths  # excess deaths after a hip fracture (_falls): their last
+    if hfd is not None and len(hfd):  # stay is the fracture's, a terminal stay would precede it
+        died = died[~np.isin(died, hfd["person"])]
     in_hosp = died[rng.random(len(died)) < 0.55]
     if len(in_hosp):
         cause = chunk.death_cause[in_hosp]

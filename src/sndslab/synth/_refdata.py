@@ -750,3 +750,87 @@ def expected_prevalence(key: str) -> float:
     spec = conditions()[key]
     cases = np.sum(spec.prevalence(ages, True) * men) + np.sum(spec.prevalence(ages, False) * women)
     return float(cases / (men.sum() + women.sum()))
+
+
+# ---------------------------------------------------------------------------- drug indications
+@dataclass(frozen=True)
+class IndicationRule:
+    """Who may be dispensed the drugs whose ATC starts with ``atc`` (drug_indications.yaml)."""
+
+    atc: str
+    sex: int | None  # 1 men, 2 women, None both
+    min_age: int
+    max_age: int
+    reason: str
+    source: str
+
+
+@lru_cache(maxsize=1)
+def drug_indications() -> tuple[IndicationRule, ...]:
+    """Sex and age constraints of the drugs (longest ATC prefix wins), validated.
+
+    >>> rules = {r.atc: r for r in drug_indications()}
+    >>> rules["G03A"].sex, rules["G04CA"].sex, rules["G04CA"].min_age, rules["J07CA09"].max_age
+    (2, 1, 45, 1)
+    """
+    name = "drug_indications.yaml"
+    atcs = set(drugs().column("atc").to_pylist())
+    seen: set[str] = set()
+    out: list[IndicationRule] = []
+    for d in _yaml(name)["rules"]:
+        atc = str(d["atc"])
+        if atc in seen:
+            raise _fail(name, "atc", f"duplicate prefix {atc}")
+        seen.add(atc)
+        if not any(a.startswith(atc) for a in atcs):
+            raise _fail(name, "atc", f"{atc} matches no drug of drugs.csv")
+        sex = d.get("sex")
+        if sex not in (None, 1, 2):
+            raise _fail(name, "sex", f"{atc}: {sex!r} not in 1/2/null")
+        lo, hi = int(d.get("min_age", 0)), int(d.get("max_age", 120))
+        if not 0 <= lo <= hi <= 120:
+            raise _fail(name, "min_age/max_age", f"{atc}: [{lo}, {hi}] is not an age range")
+        if not d.get("reason") or not d.get("source"):
+            raise _fail(name, "reason/source", f"{atc}: both are required")
+        out.append(IndicationRule(atc, sex, lo, hi, str(d["reason"]), str(d["source"])))
+    return tuple(out)
+
+
+def indication_of(atc: str) -> IndicationRule | None:
+    """The rule that applies to ``atc`` (longest matching prefix), or None."""
+    best: IndicationRule | None = None
+    for r in drug_indications():
+        if atc.startswith(r.atc) and (best is None or len(r.atc) > len(best.atc)):
+            best = r
+    return best
+
+
+# ---------------------------------------------------------------------------- market shares
+@lru_cache(maxsize=1)
+def drug_market_shares() -> dict[str, tuple[dict[str, float], float]]:
+    """Per condition: (relative weight per ATC, weight of each unlisted pool drug).
+
+    >>> w, other = drug_market_shares()["hypothyroidism"]
+    >>> w["H03AA01"] > 10 * w["H03AA02"]
+    True
+    """
+    name = "drug_market_shares.yaml"
+    conds = conditions()
+    table = drugs()
+    uses = dict(zip(table.column("atc").to_pylist(), table.column("use").to_pylist(), strict=True))
+    out: dict[str, tuple[dict[str, float], float]] = {}
+    for key, d in _yaml(name)["conditions"].items():
+        if key not in conds:
+            raise _fail(name, "conditions", f"unknown condition {key!r}")
+        spec = conds[key]
+        pool = set(spec.drug_atc) | {a for a, u in uses.items() if u == key}
+        for s in spec.subtypes:
+            pool |= set(s.drug_atc)
+        if not d.get("source"):
+            raise _fail(name, "source", f"{key}: required")
+        weights = {str(a): _nonneg(name, f"{key}.weights", w) for a, w in d["weights"].items()}
+        outside = sorted(set(weights) - pool)
+        if outside:
+            raise _fail(name, "weights", f"{key}: {outside} not in the condition's drug pool")
+        out[key] = (weights, _nonneg(name, f"{key}.other_weight", d.get("other_weight", 1.0)))
+    return out

@@ -32,9 +32,6 @@ from sndslab.synth._world import (
 
 RateFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
-#: Share of a condition's dispensings drawn from its preferred list (conditions.yaml
-#: ``drug_atc``); the rest come from any drug of drugs.csv with the same ``use``.
-PREFERRED_DRUG_SHARE = 0.7
 SSR_PURPOSE_CODES = np.array(["Z501", "Z502", "Z508", "Z509", "Z515"], dtype=object)
 OCCUPATIONAL_CODES = np.array(
     ["S626", "S934", "M545", "M751", "T140", "S832", "F432"], dtype=object
@@ -148,6 +145,7 @@ class Reference:
         self._build_codes()
         self._build_drugs()
         self._build_condition_care()
+        self._build_condition_weights()
         self._build_stays()
         self._build_effects()
 
@@ -245,8 +243,48 @@ class Reference:
         users = dict(zip(col["atc"], col["annual_users_per_1000"].astype(float), strict=True))
         elderly = dict(zip(col["atc"], col["elderly_factor"].astype(float), strict=True))
         self.general_presentations = [np.flatnonzero(self.drug_atc == a) for a in general]
-        self.general_users_per_1000 = np.array([users[a] for a in general])
         self.general_elderly_factor = np.array([elderly[a] for a in general])
+        self._build_indications()
+        # a restricted drug's users per 1,000 (drugs.csv: per 1,000 of the whole population)
+        # are concentrated on the persons it is indicated for, so the population total holds
+        scale = np.array([self._indication_scale(a, elderly[a]) for a in general])
+        self.general_users_per_1000 = np.array([users[a] for a in general]) * scale
+
+    def _build_indications(self) -> None:
+        """Per presentation: allowed sex (0 = both), age range (drug_indications.yaml)."""
+        n = len(self.drug_atc)
+        self.drug_sex = np.zeros(n, np.int64)
+        self.drug_min_age = np.zeros(n, np.int64)
+        self.drug_max_age = np.full(n, 200, np.int64)
+        for i, atc in enumerate(self.drug_atc):
+            rule = rd.indication_of(str(atc))
+            if rule is not None:
+                self.drug_sex[i] = rule.sex or 0
+                self.drug_min_age[i] = rule.min_age
+                self.drug_max_age[i] = rule.max_age
+
+    def indicated(self, drug: np.ndarray, sex: np.ndarray, age: np.ndarray) -> np.ndarray:
+        """Whether presentation ``drug`` may be dispensed to a person of ``sex`` and ``age``."""
+        want = self.drug_sex[drug]
+        return (
+            ((want == 0) | (want == sex))
+            & (age >= self.drug_min_age[drug])
+            & (age <= self.drug_max_age[drug])
+        )
+
+    def _indication_scale(self, atc: str, elderly_factor: float) -> float:
+        """Population mean of the use multiplier over its mean among indicated persons."""
+        rule = rd.indication_of(atc)
+        if rule is None:
+            return 1.0
+        age, male, female = self.pyramid()
+        mult = np.where(age >= 65, elderly_factor, 1.0)
+        total = float((mult * (male + female)).sum())
+        in_age = (age >= rule.min_age) & (age <= rule.max_age)
+        by_sex = {1: male, 2: female}
+        pop = by_sex[rule.sex] if rule.sex else male + female
+        eligible = float((mult * pop * in_age).sum())
+        return min(total / eligible, 50.0) if eligible > 0 else 0.0
 
     def presentations_of(self, atcs: tuple[str, ...]) -> np.ndarray:
         return np.flatnonzero(np.isin(self.drug_atc, np.array(atcs, dtype=object)))
@@ -272,26 +310,85 @@ class Reference:
                 [(self.ccam(c.code), c.per_year) for c in s.ccam] for s in spec.subtypes
             ]
 
-    def draw_condition_drugs(
-        self, rng: np.random.Generator, name: str, subtype: np.ndarray
-    ) -> np.ndarray:
-        """A presentation per row for condition ``name`` (subtype-specific when defined)."""
-        n = len(subtype)
-        preferred = self.condition_presentations[name]
-        other = self.condition_other_presentations[name]
-        out = (
-            preferred[rng.integers(0, len(preferred), n)]
-            if len(preferred)
-            else np.zeros(n, np.int64)
+    def _build_condition_weights(self) -> None:
+        """Per condition: pool presentations and their weights (drug_market_shares.yaml)."""
+        shares = rd.drug_market_shares()
+        self.condition_pool: dict[str, np.ndarray] = {}
+        self.condition_pool_weight: dict[str, np.ndarray] = {}
+        self.subtype_pool_weight: dict[str, list[np.ndarray]] = {}
+        n_pres = {a: int((self.drug_atc == a).sum()) for a in set(self.drug_atc.tolist())}
+
+        def weights(name: str, pres: np.ndarray) -> np.ndarray:
+            w, other = shares.get(name, ({}, 1.0))
+            atc = self.drug_atc[pres]
+            return np.array([w.get(a, other) / n_pres[a] for a in atc], np.float64)
+
+        for name in self.conditions:
+            pool = np.union1d(
+                self.condition_presentations[name], self.condition_other_presentations[name]
+            )
+            self.condition_pool[name] = pool
+            self.condition_pool_weight[name] = weights(name, pool)
+            self.subtype_pool_weight[name] = [
+                weights(name, p) for p in self.subtype_presentations[name]
+            ]
+        # ALD numbers under which each presentation is reimbursed at 100 % (the ALD of any
+        # condition whose pool holds it: an exempted patient's treatment of that disease)
+        numbers = sorted(
+            {int(s.ald_number) for s in self.conditions.values() if s.ald_number is not None}
         )
-        if len(other):
-            use_other = rng.random(n) < 1 - PREFERRED_DRUG_SHARE
-            out = np.where(use_other, other[rng.integers(0, len(other), n)], out)
+        self.ald_numbers = np.array(numbers, np.int64)
+        self.drug_ald_mask = np.zeros((len(self.drug_atc), len(numbers)), bool)
+        for name, spec in self.conditions.items():
+            if spec.ald_number is None:
+                continue
+            k = numbers.index(int(spec.ald_number))
+            self.drug_ald_mask[self.condition_pool[name], k] = True
+            for pres in self.subtype_presentations[name]:
+                self.drug_ald_mask[pres, k] = True
+
+    def draw_condition_drugs(
+        self,
+        rng: np.random.Generator,
+        name: str,
+        subtype: np.ndarray,
+        sex: np.ndarray,
+        age: np.ndarray,
+    ) -> np.ndarray:
+        """A presentation per row for condition ``name``, -1 when none is indicated.
+
+        Weighted by market share (``drug_market_shares.yaml``) among the presentations of the
+        condition's pool (its subtype's list when it has subtypes) that are indicated for the
+        row's sex and age (``drug_indications.yaml``).
+        """
+        out = self._weighted_pick(
+            rng, self.condition_pool[name], self.condition_pool_weight[name], sex, age
+        )
         for k, pres in enumerate(self.subtype_presentations[name]):
-            rows = subtype == k
-            if len(pres) and rows.any():
-                out[rows] = pres[rng.integers(0, len(pres), rows.sum())]
+            rows = np.flatnonzero(subtype == k)
+            if len(pres) and len(rows):
+                out[rows] = self._weighted_pick(
+                    rng, pres, self.subtype_pool_weight[name][k], sex[rows], age[rows]
+                )
         return out
+
+    def _weighted_pick(
+        self,
+        rng: np.random.Generator,
+        pool: np.ndarray,
+        weight: np.ndarray,
+        sex: np.ndarray,
+        age: np.ndarray,
+    ) -> np.ndarray:
+        n = len(sex)
+        if len(pool) == 0 or n == 0:
+            return np.full(n, -1, np.int64)
+        ok = self.indicated(pool[None, :], sex[:, None], age[:, None])
+        cum = np.cumsum(ok * weight[None, :], axis=1)
+        total = cum[:, -1]
+        u = rng.random(n) * total
+        pick = np.minimum((cum <= u[:, None]).sum(axis=1), len(pool) - 1)
+        return np.where(total > 0, pool[pick], -1).astype(np.int64)
 
     def condition_main_code(
         self, rng: np.random.Generator, cond: np.ndarray, subtype: np.ndarray

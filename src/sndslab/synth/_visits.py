@@ -7,8 +7,6 @@ import numpy as np
 from sndslab.synth._care import (
     NAT_GP,
     NAT_HOME,
-    NAT_NURSE,
-    NAT_PHYSIO,
     NAT_SPEC,
     NAT_TELE,
     care_window,
@@ -130,9 +128,9 @@ def visits(chunk: Chunk, providers: Providers) -> Frame:
         )
     )
     # -- nurse and physiotherapy acts (prescribed by the GP) -----------------------------------
-    for prof_kind, category, act_code, rate_fn, tariff, care in (
-        (NURSE, "nurse_act", NAT_NURSE, general.nurse_rate, 3.15, "nurse"),
-        (PHYSIO, "physio_act", NAT_PHYSIO, general.physio_rate, 2.15, "physio"),
+    for prof_kind, category, rate_fn, care in (
+        (NURSE, "nurse_act", general.nurse_rate, "nurse"),
+        (PHYSIO, "physio_act", general.physio_rate, "physio"),
     ):
         n_cond = chunk.cond.count_at(np.full(len(persons), chunk.study_end)).astype(np.float64)
         p, d = poisson_days(
@@ -145,15 +143,15 @@ def visits(chunk: Chunk, providers: Providers) -> Frame:
         exe = providers.pick(chunk, p, profession_code(prof_kind))
         ok = exe >= 0
         p, d, exe = p[ok], d[ok], exe[ok]
-        coef = rng.choice(np.array([1.0, 2.0, 4.0, 7.5]), len(p))
+        nat_a, coef, letter = act_coefficients(rng, prof_kind, len(p))
         frames.append(
             claim_lines(
                 chunk,
                 p,
                 d,
                 category=category,
-                nat=act_code,
-                paid=tariff * coef,
+                nat=nat_a,
+                paid=np.round(letter * coef, 2),
                 rate=60.0,
                 exe=exe,
                 pre=persons.gp[p],
@@ -214,3 +212,40 @@ def phantom_patients(chunk: Chunk, providers: Providers, used: np.ndarray) -> Fr
     return claim_lines(
         chunk, p, day, category="gp_visit", nat=nat, paid=paid, rate=70.0, exe=exe[parent]
     )
+
+
+#: Nursing key letters and coefficients (NGAP 2019, titre XVI): AMI 1 injection, AMI 1.5 blood
+#: sample, AMI 2 simple dressing, AMI 3/4 complex dressings, insulin and drips; AIS 3/4
+#: nursing-care sessions of dependent patients (PRS_NAT_REF 3112). Shares are orders of
+#: magnitude of the CNAM nursing activity tables (AIS ≈ 30 % of lines, AMI 1–1.5 ≈ 45 %).
+NURSE_ACTS = (  # (PRS_NAT_REF, coefficient, letter value in euros, share)
+    (3111, 1.0, 3.15, 0.30),
+    (3111, 1.5, 3.15, 0.15),
+    (3111, 2.0, 3.15, 0.12),
+    (3111, 3.0, 3.15, 0.06),
+    (3111, 4.0, 3.15, 0.07),
+    (3112, 3.0, 2.65, 0.25),
+    (3112, 4.0, 2.65, 0.05),
+)
+#: Physiotherapy AMK coefficients (NGAP 2019, titre XIV): 7.5 limb or spine rehabilitation
+#: (the most frequent), 8 after orthopaedic surgery, 8.5–9.5 respiratory and vascular,
+#: 10–10.5 neurological rehabilitation, 6 simple massage; letter value 2.15 €.
+PHYSIO_ACTS = (
+    (3122, 7.5, 2.15, 0.40),
+    (3122, 8.0, 2.15, 0.20),
+    (3122, 8.5, 2.15, 0.05),
+    (3122, 9.0, 2.15, 0.05),
+    (3122, 9.5, 2.15, 0.08),
+    (3122, 10.0, 2.15, 0.10),
+    (3122, 10.5, 2.15, 0.05),
+    (3122, 6.0, 2.15, 0.07),
+)
+
+
+def act_coefficients(
+    rng: np.random.Generator, prof_kind: int, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PRS_NAT_REF, PRS_ACT_COG and letter value of ``n`` nurse or physiotherapy acts."""
+    acts = np.array(NURSE_ACTS if prof_kind == NURSE else PHYSIO_ACTS)
+    k = rng.choice(len(acts), n, p=acts[:, 3] / acts[:, 3].sum())
+    return acts[k, 0].astype(np.int64), acts[k, 1], acts[k, 2]
