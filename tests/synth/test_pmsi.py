@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from sndslab.synth._frame import Frame
+from sndslab.synth._geography import build_communes
 from sndslab.synth._ids import day_of, year_of
 from sndslab.synth._pmsi import (
     ACE_RET_CODES,
@@ -111,6 +112,7 @@ def _chunk(
         establishments=est,
         group_geo_finess=GEO,
         territories=SimpleNamespace(dep=np.array(["75", "2A", "971"], dtype=object)),
+        communes=build_communes(0, np.array(["075", "02A", "971"], dtype=object)),
     )
     counters: dict[str, int] = {}
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 import sndslab
 from sndslab._atomic import atomic_output_dir
+from sndslab.synth._abuse import abuse_manifest, practitioner_truth
 from sndslab.synth._biology import biology_and_imaging
 from sndslab.synth._care import CATEGORIES, claim_lines
 from sndslab.synth._conditions import draw_conditions, draw_deaths
@@ -32,6 +33,7 @@ from sndslab.synth._dcir import project_dcir
 from sndslab.synth._drugs import dispensings, ucd_dispensings
 from sndslab.synth._falls import falls
 from sndslab.synth._frame import Frame
+from sndslab.synth._geography import residence_truth, supply_manifest
 from sndslab.synth._hospital import READMISSION_COEFFICIENTS, STAY_KINDS, draw_stays
 from sndslab.synth._hospital_other import (
     ald_declarations,
@@ -64,8 +66,8 @@ from sndslab.synth._tables import (
     practitioners,
 )
 from sndslab.synth._truth import Truth
-from sndslab.synth._visits import phantom_patients, visits
-from sndslab.synth._world import ABUSE_TYPES, GP, KIND_NAMES, build_territories, build_world
+from sndslab.synth._visits import collusive_dispensings, phantom_patients, visits
+from sndslab.synth._world import GP, build_territories, build_world
 from sndslab.synth._writer import FileStats, RawTableWriter
 
 Progress = Callable[[str, int, int], None]
@@ -259,7 +261,8 @@ def _make_chunk(
     study_end: int,
 ) -> Chunk:
     rng = np.random.default_rng([config.seed, 2, ci])
-    persons = make_persons(rng, start_pid, n, study_start, world, pyramid)
+    moves = (config.truth.move_rate_per_year, config.truth.move_within_departement)
+    persons = make_persons(rng, start_pid, n, study_start, world, pyramid, study_end, moves)
     cond = draw_conditions(rng, persons, ref.conditions, world.territories, study_start, study_end)
     death_cause = draw_deaths(
         rng, persons, cond, ref.conditions, ref.annual_death_prob, study_start, study_end
@@ -319,13 +322,12 @@ def _generate_chunk(
     for f in (stays, ssr, had, psy, ace):
         if len(f):
             used[f["person"]] = True
-    lines = Frame.concat([lines, phantom_patients(chunk, providers, used)])
     lines = _fictitious_nir(chunk, lines)
+    phantom = phantom_patients(chunk, used, lines, truth)
+    lines = Frame.concat([lines, phantom, collusive_dispensings(chunk)])
     consumers = np.zeros(len(chunk.persons), bool)
     consumers[lines["person"]] = True
-    phantom_lines = int(
-        (chunk.world.practitioners.abuse_type[np.maximum(lines["exe"], 0)] == 3).sum()
-    )
+    phantom_lines = len(phantom)
     project_dcir(chunk, lines, writer, truth)
     del lines
     project_pmsi(chunk, (stays, das, acts), (ssr, csarr), had, psy, ace, writer, truth)
@@ -351,6 +353,7 @@ def _generate_chunk(
         truth.count(f"events.{name}", len(f))
     truth.count("events.phantom_patient_lines", phantom_lines)
     _append_truth_tables(chunk, truth, stays, fall_rows, ssr, had, psy)
+    residence_truth(chunk, truth)
     calibration.add(chunk, stays, [ssr, had, psy], dispensed)
     del rng
 
@@ -513,18 +516,9 @@ def _write_referentials(
     truth.count("rows.IR_PHA_R", drug_referential(ref, writer))
     truth.count("rows.XX_GHM_R", ghm_referential(ref, writer))
     write_mco_establishments(world, writer, config.years)
-    prac = world.practitioners
-    truth.append(
-        "practitioners",
-        {
-            "pfs_pfs_num": prac.num.astype(object),
-            "kind": np.array(KIND_NAMES, dtype=object)[prac.kind],
-            "specialty": prac.specialty.astype(np.int64),
-            "departement": world.territories.dep[prac.dep],
-            "community": prac.community.astype(np.int64),
-            "abuse_type": np.array(ABUSE_TYPES, dtype=object)[prac.abuse_type],
-        },
-    )
+    practitioner_truth(world, truth)
+    truth.sections["abusive_providers"] = abuse_manifest(world)
+    truth.sections["supply_effect"] = supply_manifest(config, world)
 
 
 def _manifest(
@@ -534,8 +528,6 @@ def _manifest(
     calibration: _Calibration,
     files: dict[str, FileStats],
 ) -> dict[str, Any]:
-    prac = world.practitioners
-    abusive = np.flatnonzero(prac.abuse_type > 0)
     return {
         "sndslab_version": sndslab.__version__,
         "config": json.loads(config.model_dump_json()),
@@ -567,20 +559,15 @@ def _manifest(
         "communities": {
             "n_communities": len(world.community_region),
             "loyalty": config.truth.community_loyalty,
-            "definition": "practitioners of a region split into groups of ~4 GPs; specialists, "
-            "nurses and physiotherapists join one; patients choose providers in "
-            "their community with probability `loyalty`",
-        },
-        "abusive_providers": {
-            "types": {
-                "excess_volume": "bills every visit twice (a duplicate 1-19 days later)",
-                "upcoding": "bills half of office consultations as home visits (V, 1211)",
-                "phantom_patients": "bills visits for persons with no other care",
+            "definition": "practitioners of a département split into groups of ~4 GPs; "
+            "specialists, nurses, physiotherapists and dentists of the département join one; "
+            "each residence commune belongs to one community (patients of a département "
+            "without GP join one of their region); patients choose providers in their "
+            "community with probability `loyalty`, else in their département, region, France",
+            "n_communities_by_departement": {
+                str(world.territories.dep[d]): int(c)
+                for d, c in zip(*np.unique(world.community_dep, return_counts=True), strict=True)
             },
-            "providers": [
-                {"pfs_pfs_num": prac.num[i].decode(), "type": ABUSE_TYPES[int(prac.abuse_type[i])]}
-                for i in abusive
-            ],
         },
         "regional_differences": {
             "diabetes_rr": "departements.csv column diabetes_rr multiplies diabetes prevalence",

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sndslab.synth._geography import Residence, draw_residence
 from sndslab.synth._ids import NO_DAY, day_of, random_codes, year_of
-from sndslab.synth._world import GP, LAB, PHARMACY, World
+from sndslab.synth._world import World, choose_regular_providers
 
 TWIN_SHARE_OF_MINORS = 0.012
 TWO_PARENT_SHARE_OF_MINORS = 0.25
@@ -48,6 +49,7 @@ class Persons:
     cmu: np.ndarray  # bool, free complementary cover (C2S)
     death: np.ndarray  # int32 day or NO_DAY (filled after conditions)
     nir_ano: np.ndarray  # S17, b"" for provisional NIRs
+    residence: Residence | None = None  # commune and move (``_geography``)
 
     def __len__(self) -> int:
         return len(self.pid)
@@ -96,38 +98,23 @@ def make_persons(
     study_start: int,
     world: World,
     pyramid: tuple[np.ndarray, np.ndarray, np.ndarray],
+    study_end: int | None = None,
+    move_rates: tuple[float, float] = (0.0, 1.0),
 ) -> Persons:
-    """Draw ``n`` persons alive on ``study_start`` from the age pyramid and the territories."""
+    """Draw ``n`` persons alive on ``study_start`` from the age pyramid and the territories.
+
+    Residence (commune and moves until ``study_end``, at the yearly rate and within-département
+    share ``move_rates``) and regular providers come from ``_geography``."""
+    study_end = study_start if study_end is None else study_end
     ages, male, female = pyramid
     sex, age = _pyramid_sample(rng, n, ages, male, female)
     birth = (study_start - age * 365.25 - rng.integers(1, 365, n)).astype(np.int32)
     terr = world.territories
     dep = rng.choice(len(terr.dep), size=n, p=terr.weight).astype(np.int16)
-    region = terr.region[dep]
-
-    prac = world.practitioners
-    community = np.empty(n, np.int32)
-    gp = np.empty(n, np.int32)
-    pharmacy = np.empty(n, np.int32)
-    lab = np.empty(n, np.int32)
-    prac_region = terr.region[prac.dep]
-    for reg in np.unique(region):  # a loop over the ~18 regions, vectorised inside
-        who = np.flatnonzero(region == reg)
-        comms = np.flatnonzero(world.community_region == reg)
-        # community chosen in proportion to its number of GPs
-        gps_reg = np.flatnonzero((prac.kind == GP) & (prac_region == reg))
-        comm_sizes = np.bincount(prac.community[gps_reg] - comms[0], minlength=len(comms))
-        p = (comm_sizes + 0.5) / (comm_sizes + 0.5).sum()
-        community[who] = comms[rng.choice(len(comms), len(who), p=p)]
-        for c in comms:
-            members = np.flatnonzero(community[who] == c)
-            own = gps_reg[prac.community[gps_reg] == c]
-            pool = own if len(own) else gps_reg
-            gp[who[members]] = pool[rng.integers(0, len(pool), len(members))]
-        ph = np.flatnonzero((prac.kind == PHARMACY) & (prac_region == reg))
-        lb = np.flatnonzero((prac.kind == LAB) & (prac_region == reg))
-        pharmacy[who] = ph[rng.integers(0, len(ph), len(who))]
-        lab[who] = lb[rng.integers(0, len(lb), len(who))]
+    residence = draw_residence(
+        rng, dep, world.communes, terr.region, (study_start, study_end), move_rates
+    )
+    community, gp, pharmacy, lab = choose_regular_providers(rng, world, dep, residence.commune)
 
     frailty = rng.gamma(2.0, 0.5, n)
     cmu = rng.random(n) < CMU_SHARE
@@ -147,6 +134,7 @@ def make_persons(
         cmu=cmu,
         death=np.full(n, NO_DAY, np.int32),
         nir_ano=nir_ano,
+        residence=residence,
     )
     _make_twins(rng, persons, study_start)
     return persons
@@ -162,6 +150,8 @@ def _make_twins(rng: np.random.Generator, persons: Persons, study_start: int) ->
     for attr in ("sex", "birth", "dep", "community", "gp", "pharmacy", "lab", "cmu"):
         arr = getattr(persons, attr)
         arr[second] = arr[first]
+    if persons.residence is not None:
+        persons.residence.copy_rows(second, first)
     persons.twin_pairs = np.stack([first, second], axis=1)  # type: ignore[attr-defined]
 
 
