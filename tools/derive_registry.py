@@ -100,6 +100,11 @@ REFERENTIAL_TABLES: dict[str, tuple[str, str]] = {
     "NU_UCD_R": ("ORAREF", "One row per UCD code (hospital drug dispensing unit)."),
     "IR_DPT_V": ("ORAVAL", "One row per département code (GEO_DPT_COD), with its region."),
     "IR_ALD_V": ("ORAVAL", "One row per long-term illness (ALD) number (ALD_030_COD)."),
+    "IR_GEO_V": (
+        "ORAVAL",
+        "One row per commune (GEO_DPT_COD, GEO_COM_COD), with its employment basin and "
+        "health sector.",
+    ),
 }
 
 #: Hand-written specs for tables with no public schema in the snapshot.
@@ -201,6 +206,7 @@ VENDORED_NOMENCLATURES: list[tuple[str, str]] = [
     ("ORAVAL", "IR_DEP_V"),
     ("ORAVAL", "IR_DPT_V"),
     ("ORAVAL", "IR_ETM_V"),
+    ("ORAVAL", "IR_GEO_V"),
     ("ORAVAL", "IR_NAT_V"),
     ("ORAVAL", "IR_SEX_V"),
     ("ORAVAL", "IR_SGN_V"),

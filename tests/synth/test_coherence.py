@@ -404,7 +404,11 @@ def test_truth_manifest_is_complete(extract: Path, db: duckdb.DuckDBPyConnection
     assert providers
     listed = {r[0] for r in db.execute("SELECT PFS_PFS_NUM FROM DA_PRA_R").fetchall()}
     assert providers <= listed
-    assert m["communities"]["n_communities"] >= 18
+    gp_deps = db.execute(
+        "SELECT count(DISTINCT departement) FROM truth_practitioners WHERE kind = 'gp'"
+    ).fetchone()[0]
+    # communities are geographic: at least one per département that has a GP
+    assert m["communities"]["n_communities"] >= gp_deps >= 13
     for name in ("persons", "identities", "conditions", "falls", "stays", "practitioners"):
         assert (extract / "truth" / f"{name}.parquet").exists()
 

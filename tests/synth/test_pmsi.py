@@ -12,6 +12,7 @@ import pytest
 
 from sndslab.synth import ArtefactRates, SynthConfig
 from sndslab.synth._frame import Frame
+from sndslab.synth._geography import build_communes
 from sndslab.synth._ids import day_of, year_of
 from sndslab.synth._pmsi import (
     ACE_RET_CODES,
@@ -112,6 +113,7 @@ def _chunk(
         establishments=est,
         group_geo_finess=GEO,
         territories=SimpleNamespace(dep=np.array(["75", "2A", "971"], dtype=object)),
+        communes=build_communes(0, np.array(["075", "02A", "971"], dtype=object)),
     )
     counters: dict[str, int] = {}
 

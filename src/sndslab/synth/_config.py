@@ -276,7 +276,9 @@ class TruthSettings(BaseModel):
         0.01,
         ge=0,
         le=0.5,
-        description="Share of GPs and specialists turned into abusive providers.",
+        description="Share of eligible providers turned into abusive providers, per abuse "
+        "type (upcoding: GPs; excess volume: GPs, nurses, physiotherapists; phantom "
+        "patients: GPs, nurses; collusive GP-pharmacy pairs: GPs), at least one per type.",
     )
     readmission_intercept: float = Field(
         -3.8, description="Intercept of the logistic 30-day readmission model."
@@ -297,6 +299,30 @@ class TruthSettings(BaseModel):
         description="New affiliates per 1,000 persons per year (immigration and returns from "
         "abroad; INSEE estimates ~270,000 immigrant entries in 2019, ~4 per 1,000). They enter "
         "on their arrival day, with conditions already present.",
+    )
+    # -- geography, supply and demand (issue 10 items 2 and 7; _geography.py) --------------
+    move_rate_per_year: float = Field(
+        0.05,
+        ge=0,
+        le=0.5,
+        description="Yearly probability that a person changes residence commune (at most one "
+        "move over the period; INSEE: ~11 % change dwelling a year, a third within their "
+        "commune).",
+    )
+    move_within_departement: float = Field(
+        0.75,
+        ge=0,
+        le=1,
+        description="Share of moves that stay in the département (the others go to another "
+        "département of the same region).",
+    )
+    supply_gp_visits_per_100_gps: float = Field(
+        0.5,
+        ge=-5,
+        le=5,
+        description="Supply-induced demand: extra GP consultations per person per year per "
+        "+100 GPs per 100,000 in the département (2015 Open DAMIR hackathon, 2013 data: "
+        "about +0.5 once age is controlled).",
     )
 
 

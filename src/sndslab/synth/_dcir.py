@@ -33,6 +33,7 @@ import pyarrow as pa
 from sndslab.registry import DCIR_JOIN_KEYS
 from sndslab.synth._context import Chunk
 from sndslab.synth._frame import Frame
+from sndslab.synth._geography import residence_at
 from sndslab.synth._ids import add_months, digits, rank_within, to_date32, year_of
 from sndslab.synth._numbering import dcir_line_order, numbering_of
 from sndslab.synth._quality import (
@@ -200,6 +201,7 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
     persons = chunk.persons
     person = lines["person"]
     dep = persons.dep[person]
+    res_dep, res_com = residence_at(chunk, person, lines["day"])  # residence on the care day
     snds_dpt = chunk.world.territories.snds_dpt
 
     # -- invalid care dates -----------------------------------------------------------------------
@@ -256,8 +258,8 @@ def project_dcir(chunk: Chunk, lines: Frame, writer: Any, truth: Any) -> None:
         "BEN_SEX_COD": pa.array(persons.sex[person].astype(np.int64)),
         "BEN_NAI_ANN": pa.array(birth_year.astype(np.int64)),
         "BEN_AMA_COD": pa.array(ama.astype(np.int64)),
-        "BEN_RES_DPT": gather(pa.array(snds_dpt, pa.string()), dep),
-        "BEN_RES_COM": gather(digits(np.arange(400), 3), rng.integers(1, 400, n)),
+        "BEN_RES_DPT": gather(pa.array(snds_dpt, pa.string()), res_dep),
+        "BEN_RES_COM": gather(pa.array(chunk.world.communes.code, pa.string()), res_com),
         "BEN_CMU_TOP": pa.array(persons.cmu[person].astype(np.int64)),
         "ORG_AFF_BEN": gather(fund_a, dep),
         "RGM_GRG_COD": pa.array(np.full(n, "01", dtype=object), pa.string()),

@@ -24,6 +24,7 @@ import pyarrow as pa
 import sndslab
 from sndslab._atomic import atomic_output_dir
 from sndslab.synth import _time
+from sndslab.synth._abuse import abuse_manifest, practitioner_truth
 from sndslab.synth._arrays import text_array as _text
 from sndslab.synth._biology import biology_and_imaging
 from sndslab.synth._care import CATEGORIES, claim_lines
@@ -40,6 +41,7 @@ from sndslab.synth._falls_care import (
     record_falls_truth,
 )
 from sndslab.synth._frame import Frame
+from sndslab.synth._geography import residence_truth, supply_manifest
 from sndslab.synth._hospital import (
     READMISSION_COEFFICIENTS,
     STAY_KINDS,
@@ -84,8 +86,8 @@ from sndslab.synth._tables import (
     practitioners,
 )
 from sndslab.synth._truth import Truth
-from sndslab.synth._visits import phantom_patients, visits
-from sndslab.synth._world import ABUSE_TYPES, GP, KIND_NAMES, build_territories, build_world
+from sndslab.synth._visits import collusive_dispensings, phantom_patients, visits
+from sndslab.synth._world import GP, build_territories, build_world
 from sndslab.synth._writer import FileStats, RawTableWriter
 
 Progress = Callable[[str, int, int], None]
@@ -282,7 +284,8 @@ def _make_chunk(
 ) -> Chunk:
     rng = np.random.default_rng([config.seed, 2, ci])
     twins = config.artefacts.twin_share_of_minors
-    persons = make_persons(rng, start_pid, n, study_start, world, pyramid, twins)
+    moves = (config.truth.move_rate_per_year, config.truth.move_within_departement)
+    persons = make_persons(rng, start_pid, n, study_start, world, pyramid, twins, study_end, moves)
     persons = open_cohort(config, ci, persons, world, study_start, study_end)
     cond = draw_conditions(rng, persons, ref.conditions, world.territories, study_start, study_end)
     death_cause = draw_deaths(
@@ -358,13 +361,12 @@ def _generate_chunk(
     for f in (stays, ssr, had, psy, ace):
         if len(f):
             used[f["person"]] = True
-    lines = Frame.concat([lines, phantom_patients(chunk, providers, used)])
     lines = _fictitious_nir(chunk, lines)
+    phantom = phantom_patients(chunk, used, lines, truth)
+    lines = Frame.concat([lines, phantom, collusive_dispensings(chunk)])
     consumers = np.zeros(len(chunk.persons), bool)
     consumers[lines["person"]] = True
-    phantom_lines = int(
-        (chunk.world.practitioners.abuse_type[np.maximum(lines["exe"], 0)] == 3).sum()
-    )
+    phantom_lines = len(phantom)
     _time.record_care(chunk, truth, lines)  # flu vaccines, teleconsultations per year
     project_dcir(chunk, lines, writer, truth)
     del lines
@@ -392,6 +394,7 @@ def _generate_chunk(
     truth.count("events.phantom_patient_lines", phantom_lines)
     _append_truth_tables(chunk, truth, stays, fall_rows, ssr, had, psy)
     record_falls_truth(chunk, truth, fall_rows)
+    residence_truth(chunk, truth)
     calibration.add(chunk, stays, [ssr, had, psy], dispensed)
     del rng
 
@@ -559,18 +562,9 @@ def _write_referentials(
     truth.count("rows.IR_PHA_R", drug_referential(ref, writer))
     truth.count("rows.XX_GHM_R", ghm_referential(ref, writer))
     write_mco_establishments(world, writer, config.years)
-    prac = world.practitioners
-    truth.append(
-        "practitioners",
-        {
-            "pfs_pfs_num": prac.num.astype(object),
-            "kind": np.array(KIND_NAMES, dtype=object)[prac.kind],
-            "specialty": prac.specialty.astype(np.int64),
-            "departement": world.territories.dep[prac.dep],
-            "community": prac.community.astype(np.int64),
-            "abuse_type": np.array(ABUSE_TYPES, dtype=object)[prac.abuse_type],
-        },
-    )
+    practitioner_truth(world, truth)
+    truth.sections["abusive_providers"] = abuse_manifest(world)
+    truth.sections["supply_effect"] = supply_manifest(config, world)
 
 
 def _manifest(
@@ -580,8 +574,6 @@ def _manifest(
     calibration: _Calibration,
     files: dict[str, FileStats],
 ) -> dict[str, Any]:
-    prac = world.practitioners
-    abusive = np.flatnonzero(prac.abuse_type > 0)
     return {
         "sndslab_version": sndslab.__version__,
         "config": json.loads(config.model_dump_json()),
@@ -605,20 +597,15 @@ def _manifest(
         "communities": {
             "n_communities": len(world.community_region),
             "loyalty": config.truth.community_loyalty,
-            "definition": "practitioners of a region split into groups of ~4 GPs; specialists, "
-            "nurses and physiotherapists join one; patients choose providers in "
-            "their community with probability `loyalty`",
-        },
-        "abusive_providers": {
-            "types": {
-                "excess_volume": "bills every visit twice (a duplicate 1-19 days later)",
-                "upcoding": "bills half of office consultations as home visits (V, 1211)",
-                "phantom_patients": "bills visits for persons with no other care",
+            "definition": "practitioners of a département split into groups of ~4 GPs; "
+            "specialists, nurses, physiotherapists and dentists of the département join one; "
+            "each residence commune belongs to one community (patients of a département "
+            "without GP join one of their region); patients choose providers in their "
+            "community with probability `loyalty`, else in their département, region, France",
+            "n_communities_by_departement": {
+                str(world.territories.dep[d]): int(c)
+                for d, c in zip(*np.unique(world.community_dep, return_counts=True), strict=True)
             },
-            "providers": [
-                {"pfs_pfs_num": prac.num[i].decode(), "type": ABUSE_TYPES[int(prac.abuse_type[i])]}
-                for i in abusive
-            ],
         },
         "care": care_manifest(ref),
         "regional_differences": {

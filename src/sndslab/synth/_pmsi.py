@@ -42,6 +42,7 @@ from sndslab.synth._arrays import int_array as _i
 from sndslab.synth._arrays import str_array as _s
 from sndslab.synth._arrays import text_array as _text
 from sndslab.synth._frame import Frame
+from sndslab.synth._geography import residence_at
 from sndslab.synth._ids import civil_from_days, digits, rank_within, repeat_index, to_date32
 from sndslab.synth._numbering import (
     merge_batches,
@@ -224,9 +225,10 @@ class _Patient:
         self.age_days = (np.asarray(entry) - persons.birth[person]).astype(np.int64)
         self.age = np.maximum(np.floor(self.age_days / 365.25), 0).astype(np.int64)
         self.sex = persons.sex[person].astype(np.int64).astype(str).astype(object)
-        dep = _text(chunk.world.territories.dep[persons.dep[person]])
-        self.dep = dep
-        self.postcode = np.char.add(dep.astype(str), "000").astype("U5").astype(object)
+        # residence on the admission day (_geography): département and INSEE commune code
+        res_dep, res_com = residence_at(chunk, np.asarray(person), np.asarray(entry))
+        self.dep = _text(chunk.world.territories.dep[res_dep])
+        self.postcode = _text(chunk.world.communes.insee[res_com])
         key = key_for_events(chunk.rng, chunk.ident, persons, person, entry)
         rates = chunk.config.artefacts
         nir, self.nir_fault = pmsi_nir(

@@ -40,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from sndslab.synth._geography import Residence, draw_residence
 from sndslab.synth._ids import NO_DAY, day_of, random_codes, year_of
-from sndslab.synth._world import GP, LAB, PHARMACY, World
+from sndslab.synth._world import World, choose_regular_providers
 
 TWIN_SHARE_OF_MINORS = 0.022  # default of ArtefactRates.twin_share_of_minors
 TWO_PARENT_SHARE_OF_MINORS = 0.25
@@ -104,6 +105,8 @@ class Persons:
         if len(self.mother) != n:
             self.mother = np.full(n, -1, np.int64)
 
+    residence: Residence | None = None  # commune and move (``_geography``)
+
     def __len__(self) -> int:
         return len(self.pid)
 
@@ -152,13 +155,21 @@ def make_persons(
     world: World,
     pyramid: tuple[np.ndarray, np.ndarray, np.ndarray],
     twin_share: float = TWIN_SHARE_OF_MINORS,
+    study_end: int | None = None,
+    move_rates: tuple[float, float] = (0.0, 1.0),
 ) -> Persons:
     """Draw ``n`` persons alive on ``study_start`` from the age pyramid and the territories;
-    ``twin_share`` of the minors are same-sex twins."""
+    ``twin_share`` of the minors are same-sex twins.
+
+    Residence (commune and moves until ``study_end``, at the yearly rate and within-département
+    share ``move_rates``) and regular providers come from ``_geography``."""
+    study_end = study_start if study_end is None else study_end
     ages, male, female = pyramid
     sex, age = _pyramid_sample(rng, n, ages, male, female)
     birth = (study_start - age * 365.25 - rng.integers(1, 365, n)).astype(np.int32)
-    dep, community, gp, pharmacy, lab = _place(rng, n, world)
+    dep, residence, community, gp, pharmacy, lab = _place(
+        rng, n, world, (study_start, study_end), move_rates
+    )
     frailty = rng.gamma(2.0, 0.5, n)
     cmu = rng.random(n) < CMU_SHARE
     nir_ano = random_codes(rng, n, 17)
@@ -177,43 +188,26 @@ def make_persons(
         cmu=cmu,
         death=np.full(n, NO_DAY, np.int32),
         nir_ano=nir_ano,
+        residence=residence,
     )
     _make_twins(rng, persons, study_start, twin_share)
     return persons
 
 
 def _place(
-    rng: np.random.Generator, n: int, world: World
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Département, community, regular GP, usual pharmacy and laboratory of ``n`` persons."""
+    rng: np.random.Generator,
+    n: int,
+    world: World,
+    span: tuple[int, int],
+    move_rates: tuple[float, float],
+) -> tuple[np.ndarray, Residence, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Département, residence (commune and moves over ``span``), community, regular GP, usual
+    pharmacy and laboratory of ``n`` persons (``_geography``)."""
     terr = world.territories
     dep = rng.choice(len(terr.dep), size=n, p=terr.weight).astype(np.int16)
-    region = terr.region[dep]
-
-    prac = world.practitioners
-    community = np.empty(n, np.int32)
-    gp = np.empty(n, np.int32)
-    pharmacy = np.empty(n, np.int32)
-    lab = np.empty(n, np.int32)
-    prac_region = terr.region[prac.dep]
-    for reg in np.unique(region):  # a loop over the ~18 regions, vectorised inside
-        who = np.flatnonzero(region == reg)
-        comms = np.flatnonzero(world.community_region == reg)
-        # community chosen in proportion to its number of GPs
-        gps_reg = np.flatnonzero((prac.kind == GP) & (prac_region == reg))
-        comm_sizes = np.bincount(prac.community[gps_reg] - comms[0], minlength=len(comms))
-        p = (comm_sizes + 0.5) / (comm_sizes + 0.5).sum()
-        community[who] = comms[rng.choice(len(comms), len(who), p=p)]
-        for c in comms:
-            members = np.flatnonzero(community[who] == c)
-            own = gps_reg[prac.community[gps_reg] == c]
-            pool = own if len(own) else gps_reg
-            gp[who[members]] = pool[rng.integers(0, len(pool), len(members))]
-        ph = np.flatnonzero((prac.kind == PHARMACY) & (prac_region == reg))
-        lb = np.flatnonzero((prac.kind == LAB) & (prac_region == reg))
-        pharmacy[who] = ph[rng.integers(0, len(ph), len(who))]
-        lab[who] = lb[rng.integers(0, len(lb), len(who))]
-    return dep, community, gp, pharmacy, lab
+    residence = draw_residence(rng, dep, world.communes, terr.region, span, move_rates)
+    community, gp, pharmacy, lab = choose_regular_providers(rng, world, dep, residence.commune)
+    return dep, residence, community, gp, pharmacy, lab
 
 
 def _make_twins(rng: np.random.Generator, persons: Persons, study_start: int, share: float) -> None:
@@ -226,6 +220,8 @@ def _make_twins(rng: np.random.Generator, persons: Persons, study_start: int, sh
     for attr in ("sex", "birth", "dep", "community", "gp", "pharmacy", "lab", "cmu"):
         arr = getattr(persons, attr)
         arr[second] = arr[first]
+    if persons.residence is not None:
+        persons.residence.copy_rows(second, first)
     persons.twin_pairs = np.stack([first, second], axis=1)  # type: ignore[attr-defined]
 
 
@@ -374,6 +370,7 @@ def add_entrants(
     births_per_1000: float,
     arrivals_per_1000: float,
     twin_birth_share: float,
+    move_rates: tuple[float, float] = (0.0, 1.0),
 ) -> Persons:
     """``persons`` followed by the chunk's births and arrivals of every study year.
 
@@ -414,7 +411,7 @@ def add_entrants(
     bday = np.concatenate(bdays) if bdays else np.zeros(0, np.int64)
     aday = np.concatenate(adays) if adays else np.zeros(0, np.int64)
     born = _births(rng, persons, mother, bday, twin_birth_share)
-    arrived = _arrivals(rng, world, aday)
+    arrived = _arrivals(rng, world, aday, (study_start, study_end), move_rates)
     nb, na = len(born["birth"]), len(arrived["birth"])
     if nb + na == 0:
         return persons
@@ -440,6 +437,7 @@ def add_entrants(
             [persons.entry_reason, np.full(nb, BIRTH, np.int8), np.full(na, ARRIVAL, np.int8)]
         ),
         mother=np.concatenate([persons.mother, add["mother"]]).astype(np.int64),
+        residence=_concat_residence(persons.residence, add),
     )
     old_pairs = getattr(persons, "twin_pairs", np.zeros((0, 2), np.int64))
     second = n0 + np.flatnonzero(born["twin_second"])
@@ -481,11 +479,40 @@ def _births(
         "nir_ano": random_codes(rng, n, 17),
         "mother": m.astype(np.int64),
         "twin_second": is_second & same,
+        **_residence_columns(persons.residence, m),  # a newborn lives (and moves) with its mother
     }
 
 
-def _arrivals(rng: np.random.Generator, world: World, day: np.ndarray) -> dict[str, np.ndarray]:
-    """Columns of new affiliates arriving on ``day``."""
+def _residence_columns(residence: Residence | None, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The residence of persons ``rows`` as entrant columns (none without residences)."""
+    if residence is None:
+        return {}
+    return {
+        "res_commune": residence.commune[rows],
+        "res_move_day": residence.move_day[rows],
+        "res_new_commune": residence.new_commune[rows],
+    }
+
+
+def _concat_residence(residence: Residence | None, add: dict[str, np.ndarray]) -> Residence | None:
+    """``residence`` followed by the entrants' residences (``_residence_columns``)."""
+    if residence is None or "res_commune" not in add:
+        return residence
+    return Residence(
+        commune=np.concatenate([residence.commune, add["res_commune"]]),
+        move_day=np.concatenate([residence.move_day, add["res_move_day"]]),
+        new_commune=np.concatenate([residence.new_commune, add["res_new_commune"]]),
+    )
+
+
+def _arrivals(
+    rng: np.random.Generator,
+    world: World,
+    day: np.ndarray,
+    span: tuple[int, int],
+    move_rates: tuple[float, float],
+) -> dict[str, np.ndarray]:
+    """Columns of new affiliates arriving on ``day`` (residence drawn over ``span``)."""
     n = len(day)
     lo = np.array([a[0] for a in ARRIVAL_AGES])
     hi = np.array([a[1] for a in ARRIVAL_AGES])
@@ -493,7 +520,7 @@ def _arrivals(rng: np.random.Generator, world: World, day: np.ndarray) -> dict[s
     band = rng.choice(len(share), n, p=share / share.sum())
     age = lo[band] + np.floor(rng.random(n) * (hi[band] - lo[band])).astype(np.int64)
     birth = day - np.floor(age * 365.25).astype(np.int64) - rng.integers(1, 365, n)
-    dep, community, gp, pharmacy, lab = _place(rng, n, world)
+    dep, residence, community, gp, pharmacy, lab = _place(rng, n, world, span, move_rates)
     nir = random_codes(rng, n, 17)
     nir[rng.random(n) < ARRIVAL_PROVISIONAL_SHARE] = b""
     return {
@@ -510,6 +537,7 @@ def _arrivals(rng: np.random.Generator, world: World, day: np.ndarray) -> dict[s
         "nir_ano": nir,
         "mother": np.full(n, -1, np.int64),
         "twin_second": np.zeros(n, bool),
+        **_residence_columns(residence, np.arange(n)),
     }
 
 
@@ -704,6 +732,7 @@ def open_cohort(
         births_per_1000=config.truth.births_per_1000,
         arrivals_per_1000=config.truth.arrivals_per_1000,
         twin_birth_share=config.artefacts.twin_birth_share,
+        move_rates=(config.truth.move_rate_per_year, config.truth.move_within_departement),
     )
 
 

@@ -17,12 +17,12 @@ import pyarrow.compute as pc
 from sndslab.registry import get_table
 from sndslab.synth._context import Chunk
 from sndslab.synth._frame import Frame
+from sndslab.synth._geography import residence_at
 from sndslab.synth._hospital import ghm_suffixes
 from sndslab.synth._ids import (
     NO_DAY,
     civil_from_days,
     day_of,
-    digits,
     random_codes,
     to_date32,
     year_of,
@@ -39,6 +39,7 @@ EXPORTED_NOMENCLATURES = (
     "ORAVAL/IR_SPE_V",
     "ORAVAL/IR_CIM_V",
     "ORAVAL/IR_DPT_V",
+    "ORAVAL/IR_GEO_V",
     "ORAVAL/IR_ALD_V",
     "ATIH/IR_CCAM_V63",
     "ORAREF/IR_BIO_R",
@@ -126,7 +127,9 @@ def beneficiaries(chunk: Chunk, consumers: np.ndarray, writer: Any, truth: Any) 
     nir = np.where(real, persons.nir_ano[pos], b"")
     if quirks is not None:
         nir = np.where(quirks.of("nir_missing", rows), b"", nir)
-    snds_dpt = chunk.world.territories.snds_dpt[persons.dep[pos]]
+    # last known residence (at the study end or death), _geography
+    res_dep, res_com = residence_at(chunk, pos, np.minimum(persons.death[pos], chunk.study_end))
+    snds_dpt = chunk.world.territories.snds_dpt[res_dep]
     adult = (chunk.study_start - birth) >= 18 * 365.25
     opener = np.where(adult & real, nir, rng.integers(10**15, 10**16, n).astype("S17"))
     update = chunk.study_end + rng.integers(30, 200, n)
@@ -151,7 +154,7 @@ def beneficiaries(chunk: Chunk, consumers: np.ndarray, writer: Any, truth: Any) 
             np.char.add("01", np.char.add(snds_dpt.astype(str), "0000")).astype(object), pa.string()
         ),
         "BEN_RES_DPT": pa.array(snds_dpt, pa.string()),
-        "BEN_RES_COM": digits(rng.integers(1, 400, n), 3),
+        "BEN_RES_COM": pa.array(chunk.world.communes.code[res_com], pa.string()),
         "BEN_TOP_CNS": np.where(real, consumers[pos], 1).astype(np.int64),
         "MAX_TRT_DTD": to_date32(
             np.minimum(np.where(dead, death, chunk.study_end), chunk.study_end)
@@ -235,7 +238,7 @@ def causes_of_death(chunk: Chunk, cert: Frame, listed: Frame, writer: Any, truth
     p = cert["person"]
     idt = _idt(chunk, p)
     year = year_of(cert["day"])
-    dpt = chunk.world.territories.snds_dpt[persons.dep[p]]
+    dpt = chunk.world.territories.snds_dpt[residence_at(chunk, p, cert["day"])[0]]
     by, _, _ = civil_from_days(persons.birth[p])
     certificate = pa.array(random_codes(chunk.rng, len(cert), 17)).cast(pa.string())
     nir = pa.array(persons.nir_ano[p]).cast(pa.string())

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from sndslab.synth import _abuse
+from sndslab.synth._abuse import excess_volume, home_visit_probability, upcode
 from sndslab.synth._care import (
     NAT_GP,
     NAT_HOME,
@@ -15,9 +19,9 @@ from sndslab.synth._care import (
     profession_code,
 )
 from sndslab.synth._context import Chunk
-from sndslab.synth._dcir import empty_claims
 from sndslab.synth._frame import Frame
-from sndslab.synth._ids import NO_DAY, repeat_index
+from sndslab.synth._geography import supply_extra_rate
+from sndslab.synth._ids import NO_DAY
 from sndslab.synth._providers import Providers
 from sndslab.synth._world import GP, NURSE, PHYSIO
 
@@ -35,9 +39,10 @@ def visits(chunk: Chunk, providers: Providers) -> Frame:
 
     # -- GP visits: baseline + per-condition extra after onset ---------------------------------
     cal = chunk.calendar
-    parent, day = poisson_days(
-        rng, general.gp_rate(mid_age, persons.sex) * intensity, start, end, kind=cal["gp"]
-    )
+    gp_rate = general.gp_rate(mid_age, persons.sex) * intensity
+    # supply-induced demand: more GP visits where GPs are denser (_geography)
+    gp_rate = np.maximum(gp_rate + supply_extra_rate(chunk, intensity), 0.0)
+    parent, day = poisson_days(rng, gp_rate, start, end, kind=cal["gp"])
     parts = [(parent, day)]
     for j, name in enumerate(chunk.cond.names):
         spec = ref.conditions[name]
@@ -54,13 +59,10 @@ def visits(chunk: Chunk, providers: Providers) -> Frame:
     other = providers.pick(chunk, person, profession_code(GP))
     gp = np.where(rng.random(len(person)) < 0.85, own_gp, other)
     age = persons.age_of(person, day)
-    home = rng.random(len(person)) < np.where(age >= 80, 0.25, 0.03)
+    home = rng.random(len(person)) < home_visit_probability(chunk, gp, age)
     tele = ~home & (rng.random(len(person)) < cal.tele_share(day))
     nat = np.where(home, NAT_HOME, np.where(tele, NAT_TELE, NAT_GP))
-    abuse = chunk.world.practitioners.abuse_type[gp]
-    # upcoding GPs bill a home visit for an office consultation half of the time
-    up = (abuse == 2) & (nat == NAT_GP) & (rng.random(len(person)) < 0.5)
-    nat = np.where(up, NAT_HOME, nat)
+    nat = upcode(chunk, gp, nat)  # upcoding GPs (_abuse)
     paid = general.tariff_of(nat)
     surcharge = rng.random(len(person)) < chunk.config.artefacts.surcharge_share
     frames.append(
@@ -163,55 +165,18 @@ def visits(chunk: Chunk, providers: Providers) -> Frame:
 
 
 def _add_abuse(chunk: Chunk, lines: Frame) -> Frame:
-    """Excess-volume providers bill each visit twice on a nearby day (truth: abuse type 1)."""
-    prac = chunk.world.practitioners
-    exe = lines["exe"]
-    dup = np.flatnonzero((exe >= 0) & (prac.abuse_type[np.maximum(exe, 0)] == 1))
-    extra = lines.take(dup)
-    shift = chunk.rng.integers(1, 20, len(dup))
-    extra["day"] = np.minimum(extra["day"] + shift, chunk.alive_end[extra["person"]])
-    extra["day_end"] = extra["day"]
-    extra["event"] = chunk.new_ids("event", len(dup))
-    return Frame.concat([lines, extra])
+    """Excess-volume providers' duplicate billing (``_abuse.excess_volume``)."""
+    return excess_volume(chunk, lines)
 
 
-def phantom_patients(chunk: Chunk, providers: Providers, used: np.ndarray) -> Frame:
-    """Abusive providers of type 3 bill visits for persons with no other care."""
-    prac = chunk.world.practitioners
-    rng = chunk.rng
-    abusers = np.flatnonzero(prac.abuse_type == 3)
-    if len(abusers) == 0:
-        return empty_claims()
-    idle = np.flatnonzero(~used & (chunk.alive_end >= chunk.study_start))
-    if len(idle) == 0:
-        return empty_claims()
-    region_of_dep = providers.region_idx_of_dep
-    idle_region = region_of_dep[chunk.persons.dep[idle]]
-    persons_l: list[np.ndarray] = []
-    exe_l: list[np.ndarray] = []
-    for a in abusers:
-        pool = idle[idle_region == region_of_dep[prac.dep[a]]]
-        k = min(len(pool), max(1, round(len(chunk.persons) / 5000)))
-        if k == 0:
-            continue
-        chosen = rng.choice(pool, k, replace=False)
-        persons_l.append(chosen)
-        exe_l.append(np.full(k, a, np.int64))
-    if not persons_l:
-        return empty_claims()
-    person = np.concatenate(persons_l)
-    exe = np.concatenate(exe_l)
-    counts = rng.integers(2, 7, len(person))
-    parent = repeat_index(counts)
-    start = chunk.care_start[person[parent]]
-    end = chunk.alive_end[person[parent]]
-    day = start + np.floor(rng.random(len(parent)) * (end - start + 1)).astype(np.int64)
-    p = person[parent]
-    nat = np.where(prac.kind[exe[parent]] == GP, NAT_GP, NAT_SPEC)
-    paid = chunk.ref.general.tariff_of(nat)
-    return claim_lines(
-        chunk, p, day, category="gp_visit", nat=nat, paid=paid, rate=70.0, exe=exe[parent]
-    )
+def phantom_patients(chunk: Chunk, used: np.ndarray, lines: Frame, truth: Any) -> Frame:
+    """Phantom-patient providers' lines (``_abuse.phantom_patients``)."""
+    return _abuse.phantom_patients(chunk, used, lines, truth)
+
+
+def collusive_dispensings(chunk: Chunk) -> Frame:
+    """Colluding pharmacies' fictitious dispensings (``_abuse.collusive_dispensings``)."""
+    return _abuse.collusive_dispensings(chunk)
 
 
 #: Nursing key letters and coefficients (NGAP 2019, titre XVI): AMI 1 injection, AMI 1.5 blood

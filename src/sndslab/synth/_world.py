@@ -4,20 +4,28 @@ Built once per run from the seed, before persons are generated chunk by chunk. P
 numbers scale with the population so that densities (e.g. about 150 GPs per 100 000
 inhabitants, with the regional spread of ``departements.csv``) are those of France.
 
-Practitioners are organised in *communities* (the injected network truth): each region's GPs
-are split into groups of about four, every specialist, nurse and physiotherapist of the region
-joins one of them, and a patient picks their providers inside their own community with
-probability ``community_loyalty``.
+Practitioners are organised in *communities* (the injected network truth), which are
+geographic: each département's GPs are split into groups of about four, every specialist, nurse,
+physiotherapist and dentist of the département joins one of them, and each residence commune of
+the département belongs to one community (so neighbours share a community). A patient's
+community is that of their commune; they pick their providers inside it with probability
+``community_loyalty``, then in their département, their region, France. A département with no
+GP (small runs) has no community: its patients join a community of their region.
+
+Behaviour of the practitioners (heavy-tailed practice volumes, home-visit habits) and the
+abusive providers are drawn in ``_abuse.py`` (``ProviderBehaviour``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from sndslab.referentials import JURIDICAL_FINESS, finess_geo_duplicates
 from sndslab.synth._config import SynthConfig
+from sndslab.synth._geography import Communes, build_communes
 
 # Practitioner kinds (internal enum).
 GP, SPECIALIST, NURSE, PHYSIO, DENTIST, PHARMACY, LAB = range(7)
@@ -106,13 +114,20 @@ class Practitioners:
     birth_year: np.ndarray  # int16
     install_year: np.ndarray  # int16
     sector: np.ndarray  # int8 convention sector 1/2
-    abuse_type: np.ndarray  # int8: 0 none, 1 excess volume, 2 upcoding, 3 phantom patients
+    abuse_type: np.ndarray  # int8 index into ABUSE_TYPES (0 none)
 
     def __len__(self) -> int:
         return len(self.num)
 
 
-ABUSE_TYPES = ("none", "excess_volume", "upcoding", "phantom_patients")
+ABUSE_TYPES = (
+    "none",
+    "excess_volume",
+    "upcoding",
+    "phantom_patients",
+    "collusive_prescriber",
+    "collusive_pharmacy",
+)
 
 
 @dataclass(frozen=True)
@@ -140,6 +155,13 @@ class World:
     community_region: np.ndarray
     #: geographic FINESS (str) per multi-site group, used for the duplicate artefact
     group_geo_finess: dict[str, np.ndarray]
+    #: community id → département index
+    community_dep: np.ndarray
+    #: residence communes (IR_GEO_V) and the community of each (-1: département without GP)
+    communes: Communes
+    commune_community: np.ndarray
+    #: practice volumes, habits and abuse of the practitioners (``_abuse.ProviderBehaviour``)
+    behaviour: Any
 
     def establishment_of(self, kind: int) -> dict[str, np.ndarray]:
         """Region code → indices of establishments of ``kind`` in that region."""
@@ -222,20 +244,10 @@ def build_world(config: SynthConfig, territories: Territories) -> World:
     dep = np.concatenate(deps)
     n_prac = len(kind)
 
-    # -- communities: per region, groups of ~4 GPs; other professionals join one ------------------
-    community = np.full(n_prac, -1, np.int32)
-    community_region: list[str] = []
-    region_of_prac = terr.region[dep]
-    per_region_setting = config.truth.n_communities_per_region
-    for reg in terr.regions:
-        in_reg = region_of_prac == reg
-        gps = np.flatnonzero(in_reg & (kind == GP))
-        n_comm = per_region_setting or max(1, round(len(gps) / 4))
-        ids = np.arange(len(community_region), len(community_region) + n_comm, dtype=np.int32)
-        community_region.extend([str(reg)] * n_comm)
-        community[gps] = ids[rng.permutation(len(gps)) % n_comm]
-        others = np.flatnonzero(in_reg & np.isin(kind, (SPECIALIST, NURSE, PHYSIO, DENTIST)))
-        community[others] = ids[rng.integers(0, n_comm, len(others))]
+    # -- communities: per département, groups of ~4 GPs; other professionals join one ----------
+    community, community_region, community_dep = _communities(config, rng, terr, kind, dep)
+    communes = build_communes(config.seed, terr.snds_dpt)
+    commune_community = _commune_communities(rng, communes, community, community_dep, kind)
 
     # -- identities --------------------------------------------------------------------------------
     dep_prefix = np.array([str(d)[:2] for d in terr.dep], dtype=object)
@@ -250,15 +262,6 @@ def build_world(config: SynthConfig, territories: Territories) -> World:
     install_year = np.minimum(birth_year + rng.integers(28, 38, n_prac), 2018).astype(np.int16)
     sector = np.where((kind == SPECIALIST) & (rng.random(n_prac) < 0.45), 2, 1).astype(np.int8)
 
-    abuse = np.zeros(n_prac, np.int8)
-    eligible = np.flatnonzero(np.isin(kind, (GP, SPECIALIST)))
-    n_abusive = round(len(eligible) * config.truth.abusive_provider_share)
-    if config.truth.abusive_provider_share > 0:
-        n_abusive = max(n_abusive, min(3, len(eligible)))
-    if n_abusive:
-        chosen = rng.choice(eligible, n_abusive, replace=False)
-        abuse[chosen] = (np.arange(n_abusive) % 3 + 1).astype(np.int8)
-
     practitioners = Practitioners(
         num=num,
         kind=kind,
@@ -270,8 +273,11 @@ def build_world(config: SynthConfig, territories: Territories) -> World:
         birth_year=birth_year,
         install_year=install_year,
         sector=sector,
-        abuse_type=abuse,
+        abuse_type=np.zeros(n_prac, np.int8),
     )
+    from sndslab.synth._abuse import draw_behaviour  # _abuse imports _world
+
+    behaviour = draw_behaviour(config, practitioners, terr)
 
     # -- establishments ---------------------------------------------------------------------------
     dup = finess_geo_duplicates()
@@ -330,4 +336,116 @@ def build_world(config: SynthConfig, territories: Territories) -> World:
         establishments=establishments,
         community_region=np.array(community_region, dtype=object),
         group_geo_finess={g: np.array(sorted(v), dtype=object) for g, v in group_geo.items()},
+        community_dep=community_dep,
+        communes=communes,
+        commune_community=commune_community,
+        behaviour=behaviour,
     )
+
+
+def _communities(
+    config: SynthConfig,
+    rng: np.random.Generator,
+    terr: Territories,
+    kind: np.ndarray,
+    dep: np.ndarray,
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Community of every practitioner (-1: none), and the region and département of each
+    community. Communities never cross a département: GPs of a département are split into
+    groups of about four (or ``n_communities_per_region`` shared among the region's
+    départements by GP count); specialists, nurses, physiotherapists and dentists join a
+    community of their département, or none when it has no GP."""
+    community = np.full(len(kind), -1, np.int32)
+    community_region: list[str] = []
+    community_dep: list[int] = []
+    setting = config.truth.n_communities_per_region
+    gps_per_dep = np.bincount(dep[kind == GP], minlength=len(terr.dep))
+    gps_per_region = {r: gps_per_dep[terr.region == r].sum() for r in terr.regions}
+    for d in np.flatnonzero(gps_per_dep > 0):
+        gps = np.flatnonzero((dep == d) & (kind == GP))
+        if setting:
+            n_comm = max(1, round(setting * len(gps) / gps_per_region[terr.region[d]]))
+        else:
+            n_comm = max(1, round(len(gps) / 4))
+        n_comm = min(n_comm, len(gps))
+        first = len(community_region)
+        ids = np.arange(first, first + n_comm, dtype=np.int32)
+        community_region.extend([str(terr.region[d])] * n_comm)
+        community_dep.extend([int(d)] * n_comm)
+        community[gps] = ids[rng.permutation(len(gps)) % n_comm]
+        others = np.flatnonzero((dep == d) & np.isin(kind, (SPECIALIST, NURSE, PHYSIO, DENTIST)))
+        community[others] = ids[rng.integers(0, n_comm, len(others))]
+    return community, community_region, np.array(community_dep, np.int16)
+
+
+def _commune_communities(
+    rng: np.random.Generator,
+    communes: Communes,
+    community: np.ndarray,
+    community_dep: np.ndarray,
+    kind: np.ndarray,
+) -> np.ndarray:
+    """Community of each residence commune: one of its département's communities, drawn in
+    proportion to their GP counts (-1 where the département has none)."""
+    out = np.full(len(communes), -1, np.int64)
+    gp_count = np.bincount(community[(kind == GP) & (community >= 0)], minlength=len(community_dep))
+    for d in np.unique(community_dep):
+        comms = np.flatnonzero(community_dep == d)
+        sl = slice(communes.start[d], communes.start[d] + communes.count[d])
+        p = gp_count[comms] / gp_count[comms].sum()
+        out[sl] = comms[rng.choice(len(comms), communes.count[d], p=p)]
+    return out
+
+
+def _weighted_pick(
+    rng: np.random.Generator, pool: np.ndarray, weight: np.ndarray, n: int
+) -> np.ndarray:
+    """``n`` draws from ``pool`` in proportion to ``weight[pool]``."""
+    p = weight[pool] / weight[pool].sum()
+    return pool[rng.choice(len(pool), n, p=p)]
+
+
+def choose_regular_providers(
+    rng: np.random.Generator, world: World, dep: np.ndarray, commune: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Community, regular GP, usual pharmacy and laboratory of persons living in ``commune``
+    (global commune index) of département ``dep``.
+
+    The community is the commune's (persons of a département without GP join a community of
+    their region, in proportion to GP counts); the GP is a GP of the community and the pharmacy
+    and laboratory are in the département (else the region), all in proportion to the
+    practitioners' volume weights. Loops over départements and communities, vectorised inside.
+    """
+    n = len(dep)
+    prac = world.practitioners
+    terr = world.territories
+    weight = world.behaviour.volume_weight
+    community = world.commune_community[commune].astype(np.int32)
+    gp_comm_size = np.bincount(
+        prac.community[(prac.kind == GP) & (prac.community >= 0)],
+        minlength=len(world.community_dep),
+    ).astype(np.float64)
+    region_of_comm = terr.region[world.community_dep]
+    for d in np.unique(dep[community < 0]):
+        who = np.flatnonzero((dep == d) & (community < 0))
+        comms = np.flatnonzero(region_of_comm == terr.region[d])
+        if len(comms) == 0:
+            comms = np.arange(len(world.community_dep))
+        p = gp_comm_size[comms] / gp_comm_size[comms].sum()
+        community[who] = comms[rng.choice(len(comms), len(who), p=p)]
+    gp = np.empty(n, np.int32)
+    for c in np.unique(community):
+        who = np.flatnonzero(community == c)
+        own = np.flatnonzero((prac.kind == GP) & (prac.community == c))
+        gp[who] = _weighted_pick(rng, own, weight, len(who))
+    pharmacy = np.empty(n, np.int32)
+    lab = np.empty(n, np.int32)
+    prac_region = terr.region[prac.dep]
+    for d in np.unique(dep):
+        who = np.flatnonzero(dep == d)
+        for out, kind in ((pharmacy, PHARMACY), (lab, LAB)):
+            pool = np.flatnonzero((prac.kind == kind) & (prac.dep == d))
+            if len(pool) == 0:
+                pool = np.flatnonzero((prac.kind == kind) & (prac_region == terr.region[d]))
+            out[who] = _weighted_pick(rng, pool, weight, len(who))
+    return community, gp, pharmacy, lab
