@@ -252,7 +252,7 @@ def test_unreachable_master_is_one_line_and_fast(
 def test_spark_master_needs_the_spark_engine(command: str, tmp_path: Path) -> None:
     (tmp_path / "int").mkdir()
     target = (
-        ["ingest", str(tmp_path), "--lake", str(tmp_path / "l")]
+        ["ingest", str(tmp_path), "--lake", str(tmp_path.parent / f"{tmp_path.name}-lake")]
         if command == "ingest"
         else [command, str(tmp_path)]
     )

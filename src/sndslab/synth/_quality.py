@@ -158,10 +158,12 @@ def mco_quality_masks(
     los: np.ndarray,
     session: np.ndarray,
     eligible: np.ndarray,
+    dp: np.ndarray | None = None,
 ) -> np.ndarray:
     """Disjoint masks ``[placeholder NIR, GHS 9999, GHM 14Z08Z]`` over the written MCO
     records of ``person`` (``eligible``: records without another artefact). Abortions are
-    records of women aged 15–49 of at most one night (not sessions)."""
+    records of women aged 15–49 of at most one night (not sessions, not injuries: ``dp``
+    starting with S or T, whose fracture stays are the falls truth's outcome)."""
     rng = stream(chunk, "mco")
     n = len(eligible)
     placeholder = eligible & (rng.random(n) < _rate(chunk, "placeholder_nir_rate"))
@@ -170,6 +172,9 @@ def mco_quality_masks(
     age = persons.age_of(person, entry)
     woman = (persons.sex[person] == 2) & (age >= 15) & (age <= 49)
     ivg = eligible & ~placeholder & ~ghs & woman & (los <= 1) & ~session
+    if dp is not None:
+        first = np.asarray(dp).astype("U1")
+        ivg &= (first != "S") & (first != "T")
     ivg &= rng.random(n) < _rate(chunk, "abortion_ghm_rate")
     return np.stack([placeholder, ghs, ivg])
 
