@@ -296,9 +296,16 @@ def test_phantom_patients_stand_out_and_are_counted_exactly(
 
 def test_collusive_pair_stands_out(db: duckdb.DuckDBPyConnection, extract: Path) -> None:
     """Fictitious dispensings are one-off expensive boxes (never renewed, unlike honest
-    expensive chronic treatments): per patient, the amount of one-off dispensings in the top
+    expensive chronic treatments): per patient, the number of one-off dispensings in the top
     decile of box prices is far higher for the colluding prescriber-pharmacy pair than for any
-    honest pair. The box price stands in for the presentation."""
+    honest pair. The box price stands in for the presentation.
+
+    A count, not an amount: since prescriptions are written by the visited doctor, specialist
+    prescriber-pharmacy pairs with small panels exist, and one honest 5,600 EUR oncology box
+    (a treatment stopped after one dispensing) in a 20-patient oncologist pair is 560 EUR per
+    patient, as much as a third of the colluding pair's amount. The amount measures the
+    therapeutic area; how often a patient gets an unrenewed expensive box measures the
+    anomaly."""
     rows = db.execute(
         """WITH d AS (SELECT *, PRS_PAI_MNT::DOUBLE / PRS_ACT_QTE::DOUBLE AS box FROM ER_PRS_F
                       WHERE PRS_NAT_REF IN ('3311', '3312', '3313', '3317', '3341')
@@ -307,10 +314,10 @@ def test_collusive_pair_stands_out(db: duckdb.DuckDBPyConnection, extract: Path)
            top AS (SELECT quantile_cont(b, 0.9) AS q FROM (SELECT DISTINCT round(box, 2) AS b
                    FROM d)),
            g AS (SELECT PFS_PRE_NUM, PFS_EXE_NUM, BEN_NIR_PSA, round(box, 2) AS b,
-                        count(*) AS n, sum(PRS_PAI_MNT::DOUBLE) AS amount
+                        count(*) AS n
                  FROM d GROUP BY 1, 2, 3, 4)
            SELECT PFS_PRE_NUM, PFS_EXE_NUM,
-                  coalesce(sum(amount) FILTER (WHERE n = 1 AND b >= (SELECT q FROM top)), 0)
+                  count(*) FILTER (WHERE n = 1 AND b >= (SELECT q FROM top))
                     / count(DISTINCT BEN_NIR_PSA)
            FROM g GROUP BY 1, 2 HAVING count(DISTINCT BEN_NIR_PSA) >= 20"""
     ).fetchall()

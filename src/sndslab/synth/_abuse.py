@@ -45,6 +45,7 @@ import numpy as np
 from sndslab.synth._care import CATEGORIES, NAT_GP, NAT_HOME, NAT_NURSE, claim_lines
 from sndslab.synth._config import SynthConfig
 from sndslab.synth._dcir import SAT_PHA, empty_claims
+from sndslab.synth._drugs import indicated_choice, pharmacy_rate
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import repeat_index
 from sndslab.synth._world import (
@@ -316,8 +317,13 @@ def phantom_patients(chunk: Any, used: np.ndarray, lines: Frame, truth: Any) -> 
     return Frame.concat(frames)
 
 
-def collusive_dispensings(chunk: Any) -> Frame:
-    """Fictitious dispensings billed by colluding pharmacies for their partner GP's patients."""
+def collusive_dispensings(chunk: Any, ald: Frame) -> Frame:
+    """Fictitious dispensings billed by colluding pharmacies for their partner GP's patients.
+
+    The boxes are expensive general-use drugs that the patient could plausibly receive (the
+    sex/age indications of ``drug_indications.yaml``: no infant vaccine billed for an adult),
+    and the rate follows the ALD rule of genuine pharmacy lines (``_drugs.pharmacy_rate``):
+    the fraud hides among the patient's plausible claims."""
     beh: ProviderBehaviour = chunk.world.behaviour
     prac = chunk.world.practitioners
     gps = np.flatnonzero((prac.abuse_type == COLLUSIVE_PRESCRIBER) & (beh.partner >= 0))
@@ -339,10 +345,12 @@ def collusive_dispensings(chunk: Any) -> Frame:
     length = chunk.alive_end[person] - start[person] + 1
     day = start[person] + np.floor(rng.random(len(person)) * length).astype(np.int64)
     price = ref.drug_box_price
-    # general-use drugs only (not tied to a condition, so no indication is contradicted)
+    # expensive general-use drugs, among those indicated for the patient that day
     general = np.concatenate(ref.general_presentations)
     expensive = general[price[general] >= np.quantile(price[general], 0.9)]
-    drug = expensive[rng.integers(0, len(expensive), len(person))]
+    drug = indicated_choice(chunk, expensive, person, day)
+    ok = drug >= 0
+    person, day, drug = person[ok], day[ok], drug[ok]
     boxes = rng.integers(1, 3, len(person)).astype(np.int64)
     gp = persons.gp[person].astype(np.int64)
     pharmacy = beh.partner[gp]
@@ -355,7 +363,7 @@ def collusive_dispensings(chunk: Any) -> Frame:
         category="dispensing",
         nat=ref.drug_nat_ref[drug],
         paid=price[drug] * boxes,
-        rate=ref.drug_reimb_rate[drug],
+        rate=pharmacy_rate(chunk, ald, person, day, drug),
         exe=pharmacy,
         pre=gp,
         qty=boxes,

@@ -147,8 +147,7 @@ def dispensings(
         providers.pick(chunk, person, profession_code(PHARMACY)),
     )
     price = ref.drug_box_price[drug]
-    exempt = ald_exempt(chunk, ald, person, day, drug)
-    rate = np.where(exempt, 100.0, ref.drug_reimb_rate[drug])
+    rate = pharmacy_rate(chunk, ald, person, day, drug)
     lines = claim_lines(
         chunk,
         person,
@@ -278,6 +277,35 @@ def ald_exempt(
         hit = (first + j < last) & (a_start[i] <= day) & (day <= a_end[i])
         out |= hit & ref.drug_ald_mask[drug, a_k[i]]
     return out
+
+
+def pharmacy_rate(
+    chunk: Chunk, ald: Frame, person: np.ndarray, day: np.ndarray, drug: np.ndarray
+) -> np.ndarray:
+    """Reimbursement rate (RGO_REM_TAU, %) of pharmacy lines: 100 % under an ALD covering the
+    drug that day (``ald_exempt``, exoneration du ticket moderateur, CSS art. L160-14 3deg),
+    else the drug's rate (PHA_TAU_COD). Every generator path that writes pharmacy lines (care,
+    falls-related dispensings, fictitious collusive dispensings) uses this one rule."""
+    exempt = ald_exempt(chunk, ald, person, day, drug)
+    return np.where(exempt, 100.0, chunk.ref.drug_reimb_rate[drug])
+
+
+def indicated_choice(
+    chunk: Chunk, candidates: np.ndarray, person: np.ndarray, day: np.ndarray
+) -> np.ndarray:
+    """One presentation per row drawn uniformly among ``candidates`` indicated for the
+    person on ``day`` (sex and age rules of ``drug_indications.yaml``, ``ref.indicated``);
+    -1 where none is. Vectorised: a (rows x candidates) indication mask, one uniform draw
+    per row mapped through the row's cumulative count."""
+    persons = chunk.persons
+    sex, age = persons.sex[person], persons.age_of(person, day)
+    mask = np.stack(
+        [chunk.ref.indicated(np.full(len(person), c), sex, age) for c in candidates], axis=1
+    ).reshape(len(person), len(candidates))
+    cum = mask.cumsum(axis=1)
+    k = np.floor(chunk.rng.random(len(person)) * cum[:, -1]).astype(np.int64)
+    pick = (cum > k[:, None]).argmax(axis=1)
+    return np.where(cum[:, -1] > 0, candidates[pick], -1)
 
 
 def ucd_dispensings(chunk: Chunk) -> Frame:

@@ -23,6 +23,7 @@ import numpy as np
 from sndslab.synth._care import YEAR, claim_lines, poisson_days, profession_code
 from sndslab.synth._context import Chunk
 from sndslab.synth._dcir import SAT_PHA
+from sndslab.synth._drugs import pharmacy_rate
 from sndslab.synth._falls import MIN_EXPOSED_65_PER_MILLION, FallModel, falls_realism
 from sndslab.synth._frame import Frame
 from sndslab.synth._ids import NO_DAY, repeat_index
@@ -34,7 +35,7 @@ BIAS_COUNTERS = ("post_fall", "frailty", "co_prescription")
 
 
 def fall_care_dispensings(
-    chunk: Chunk, providers: Providers, fall_rows: Frame, exposures: Frame
+    chunk: Chunk, providers: Providers, fall_rows: Frame, exposures: Frame, ald: Frame
 ) -> tuple[Frame, Frame]:
     """Post-fall, frailty-driven and co-prescribed dispensings: ``(claim_lines, exposures)``."""
     rng = chunk.rng
@@ -86,13 +87,19 @@ def fall_care_dispensings(
         pos += len(p)
     chunk.fall_care_counts = dict(counts)
     person, day, drug = person[keep], day[keep], drug[keep]
-    return _dispensing_lines(chunk, providers, person, day, drug)
+    return _dispensing_lines(chunk, providers, ald, person, day, drug)
 
 
 def _dispensing_lines(
-    chunk: Chunk, providers: Providers, person: np.ndarray, day: np.ndarray, drug: np.ndarray
+    chunk: Chunk,
+    providers: Providers,
+    ald: Frame,
+    person: np.ndarray,
+    day: np.ndarray,
+    drug: np.ndarray,
 ) -> tuple[Frame, Frame]:
-    """Pharmacy claim lines (one box, prescribed by the GP) and their exposures."""
+    """Pharmacy claim lines (one box, prescribed by the GP, at 100 % under a covering ALD as
+    every pharmacy line: ``_drugs.pharmacy_rate``) and their exposures."""
     rng = chunk.rng
     ref = chunk.ref
     persons = chunk.persons
@@ -109,7 +116,7 @@ def _dispensing_lines(
         category="dispensing",
         nat=ref.drug_nat_ref[drug],
         paid=price,
-        rate=ref.drug_reimb_rate[drug],
+        rate=pharmacy_rate(chunk, ald, person, day, drug),
         exe=pharmacy,
         pre=persons.gp[person],
         qty=1.0,

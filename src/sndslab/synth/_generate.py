@@ -330,7 +330,7 @@ def _generate_chunk(
         chunk, visit_lines, disp_lines, bio_lines, ucd_lines, exposures
     )
     fall_care_lines, fall_care_exposures = fall_care_dispensings(
-        chunk, providers, fall_rows, exposures
+        chunk, providers, fall_rows, exposures, ald
     )
     disp_lines = Frame.concat([disp_lines, fall_care_lines])
     exposures = Frame.concat([exposures, fall_care_exposures])
@@ -363,7 +363,7 @@ def _generate_chunk(
             used[f["person"]] = True
     lines = _fictitious_nir(chunk, lines)
     phantom = phantom_patients(chunk, used, lines, truth)
-    lines = Frame.concat([lines, phantom, collusive_dispensings(chunk)])
+    lines = Frame.concat([lines, phantom, collusive_dispensings(chunk, ald)])
     consumers = np.zeros(len(chunk.persons), bool)
     consumers[lines["person"]] = True
     phantom_lines = len(phantom)

@@ -174,9 +174,9 @@ def phantom_patients(chunk: Chunk, used: np.ndarray, lines: Frame, truth: Any) -
     return _abuse.phantom_patients(chunk, used, lines, truth)
 
 
-def collusive_dispensings(chunk: Chunk) -> Frame:
+def collusive_dispensings(chunk: Chunk, ald: Frame) -> Frame:
     """Colluding pharmacies' fictitious dispensings (``_abuse.collusive_dispensings``)."""
-    return _abuse.collusive_dispensings(chunk)
+    return _abuse.collusive_dispensings(chunk, ald)
 
 
 #: Nursing key letters and coefficients (NGAP 2019, titre XVI): AMI 1 injection, AMI 1.5 blood
