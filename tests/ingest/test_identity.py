@@ -84,8 +84,13 @@ def test_person_level_identifier_is_the_groups(built: tuple[Path, LakeReader]) -
 
 
 def _pmsi_link_scores(out: Path, r: LakeReader) -> list[tuple[object, ...]]:
-    """(link_status, record under a family-rank PSA, records, records linked to the right
-    person) over every kept PMSI record, scored against the generator's ``pmsi_links``."""
+    """(link_status, record of a family-rank sibling, records, records linked to the right
+    person) over every kept PMSI record, scored against the generator's ``pmsi_links``.
+
+    A family-rank record carries a shared PSA that is a key of its true person. A record
+    carrying another person's NIR_ANO_17 (identity difficulty) that happens to be a
+    family-rank PSA is not one: no sibling fits its sex and birth year, so it is rightly
+    ``ambiguous_twin`` (counted with the other wrong-key records)."""
     t = out / "truth"
     return r.rows(f"""
         WITH pmap AS (
@@ -105,7 +110,10 @@ def _pmsi_link_scores(out: Path, r: LakeReader) -> list[tuple[object, ...]]:
                  link_status FROM {r["int.rip_stays"]}),
         fam AS (SELECT DISTINCT ben_nir_psa FROM '{t}/identities.parquet'
                 WHERE role = 'family_rank')
-        SELECT r.link_status, r.NIR_ANO_17 IN (SELECT ben_nir_psa FROM fam) AS family,
+        SELECT r.link_status,
+               r.NIR_ANO_17 IN (SELECT ben_nir_psa FROM fam) AND EXISTS (
+                 SELECT 1 FROM '{t}/identities.parquet' i
+                 WHERE i.ben_nir_psa = l.nir_ano_17 AND i.person_id = l.person_id) AS family,
                count(*), count(*) FILTER (WHERE m.tp = l.person_id)
         FROM recs r JOIN '{t}/pmsi_links.parquet' l
           ON l.product = r.product AND l.eta_num = r.eta AND l.number = r.num

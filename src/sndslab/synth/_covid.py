@@ -99,7 +99,8 @@ def draw_covid(chunk: Any) -> Frame:
     persons = chunk.persons
     n = len(persons)
     rng = np.random.default_rng([chunk.config.seed, 78, chunk.index])
-    start = np.full(n, chunk.study_start, np.int64)
+    # infections from the care start: an entrant (birth, arrival) is not exposed before entry
+    start = np.asarray(chunk.care_start, np.int64)
     end = chunk.alive_end
     rows: list[Frame] = []
     for w, (_name, a, p, b, burden, fatality, elderly) in enumerate(

@@ -64,7 +64,8 @@ def fall_care_dispensings(
         declined = np.flatnonzero(model.decline < NO_DAY)
         for atc, prob, per_year in pr.frailty_drugs:
             who = declined[rng.random(len(declined)) < prob]
-            s = np.maximum(model.decline[who], chunk.study_start) + rng.integers(0, 31, len(who))
+            start = np.maximum(model.decline[who], chunk.care_start[who])
+            s = start + rng.integers(0, 31, len(who))
             p, d = poisson_days(rng, np.full(len(who), per_year), s, alive[who])
             parts.append((who[p], d, atc, "frailty"))
 
@@ -76,7 +77,7 @@ def fall_care_dispensings(
 
     person = np.concatenate([x[0] for x in parts]).astype(np.int64)
     day = np.concatenate([x[1] for x in parts]).astype(np.int64)
-    keep = (day >= chunk.study_start) & (day <= alive[person])
+    keep = (day >= chunk.care_start[person]) & (day <= alive[person])
     counts: Counter[str] = Counter()
     drug = np.empty(len(person), np.int64)
     pos = 0

@@ -110,7 +110,7 @@ def flu_vaccinations(
         top = 1 - np.exp(-span / FRONT_LOAD_DAYS)
         delay = np.floor(-FRONT_LOAD_DAYS * np.log1p(-rng.random(len(who)) * top))
         day = opening + np.minimum(delay, span - 1).astype(np.int64)
-        ok = (day >= chunk.study_start) & (day <= chunk.alive_end[who]) & (day < NO_DAY)
+        ok = (day >= chunk.care_start[who]) & (day <= chunk.alive_end[who]) & (day < NO_DAY)
         people.append(who[ok])
         days.append(day[ok])
     person = np.concatenate(people) if people else empty

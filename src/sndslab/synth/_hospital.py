@@ -566,8 +566,10 @@ def _pair_transfers(chunk: Chunk, stays: Frame, est: np.ndarray) -> np.ndarray:
     """Establishment of transfer-in stays: another MCO establishment of the source's region.
 
     A transfer whose source was dropped or moved (it no longer ends on the transfer's entry
-    day) or that has no other establishment in the region becomes an ordinary stay. Updates
-    ``transfer_from`` / ``transfer_out`` in place; returns the establishments.
+    day) or that has no other establishment in the region becomes an ordinary stay (kind
+    ``condition``, or ``background`` without a condition; it then counts as a readmission).
+    Updates ``kind``, ``transfer_from`` / ``transfer_out`` in place; returns the
+    establishments.
     """
     from sndslab.synth._pmsi_extra import other_mco_establishment
 
@@ -583,6 +585,11 @@ def _pair_transfers(chunk: Chunk, stays: Frame, est: np.ndarray) -> np.ndarray:
     est = est.copy()
     est[t[ok]] = provider[ok]
     stays["transfer_from"][t[~ok]] = -1
+    # an ordinary stay in the truth too (kind), not only in ENT_MOD and the readmission flag
+    demoted = t[~ok]
+    stays["kind"][demoted] = np.where(
+        stays["cond"][demoted] >= 0, STAY_KINDS["condition"], STAY_KINDS["background"]
+    )
     out = np.zeros(len(stays), bool)
     out[src[ok]] = True
     stays["transfer_out"] = out

@@ -211,7 +211,7 @@ def inter_establishment_tables(
         "ETA_NUM": eta,
         "RSA_NUM": rsa,
         "DGN_PAL": _s(pie["dp"]),
-        "DGN_REL": _s(pie["dr"], missing=_text(pie["dr"]) == ""),
+        "DGN_REL": b["DGN_REL"],  # unit rows carry the stay's DR (sessions: the tumour, N185)
         "ETA_NUM_GEO": eta,
         "PAR_DUR_SEJ": _i(np.zeros(k)),
         "UM_ORD_NUM": _i(np.ones(k)),
