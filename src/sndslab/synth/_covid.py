@@ -99,19 +99,23 @@ def draw_covid(chunk: Any) -> Frame:
     persons = chunk.persons
     n = len(persons)
     rng = np.random.default_rng([chunk.config.seed, 78, chunk.index])
-    # infections from the care start: an entrant (birth, arrival) is not exposed before entry
-    start = np.asarray(chunk.care_start, np.int64)
+    start = np.full(n, chunk.study_start, np.int64)
+    care_start = np.asarray(chunk.care_start, np.int64)
     end = chunk.alive_end
     rows: list[Frame] = []
     for w, (_name, a, p, b, burden, fatality, elderly) in enumerate(
         waves(chunk.config.first_year, chunk.config.last_year)
     ):
         curve = _wave_intensity(a, p, b, burden)
-        age = persons.age_at(p)
+        age = np.maximum(persons.age_at(p), 0)  # a person born after the peak: youngest band
         band = _band(age)
         old = np.where(age >= 75, elderly, 1.0)
         for hospital, rate in ((True, HOSP_PER_100K), (False, OUTSIDE_DEATHS_PER_100K)):
             who, day = curve.poisson_days(rng, rate[band] / 1e5 * old, start, end)
+            # an entrant (birth, arrival) is not exposed before its entry: restricting the
+            # Poisson process to the care window keeps every other person's draws unchanged
+            in_care = day >= care_start[who]
+            who, day = who[in_care], day[in_care]
             if len(who) == 0:
                 continue
             b_ = band[who]
