@@ -14,22 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from sndslab.registry import DCIR_JOIN_KEYS
 from sndslab.synth import _refdata as rd
 
-DCIR_JOIN = " AND ".join(
-    f"p.{k} = s.{k}"
-    for k in (
-        "DCT_ORD_NUM",
-        "FLX_DIS_DTD",
-        "FLX_EMT_NUM",
-        "FLX_EMT_ORD",
-        "FLX_EMT_TYP",
-        "FLX_TRT_DTD",
-        "ORG_CLE_NUM",
-        "PRS_ORD_NUM",
-        "REM_TYP_AFF",
-    )
-)
+DCIR_JOIN = " AND ".join(f"p.{k} = s.{k}" for k in DCIR_JOIN_KEYS)
 VISIT_NATURES = "(1111, 1112, 1211, 1212, 1157, 1191)"
 
 
