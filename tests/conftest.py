@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def synth_extract(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2,000 persons over 2019–2020 (seed 1): ``raw/`` and ``truth/`` (generated once).
-    Inter-establishment records at 3 % (default 1 %) so that the CMD 28 sessions the rules
-    must keep occur at this size (~6 expected instead of ~2)."""
+    Inter-establishment records far above the default (50 % of stays of a night or more, 90 %
+    of them sessions) so that the CMD 28 sessions the SEJ_TYP = 'B' rule must keep (only those
+    of cancer and kidney-failure patients, ~4 % of the sessions) occur at this size (~10
+    expected) whatever the random draws of other generator changes."""
 
     out = tmp_path_factory.mktemp("ingest-synth") / "extract"
     generate(
@@ -30,11 +32,17 @@ def synth_extract(tmp_path_factory: pytest.TempPathFactory) -> Path:
             last_year=2020,
             seed=1,
             chunk_size=1000,
-            # more inter-establishment records, mostly sessions, than by default (1 % of stays,
-            # 35 % sessions), so that the fixture has CMD 28 sessions kept by the SEJ_TYP = 'B'
-            # rule (only ~20 % of sessions are of a kept GHM) whatever the draws (test_rules)
+            # far more inter-establishment records, mostly sessions, than by default (1 % of
+            # stays, 35 % sessions): see the docstring (test_rules)
+            # and the rarest PMSI artefacts (0.2-0.3 % of records by default) a few times more
+            # often, so every rule the tests expect to fire has cases at 2,000 persons
             artefacts=ArtefactRates(
-                inter_establishment_rate=0.05, inter_establishment_session_share=0.8
+                inter_establishment_rate=0.5,
+                inter_establishment_session_share=0.9,
+                ghm_error_rate=0.02,
+                typ_gen_rsa_rate=0.01,
+                placeholder_nir_rate=0.01,
+                ghs_not_billed_rate=0.01,
             ),
         ),
         out,
