@@ -255,18 +255,6 @@ class StageResult:
         }
 
 
-def _ensure_lake(paths: LakePaths) -> None:
-    """Create the lake's marker, or check its layout; a directory holding a lake of layout 1
-    (``stg/`` or ``_state/`` but no ``_lake.json``) is refused with
-    :class:`sndslab.lake.LakeLayoutError` (``ensure_marker`` alone would adopt it)."""
-    st = paths.storage
-    if not st.exists(paths.marker) and any(
-        st.exists(paths.join(p)) for p in ("stg", "_state", "int")
-    ):
-        paths.check_version()  # raises: names layout 1 when it finds one
-    paths.ensure_marker()
-
-
 def _delete_unlisted(paths: LakePaths, listed: set[str]) -> int:
     """Delete the part directories under ``stg/`` and ``quarantine/`` that the state does not
     list (left by an interrupted run; invisible to readers); returns how many."""
@@ -319,7 +307,7 @@ def stage(
     paths = LakePaths(root, con.storage)
     result = StageResult(lake=lake)
     try:
-        _ensure_lake(paths)
+        paths.ensure_marker()  # refuses a legacy lake or a non-empty directory that is no lake
         state = IngestState.load(paths)
         scratch = paths.join(".tmp", "stage")
         con.storage.delete(scratch)

@@ -390,7 +390,7 @@ def _project_mco(
         los[src],
         session[src],
         ~is_dup & ~ret_err[src] & ~ghm_err[src] & (gen == "0"),
-        dp=stays["dp"][src],
+        stays["dp"][src],
     )
     apply_mco_artefacts(chunk, b, quality, truth)
     _write(writer, truth, "T_MCOaaB", *merge_batches(year, b, pie_year, pie_tables.get("T_MCOaaB")))

@@ -158,7 +158,7 @@ def mco_quality_masks(
     los: np.ndarray,
     session: np.ndarray,
     eligible: np.ndarray,
-    dp: np.ndarray | None = None,
+    dp: np.ndarray,
 ) -> np.ndarray:
     """Disjoint masks ``[placeholder NIR, GHS 9999, GHM 14Z08Z]`` over the written MCO
     records of ``person`` (``eligible``: records without another artefact). Abortions are
@@ -171,10 +171,9 @@ def mco_quality_masks(
     persons = chunk.persons
     age = persons.age_of(person, entry)
     woman = (persons.sex[person] == 2) & (age >= 15) & (age <= 49)
+    first = np.asarray(dp).astype("U1")
     ivg = eligible & ~placeholder & ~ghs & woman & (los <= 1) & ~session
-    if dp is not None:
-        first = np.asarray(dp).astype("U1")
-        ivg &= (first != "S") & (first != "T")
+    ivg &= (first != "S") & (first != "T")
     ivg &= rng.random(n) < _rate(chunk, "abortion_ghm_rate")
     return np.stack([placeholder, ghs, ivg])
 
