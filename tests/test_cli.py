@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 import sndslab
 from sndslab.cli import app, main, parse_years
 from sndslab.errors import InvalidArgumentError
+from sndslab.lake import open_lake
 
 runner = CliRunner()
 
@@ -181,7 +182,7 @@ def test_demo_runs_synth_ingest_events_omop(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (out / "synth" / "raw" / "IR_BEN_R.csv").is_file()
     assert (out / "synth" / "truth" / "manifest.json").is_file()
-    assert (out / "lake" / "_reports" / "ingest.md").is_file()
+    assert Path(str(open_lake(out / "lake").report_path())).is_file()
     assert "int.persons" in sndslab.open_lake(out / "lake").tables("int")
     assert "events.patients" in sndslab.open_lake(out / "lake").tables("events")
     assert (out / "omop" / "person").is_dir()

@@ -359,6 +359,8 @@ def _ingest(
     mapping: dict[str, str] | None = None,
     keep_fictitious_persons: bool = False,
     truth: Path | None = None,
+    extract: str | None = None,
+    keep: int | None = None,
 ) -> Any:
     if not raw_dir.is_dir():
         raise InvalidArgumentError(f"raw directory {raw_dir} does not exist or is not a directory")
@@ -381,6 +383,9 @@ def _ingest(
             mapping=mapping,
             keep_fictitious_persons=keep_fictitious_persons,
             truth=truth,
+            append_extract=extract == "append",
+            replace_extract=extract == "replace",
+            keep=keep,
         )
 
 
@@ -418,8 +423,20 @@ def _print_ingest(result: Any) -> None:
             ("PMSI link precision", f"{score['pmsi']['precision']:.4%}"),
             ("PMSI link recall", f"{score['pmsi']['recall']:.4%}"),
         ]
-    rows.append(("report", _lake_paths(result.lake).report_file("ingest.md")))
+    changes = (result.report.get("extract") or {}).get("changes") or {}
+    moved = [f"{len(v)} {k}" for k, v in changes.items() if v and k != "unchanged"]
+    if moved:
+        rows.append(("raw files since last ingest", ", ".join(moved)))
+    rows.append(("report", _report_path(result.lake)))
     _print_summary(rows)
+
+
+def _report_path(lake: Path | str) -> str:
+    """The Markdown report of the lake's current commit."""
+    from sndslab.lake import open_lake
+
+    with open_lake(lake) as opened:
+        return opened.report_path("ingest.md") or "-"
 
 
 @app.command()
@@ -464,13 +481,42 @@ def ingest(
             "RAW_DIR/../truth when it holds identities.parquet).",
         ),
     ] = None,
+    append_extract: Annotated[
+        bool,
+        typer.Option(
+            "--append-extract",
+            help="Add RAW_DIR's files to the lake's extract (another raw directory than the "
+            "one the lake was built from; file names must not clash).",
+        ),
+    ] = False,
+    replace_extract: Annotated[
+        bool,
+        typer.Option(
+            "--replace-extract",
+            help="Make RAW_DIR the lake's only extract (another directory, or the same one "
+            "with none of its files unchanged); the previous state stays for rollback.",
+        ),
+    ] = False,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            "--keep",
+            min=1,
+            help="Commits kept for `sndslab lake rollback` (default: as the lake's last "
+            "commit says; 2 for a new lake).",
+        ),
+    ] = None,
 ) -> None:
     """Ingest raw SNDS files into a typed lake: stg/, quarantine/, int/ and _reports/.
 
     A file is staged into the table its name identifies (T_MCO19B, ER_PRS_F_2019, ...) or the
     one --map gives; any other file is refused, with the reason in the report.
-    Incremental and idempotent: files already ingested (same content) are not read again.
+    Incremental and idempotent: files already ingested (same content) are not read again;
+    files removed from RAW_DIR are withdrawn from the lake. The whole run is published in one
+    step at its end: interrupted, it leaves the lake as it was.
     """
+    if append_extract and replace_extract:
+        raise InvalidArgumentError("--append-extract and --replace-extract exclude each other")
     result = _ingest(
         raw_dir,
         lake,
@@ -479,6 +525,8 @@ def ingest(
         _parse_maps(maps or []),
         keep_fictitious_persons,
         truth,
+        "append" if append_extract else "replace" if replace_extract else None,
+        keep,
     )
     _print_ingest(result)
     if not allow_refused:
@@ -500,7 +548,7 @@ def _refuse_refused(result: Any) -> None:
     more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
     raise SndslabError(
         f"{len(bad)} raw file(s) with {lines:,} data line(s) not staged ({why}{more}); see "
-        f"{_lake_paths(result.lake).report_file('ingest.md')}; --allow-refused accepts this"
+        f"{_report_path(result.lake)}; --allow-refused accepts this"
     )
 
 
@@ -698,6 +746,55 @@ def lake_info(
             tables.add_row(f"{layer}.{name}", f"{entry.rows:,}")
     out.print(layers)
     out.print(tables)
+
+
+@lake_app.command("history")
+def lake_history(
+    lake: Annotated[Path, typer.Argument(help="Lake directory.")],
+) -> None:
+    """The kept commits of a lake (what `sndslab lake rollback` can return to)."""
+    from sndslab.lake import open_lake
+
+    with open_lake(lake) as opened:
+        commits = opened.history()
+    table = Table(title=f"commits of {lake}", title_justify="left")
+    for col in ("commit", "created", "command", "int", "events", "marts", "raw files", "notes"):
+        table.add_column(col, justify="right" if col in ("commit", "raw files") else "left")
+    for c in commits:
+        table.add_row(
+            str(c.number),
+            c.created,
+            c.command,
+            *(str(c.layers.get(layer, "-")) for layer in ("int", "events", "marts")),
+            f"{len(c.stg):,}",
+            "; ".join(c.notes),
+        )
+    out.print(table)
+
+
+@lake_app.command("rollback")
+def lake_rollback(
+    lake: Annotated[Path, typer.Argument(help="Lake directory.")],
+    to: Annotated[
+        int | None,
+        typer.Option("--to", help="Commit to return to (default: the one before the last)."),
+    ] = None,
+) -> None:
+    """Publish again an earlier kept commit of the lake (itself a new commit)."""
+    from sndslab.lake import LakePaths, rollback, writer_lock
+
+    paths = LakePaths(str(lake))
+    paths.check_version()
+    with writer_lock(paths):
+        commit = rollback(paths, to)
+    _print_summary(
+        [
+            ("commit", str(commit.number)),
+            ("layers", ", ".join(f"{k} g{v}" for k, v in sorted(commit.layers.items()))),
+            ("raw files", f"{len(commit.stg):,}"),
+            ("notes", "; ".join(commit.notes)),
+        ]
+    )
 
 
 def _registry_tables() -> list[Any]:

@@ -27,6 +27,7 @@ from sndslab.engines import (
 )
 from sndslab.engines._spark import java_available
 from sndslab.engines._sql import dedup_names, to_spark_sql
+from sndslab.lake import open_lake
 
 ENGINES = ("duckdb", "spark")
 SPARK_SKIP = (
@@ -255,7 +256,7 @@ def _sorted_table(lake: Path, name: str) -> Any:
 def test_ingest_adds_up_on_each_engine(lakes: dict[str, Any], engine: str) -> None:
     lake, result = lakes[engine]
     result.rules.check()
-    rep = json.loads((lake / "_reports" / "ingest.json").read_text())
+    rep = open_lake(lake).report
     assert rep["tables"] and all(t["adds_up"] for t in rep["tables"].values())
     assert result.identity.persons > 0
     assert result.intermediate.get("dcir_prestations", 0) > 0

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from sndslab.lake import open_lake
+
 LakeReader = Any  # conftest.LakeReader (tests are not a package)
 
 
@@ -185,7 +187,7 @@ def test_identity_scored_in_the_ingest_report(built: tuple[Path, LakeReader]) ->
     difficulties the scores are below 100 % and the splits are counted."""
     out, r = built
     lake = Path(r.lake.root)
-    report = json.loads((lake / "_reports" / "ingest.json").read_text())
+    report = open_lake(lake).report
     score = report["identity_score"]
     assert score["truth_dir"] == str((out / "truth").resolve())
     assert 0.99 <= score["pairwise_precision"] <= 1.0
@@ -194,7 +196,7 @@ def test_identity_scored_in_the_ingest_report(built: tuple[Path, LakeReader]) ->
     assert score["by_difficulty"]["nir_ano_missing"][0] > 0
     assert 0.98 <= score["pmsi"]["recall"] < 1.0
     assert score["pmsi"]["by_status"]["incoherent"][0] > 0
-    md = (lake / "_reports" / "ingest.md").read_text()
+    md = open_lake(lake).report_markdown
     assert "## Identity score" in md and "pairwise recall" in md
 
 

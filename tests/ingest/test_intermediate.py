@@ -3,7 +3,6 @@ contracts enforced and the int generation atomic."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,7 @@ def test_no_cartesian_blow_up(ingested_synth: tuple[Path, Path], synth_lake: Lak
     assert diag == stays[1] + stays[2] + das + um
     pha = r.one(f"SELECT count(*) FROM {r['int.clean__ER_PHA_F']}")[0]
     assert r.one(f"SELECT count(*) FROM {r['int.dcir_pharmacy']}")[0] == pha
-    res = json.loads((lake / "_reports" / "ingest.json").read_text())
+    res = open_lake(lake).report
     assert res["join_loss"]["er_pha_f_rows_without_prestation"] == 0.0
     assert res["intermediate"]["mco_stays"] == stays[0]
 

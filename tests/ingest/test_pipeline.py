@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+
+from sndslab.lake import open_lake
 
 
 @pytest.fixture(scope="module")
@@ -15,11 +16,10 @@ def built(ingested_synth: tuple[Path, Path]) -> tuple[Path, Path]:
 
 def test_report_written_and_adds_up(built: tuple[Path, Path]) -> None:
     _, lake = built
-    rep = json.loads((lake / "_reports" / "ingest.json").read_text())
+    rep = open_lake(lake).report
     assert all(t["adds_up"] for t in rep["tables"].values())
-    assert (lake / "_reports" / "ingest.md").read_text().startswith("# Ingest report")
+    assert open_lake(lake).report_markdown.startswith("# Ingest report")
     assert rep["identity"]["persons"] > 0
-    from sndslab.lake import open_lake
 
     with open_lake(lake) as lk:
         tables = lk.tables("int")

@@ -14,7 +14,7 @@ import pytest
 from sndslab.engines import get_engine
 from sndslab.ingest._identity import FICTITIOUS_CDI_NIR
 from sndslab.ingest._pipeline import build_int
-from sndslab.lake import LakePaths
+from sndslab.lake import LakePaths, open_lake
 
 LakeReader = Any  # conftest.LakeReader (tests are not a package)
 FICT = ", ".join(f"'{c}'" for c in FICTITIOUS_CDI_NIR)
@@ -28,7 +28,7 @@ def built(ingested_synth: tuple[Path, Path]) -> tuple[Path, Path, dict[str, int]
 
 
 def _report(lake: Path) -> dict[str, Any]:
-    return json.loads((lake / "_reports" / "ingest.json").read_text())
+    return open_lake(lake).report
 
 
 def test_flow_window_is_the_care_year_plus_six_months(synth_lake: LakeReader) -> None:
@@ -87,7 +87,7 @@ def test_fictitious_nir_keys_are_claims_of_no_person(
     assert ident["fictitious_claim_lines"] == lines
     assert 0.9 * truth["dcir.fictitious_nir_lines"] <= lines <= truth["dcir.fictitious_nir_lines"]
     assert not ident["fictitious_as_persons"]
-    text = (lake / "_reports" / "ingest.md").read_text()
+    text = open_lake(lake).report_markdown
     assert f"fictitious-NIR keys (no person): {n_keys}, their kept ER_PRS_F lines: {lines}" in text
     # their DCIR lines reach the int tables without a person
     prestations = synth_lake["int.dcir_prestations"]

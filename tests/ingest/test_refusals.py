@@ -8,7 +8,6 @@ exit 0 and reported as ``refused | 0 | 0``; a raw folder without IR_BEN_R raised
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from typer.testing import CliRunner
 
 from sndslab.cli import app
 from sndslab.ingest import ingest
+from sndslab.lake import open_lake
 
 runner = CliRunner()
 
@@ -36,7 +36,7 @@ def test_a_refused_file_counts_its_lines(tmp_path: Path, synth_raw: Path) -> Non
     assert (refused["status"], refused["rows_in"], refused["refused"]) == ("refused", 3, 3)
     assert "names no SNDS table" in refused["message"]
     assert result.report["refused"]["files"] == 1 and result.report["refused"]["rows"] == 3
-    md = (tmp_path / "lake" / "_reports" / "ingest.md").read_text()
+    md = open_lake(tmp_path / "lake").report_markdown
     assert "## Refused files" in md and "notes_2019.csv" in md
 
 
@@ -63,7 +63,7 @@ def test_the_command_exits_non_zero_unless_refusals_are_allowed(
         app, ["ingest", str(raw), "--lake", str(tmp_path / "lake"), "--allow-refused"]
     )
     assert ok.exit_code == 0, ok.output
-    report = json.loads((tmp_path / "lake" / "_reports" / "ingest.json").read_text())
+    report = open_lake(tmp_path / "lake").report
     (prs,) = [f for f in report["files"] if f["file"] == "ER_PRS_F_2019.csv"]
     assert prs["refused"] == 2
 

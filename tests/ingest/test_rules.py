@@ -12,7 +12,7 @@ import pytest
 from sndslab.engines import get_engine
 from sndslab.errors import InvalidArgumentError
 from sndslab.ingest._rules import QualityRule, apply_rules, load_rules, render_sql
-from sndslab.lake import LakePaths, write_generation
+from sndslab.lake import LakePaths, open_lake, write_generation
 
 LakeReader = Any  # conftest.LakeReader (tests are not a package)
 
@@ -50,7 +50,7 @@ def built(ingested_synth: tuple[Path, Path]) -> tuple[Path, Path, dict]:
 
 
 def _report(lake: Path) -> dict:
-    return json.loads((lake / "_reports" / "ingest.json").read_text())
+    return open_lake(lake).report
 
 
 def test_every_rule_loads_cites_a_source_and_is_ordered() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from sndslab.errors import SndslabError
 from sndslab.ingest import _stage, stage
-from sndslab.lake import LakeLayoutError
+from sndslab.lake import LakeLayoutError, open_lake, part_id
 
 HEADER = "BEN_NIR_PSA;BEN_RNG_GEM;BEN_NAI_ANN\n"
 ECD = "BEN_IDT_ANO;CER_LIG_NUM;ECD_CIM_COD\n"
@@ -62,7 +62,14 @@ def test_changed_file_replaces_its_previous_parts(tmp_path: Path) -> None:
     result = stage(raw, lake)
     (acc,) = result.accounts
     assert acc.staged == 1 and any("replaces" in n for n in acc.notes)
-    assert len(list((lake / "stg" / "IR_BEN_R").rglob("*.parquet"))) == 1
+    assert result.changes["changed"] == ["IR_BEN_R.csv"]
+    with open_lake(lake) as opened:
+        assert opened.table("stg.IR_BEN_R").count() == 1
+    # the previous parts stay with the commit before (rollback), the ones before go
+    assert len(list((lake / "stg" / "IR_BEN_R").rglob("*.parquet"))) == 2
+    (raw / "IR_BEN_R.csv").write_text(HEADER + "Z2;1;1971\n")
+    stage(raw, lake)
+    assert len(list((lake / "stg" / "IR_BEN_R").rglob("*.parquet"))) == 2
 
 
 def test_crash_mid_run_leaves_lake_usable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,7 +99,7 @@ def test_crash_mid_run_leaves_lake_usable(tmp_path: Path, monkeypatch: pytest.Mo
     assert not (lake / ".tmp").exists()
     # the crashed file's part directory is there, but not listed: invisible to readers
     orphan = lake / "stg" / "KI_ECD_R" / "year=2021"
-    assert [p.name for p in orphan.iterdir()] == [_sha16(raw / "KI_ECD_R_2021.csv")]
+    assert [p.name for p in orphan.iterdir()] == [_id16(raw / "KI_ECD_R_2021.csv")]
     assert "stg/KI_ECD_R/year=2021" not in (lake / "_state" / "files.json").read_text()
     monkeypatch.setattr(_stage, "stage_file", real)
     result = stage(raw, lake)
@@ -104,8 +111,8 @@ def test_crash_mid_run_leaves_lake_usable(tmp_path: Path, monkeypatch: pytest.Mo
     ]
 
 
-def _sha16(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+def _id16(path: Path) -> str:
+    return part_id(path.name, hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 def test_unlisted_part_directories_are_deleted(tmp_path: Path) -> None:
@@ -114,8 +121,8 @@ def test_unlisted_part_directories_are_deleted(tmp_path: Path) -> None:
     assert first.notes == []
     listed = sorted(p for a in first.accounts for p in a.parts)
     assert listed == [
-        f"stg/IR_BEN_R/year=none/{_sha16(raw / 'IR_BEN_R.csv')}",
-        f"stg/KI_ECD_R/year=2020/{_sha16(raw / 'KI_ECD_R_2020.csv')}",
+        f"stg/IR_BEN_R/year=none/{_id16(raw / 'IR_BEN_R.csv')}",
+        f"stg/KI_ECD_R/year=2020/{_id16(raw / 'KI_ECD_R_2020.csv')}",
     ]
     stray = [
         lake / "stg" / "IR_BEN_R" / "year=none" / "0123456789abcdef",
@@ -143,7 +150,7 @@ def test_old_layout_and_old_state_are_refused(tmp_path: Path) -> None:
     stage(raw, lake)
     state = lake / "_state" / "files.json"
     data = json.loads(state.read_text())
-    assert data["version"] == 2
+    assert data["version"] == 3
     state.write_text(json.dumps({**data, "version": 1}))
     with pytest.raises(SndslabError, match=r"version 1.*rebuild"):
         stage(raw, lake)

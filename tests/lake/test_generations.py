@@ -121,7 +121,7 @@ def test_layout_versions(tmp_path: Path) -> None:
     fresh = open_lake(tmp_path / "new", create=True)
     assert (
         fresh.tables() == []
-        and json.loads((tmp_path / "new" / "_lake.json").read_text())["layout_version"] == 2
+        and json.loads((tmp_path / "new" / "_lake.json").read_text())["layout_version"] == 3
     )
     fresh.close()
 

@@ -1,12 +1,15 @@
-"""The whole ingest: stage → rules → identity → intermediate → report.
+"""The whole ingest: stage → rules → identity → intermediate → report → ONE commit.
 
-Staging is incremental and atomic per file (``stg/``, ``_state/files.json``). The rest is ONE
-generation of the ``int`` layer (:func:`sndslab.lake.write_generation`): the kept rows and
-flags of every staged table (internal datasets ``clean__<TABLE>``, ``flags__<TABLE>``), the
-identity tables and every public int table, committed by the layer's manifest only when every
-step succeeded, so a crash or an interrupt leaves the previous generation readable and
-unchanged. Orphan satellite rows go to ``quarantine/<TABLE>/orphans/``
-(:meth:`sndslab.lake.LakePaths.quarantine_orphans`).
+Staging is incremental (``stg/`` parts named by file name and content, the staging cache
+``_state/files.json``). The rest is one generation of the ``int`` layer
+(:func:`sndslab.lake.write_generation`): the kept rows, flags and orphan satellite rows of
+every staged table (internal datasets ``clean__<TABLE>``, ``flags__<TABLE>``,
+``orphans__<TABLE>``), the identity tables and every public int table; then the report, in the
+report directory of the commit to come. Only then one lake commit publishes the staged
+extract, the ``int`` generation and the report together (:func:`sndslab.lake.publish`): a
+crash or an interrupt at any earlier point leaves the previous commit readable and unchanged,
+and the next run removes the leftovers and says so. The run reads what it is about to publish
+through a pending view (:meth:`sndslab.lake.LakePaths.at`).
 """
 
 from __future__ import annotations
@@ -18,14 +21,28 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
 
+from sndslab._faults import failpoint
 from sndslab.engines import Connection, DuckDBConnection, Engine, get_engine, is_uri
 from sndslab.errors import SndslabError
 from sndslab.ingest._identity import IdentityResult, resolve_persons
-from sndslab.ingest._identity_score import find_truth, score_lake
+from sndslab.ingest._identity_score import find_truth, score_identity
 from sndslab.ingest._intermediate import build_intermediate, join_loss
 from sndslab.ingest._report import write_report
 from sndslab.ingest._rules import QualityRule, RuleCounts, apply_rules, load_rules, rule_units
-from sndslab.lake import GenerationWriter, LakePaths, LayerManifest, config_hash, write_generation
+from sndslab.lake import (
+    GenerationWriter,
+    LakeCommit,
+    LakePaths,
+    LayerManifest,
+    commit_numbers,
+    config_hash,
+    current_commit,
+    kept_parts,
+    open_lake,
+    publish,
+    write_generation,
+    writer_lock,
+)
 
 #: The staged tables identity resolution reads.
 IDENTITY_INPUTS = frozenset({"IR_BEN_R", "ER_PRS_F"})
@@ -70,7 +87,7 @@ def _require_beneficiaries(staged: Any, raw_dir: Path | str, lake: Path | str) -
     """One clear error when no IR_BEN_R was staged: identity, persons and every person-linked
     int table need it; what was staged stays in ``stg/`` and is reused by the next run."""
     accounts = getattr(staged, "accounts", [])
-    tables = {a.table for a in accounts if a.table and a.status == "staged"}
+    tables = {f.table for f in staged.files.values()}
     if "IR_BEN_R" in tables:
         return
     kept = sum(1 for a in accounts if a.status == "staged")
@@ -83,17 +100,14 @@ def _require_beneficiaries(staged: Any, raw_dir: Path | str, lake: Path | str) -
 
 
 def _inputs(staged: Any) -> dict[str, Any]:
-    """Fingerprints of the staged files the generation was built from, by file and by table."""
-    accounts = [
-        acc
-        for acc in getattr(staged, "accounts", [])
-        if getattr(acc, "table", None) and acc.status == "staged"
-    ]
+    """Fingerprints of the staged files the generation was built from, by file and by table
+    (the whole published extract, every raw directory of it)."""
+    files = staged.files.values()
     by_table: dict[str, list[str]] = {}
-    for acc in accounts:
-        by_table.setdefault(acc.table, []).append(acc.sha256)
+    for f in files:
+        by_table.setdefault(f.table, []).append(f.sha256)
     return {
-        "stg_files": dict(sorted((a.file, a.sha256) for a in accounts)),
+        "stg_files": dict(sorted((f.name, f.sha256) for f in files)),
         "stg_tables": {t: sorted(v) for t, v in sorted(by_table.items())},
     }
 
@@ -161,10 +175,14 @@ def build_int(
     *,
     inputs: dict[str, Any] | None = None,
     keep_fictitious_persons: bool = False,
+    publish_commit: bool = True,
+    keep: int | None = None,
 ) -> IntResult:
-    """Build and commit one generation of the ``int`` layer from the staged tables of the lake:
-    rules, identity, intermediate tables (see the module docstring). Fictitious-NIR keys are
-    claims attached to no person unless ``keep_fictitious_persons``
+    """Build one generation of the ``int`` layer from the staged tables of the lake (as
+    ``paths`` sees them: a pending view during an ingest): rules, identity, intermediate
+    tables (see the module docstring); published in a lake commit unless ``publish_commit`` is
+    False (then the caller publishes ``IntResult.generation``). Fictitious-NIR keys are claims
+    attached to no person unless ``keep_fictitious_persons``
     (:func:`sndslab.ingest.resolve_persons`)."""
     rules = load_rules() if rules is None else rules
     timings: dict[str, float] = {}
@@ -180,14 +198,18 @@ def build_int(
     if keep_fictitious_persons:  # part of the configuration: changing it rebuilds everything
         config["identity"] = {"keep_fictitious_persons": True}
     inputs = dict(inputs or {})
-    with write_generation(paths, "int", con, config=config, inputs=inputs) as w:
+    with write_generation(
+        paths, "int", con, config=config, inputs=inputs, publish_commit=publish_commit, keep=keep
+    ) as w:
         plan = _plan(w.previous, config, con.engine.name, inputs)
         counts = apply_rules(
             con, paths, w, rules, carry=plan.carry_rules, previous=plan.previous_rules
         )
         lap("rules")
+        failpoint("ingest.rules")
         identity, persons_changed = _identity(con, w, plan, keep_fictitious_persons)
         lap("identity")
+        failpoint("ingest.identity")
 
         def reusable(group: str, staged: set[str], links_persons: bool) -> bool:
             if plan.full or staged & plan.changed:
@@ -197,6 +219,7 @@ def build_int(
         rows = build_intermediate(con, paths, w, reusable=reusable)
         loss = join_loss(con, w)
         lap("intermediate")
+        failpoint("ingest.intermediate")
         w.counts.update(
             {
                 "rules": counts.model_dump(mode="json"),
@@ -221,6 +244,17 @@ def build_int(
     )
 
 
+def _score(root: str, pending: LakeCommit, truth_dir: Path) -> dict[str, Any] | None:
+    """Identity score of the pending commit (read on a DuckDB connection of its own, whatever
+    engine built it), None without identity tables."""
+    opened = open_lake(root)
+    try:
+        score = score_identity(opened.con, opened.paths.at(pending), truth_dir)
+    finally:
+        opened.close()
+    return None if score is None else score.model_dump(mode="json")
+
+
 def ingest(
     raw_dir: Path | str,
     lake: Path | str,
@@ -231,6 +265,9 @@ def ingest(
     mapping: Mapping[str, str] | None = None,
     keep_fictitious_persons: bool = False,
     truth: Path | str | bool | None = None,
+    append_extract: bool = False,
+    replace_extract: bool = False,
+    keep: int | None = None,
 ) -> IngestResult:
     """Stage ``raw_dir`` into ``lake`` then apply ``rules`` (default: the built-in rules),
     resolve identity, build the ``int`` generation and write the report.
@@ -248,8 +285,14 @@ def ingest(
     within it, spilling under ``lake/.tmp``). ``IngestResult.timings`` gives each step's
     seconds. Fictitious-NIR keys (BEN_CDI_NIR 01/05/06/08/09/11) are claims attached to no
     person, counted in the report, unless ``keep_fictitious_persons`` makes them pseudo-persons.
+
+    The run publishes ONE lake commit at its end (staged extract, ``int`` generation and
+    report; see the module docstring), keeping ``keep`` commits for ``sndslab lake rollback``
+    (default: as the lake's latest commit says). ``append_extract`` / ``replace_extract``: see
+    :func:`sndslab.ingest.stage`.
     """
     from sndslab.ingest import stage  # the staging step (its own module, other owner)
+    from sndslab.ingest._state import IngestState
 
     root = str(lake)
     eng = get_engine(engine, lake=None if is_uri(root) else root)
@@ -258,35 +301,73 @@ def ingest(
     con = eng.connect()
     paths = LakePaths(root, con.storage)
     try:
-        paths.ensure_marker()
-        # every step runs on the chosen engine (on "spark": the same SQL, transpiled)
-        staged = stage(raw_dir, lake, engine=eng, progress=progress, mapping=mapping)
-        timings["stage"] = round(time.perf_counter() - started, 3)
-        _require_beneficiaries(staged, raw_dir, lake)
-        if paths.is_local:  # the engine's spill directory lives there (staging removes it)
-            paths.storage.mkdirs(paths.tmp_dir)
-        _unordered(con)
-        built = build_int(
-            con,
-            paths,
-            rules,
-            inputs=_inputs(staged),
-            keep_fictitious_persons=keep_fictitious_persons,
-        )
-        timings.update(built.timings)
-        clock = time.perf_counter()
-        truth_dir = find_truth(raw_dir, truth) if paths.is_local else None
-        score = score_lake(root, truth_dir) if truth_dir is not None else None
-        report = write_report(
-            paths,
-            staged,
-            built.rules,
-            built.identity,
-            built.intermediate,
-            built.join_loss,
-            identity_score=score,
-        )
-        timings["report"] = round(time.perf_counter() - clock, 3)
+        with writer_lock(paths):
+            paths.ensure_marker()
+            # every step runs on the chosen engine (on "spark": the same SQL, transpiled)
+            staged = stage(
+                raw_dir,
+                lake,
+                engine=eng,
+                progress=progress,
+                mapping=mapping,
+                publish_commit=False,
+                append_extract=append_extract,
+                replace_extract=replace_extract,
+            )
+            timings["stage"] = round(time.perf_counter() - started, 3)
+            failpoint("ingest.staged")
+            _require_beneficiaries(staged, raw_dir, lake)
+            if paths.is_local:  # the engine's spill directory lives there (staging removes it)
+                paths.storage.mkdirs(paths.tmp_dir)
+            _unordered(con)
+            base = current_commit(paths)
+            pending = LakeCommit(
+                number=0,
+                created="",
+                command="ingest",
+                layers=dict(base.layers) if base is not None else {},
+                stg=staged.files,
+                raw_dirs=staged.raw_dirs,
+            )
+            built = build_int(
+                con,
+                paths.at(pending),
+                rules,
+                inputs=_inputs(staged),
+                keep_fictitious_persons=keep_fictitious_persons,
+                publish_commit=False,
+            )
+            pending.layers["int"] = built.generation
+            timings.update(built.timings)
+            clock = time.perf_counter()
+            truth_dir = find_truth(raw_dir, truth) if paths.is_local else None
+            score = _score(root, pending, truth_dir) if truth_dir is not None else None
+            numbers = commit_numbers(paths)
+            number = (numbers[-1] + 1) if numbers else 1
+            report = write_report(
+                paths,
+                staged,
+                built.rules,
+                built.identity,
+                built.intermediate,
+                built.join_loss,
+                identity_score=score,
+                out_dir=paths.report_dir(number),
+                extra={"extract": {"raw_dirs": staged.raw_dirs, "changes": staged.changes}},
+            )
+            timings["report"] = round(time.perf_counter() - clock, 3)
+            failpoint("ingest.report")
+            commit = publish(
+                paths,
+                command="ingest",
+                base=pending,
+                report=f"_reports/{number:08d}",
+                keep=keep,
+                notes=list(staged.notes),
+            )
+            if commit.number != number:  # the writer lock makes this impossible
+                raise AssertionError(f"commit {commit.number} published, {number} expected")
+            IngestState.load(paths).keep_only(kept_parts(paths))
     finally:
         con.close()
         paths.storage.delete(paths.tmp_dir)

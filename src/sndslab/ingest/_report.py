@@ -211,14 +211,21 @@ def write_report(
     intermediate: dict[str, int],
     join_loss: dict[str, float] | None = None,
     identity_score: dict[str, Any] | None = None,
+    *,
+    out_dir: str,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write ``ingest.json`` and ``ingest.md`` under the lake's ``reports_dir`` (atomically,
-    through the lake's storage); returns the report dict."""
+    """Write ``ingest.json`` and ``ingest.md`` into ``out_dir`` (the report directory of the
+    commit about to be published, :meth:`sndslab.lake.LakePaths.report_dir`; each file written
+    atomically through the lake's storage) with the ``extra`` sections; returns the report
+    dict."""
     report = build_report(
         stage_result, rule_counts, identity, intermediate, join_loss, identity_score
     )
+    report.update(extra or {})
     storage = paths.storage
     text = json.dumps(report, indent=2, default=str) + "\n"
-    storage.write_text(paths.report_file("ingest.json"), text)
-    storage.write_text(paths.report_file("ingest.md"), _markdown(report))
+    storage.mkdirs(out_dir)
+    storage.write_text(storage.join(out_dir, "ingest.json"), text)
+    storage.write_text(storage.join(out_dir, "ingest.md"), _markdown(report))
     return report

@@ -633,9 +633,9 @@ def apply_rules(
     Writes, per table, into the ``int`` generation of ``writer`` the internal datasets
     ``clean__<TABLE>`` (kept rows, stg columns with ``_year``, transforms applied) and
     ``flags__<TABLE>`` (one row per filtered row: ``_source_file``, ``_source_line``,
-    ``_rule``); satellite rows without a parent go to the quarantine dataset
-    ``paths.quarantine_orphans(TABLE)`` with the quarantine schema (removed when there are
-    none). Returns the counts.
+    ``_rule``); satellite rows without a parent go to the internal dataset
+    ``orphans__<TABLE>`` with the quarantine schema (only when there are some). Returns the
+    counts.
 
     ``carry`` (whole :func:`rule_units` only) names staged tables whose inputs have not changed
     since the previous generation: their datasets are carried over and their counts taken from
@@ -689,6 +689,7 @@ def _carry_tables(
         for name in (f"clean__{t}", f"flags__{t}"):
             if not writer.carry(name):
                 raise AssertionError(f"the previous int generation has no {name}")
+        writer.carry(orphans_name(t))  # only when it had orphans
         counts.rows_in[t] = previous.rows_in.get(t, 0)
         counts.kept[t] = previous.kept.get(t, 0)
         counts.orphans[t] = previous.orphans.get(t, 0)
@@ -720,6 +721,12 @@ def _matched(con: Connection, rel: str, selected: list[str]) -> dict[str, int]:
 def clean_name(table: str) -> str:
     """Internal dataset of the kept rows of ``table`` in the ``int`` generation."""
     return f"clean__{table}"
+
+
+def orphans_name(table: str) -> str:
+    """Internal dataset of the satellite rows of ``table`` without a parent row (the
+    quarantine schema; ``int.orphans__ER_PHA_F`` through :func:`sndslab.lake.relation`)."""
+    return f"orphans__{table}"
 
 
 def flags_name(table: str) -> str:
@@ -764,14 +771,12 @@ def _write_table(
         f"SELECT _source_file, _source_line, {rule_name} AS _rule FROM {rel} WHERE _ord >= 0",
         internal=True,
     )
-    target = paths.quarantine_orphans(table)
     if con.scalar(f"SELECT count(*) FROM {rel} WHERE _ord = -1"):
-        con.write_dataset(
+        writer.write(
+            orphans_name(table),
             f"SELECT _source_file, _source_line, '{ORPHAN_REASON}' AS reason, "
             f'NULL::VARCHAR AS "column", NULL::VARCHAR AS raw_value, '
             f"'no parent row on the join keys' AS detail FROM {rel} WHERE _ord = -1",
-            target,
             order_by=ROW_ID,
+            internal=True,
         )
-    elif paths.storage.exists(target):
-        paths.storage.delete(target)

@@ -9,19 +9,32 @@ written by the engine's own writer (``con.write_dataset``):
   hive partitioning); rows in file order (sorted by ``_source_line``);
 - ``<lake>/quarantine/<TABLE>/<sha256[:16]>/``: ``_source_file``, ``_source_line``, ``reason``,
   ``column``, ``raw_value``, ``detail``, sorted by ``_source_line``;
-- ``<lake>/_state/files.json`` (:mod:`sndslab.ingest._state`): the accounts, whose ``parts`` list
-  those directories relative to the lake (``stg/ER_PRS_F/year=2019/0123456789abcdef``).
+- ``<lake>/_state/files.json`` (:mod:`sndslab.ingest._state`): the staging cache, accounts whose
+  ``parts`` list those directories relative to the lake (``stg/ER_PRS_F/year=2019/<id16>``,
+  ``<id16>`` derived from the file's name and content: :func:`sndslab.lake.part_id`).
 
 ``_source_line`` is the 1-based *data* line number: the header is line 0, so the line shown by
 an editor is ``_source_line + 1``. It is exact for rows and rejected lines, including after
 blank lines and malformed lines; for a file whose quoted values contain line breaks it is the
 row ordinal instead (the account carries a note).
 
-Crash safety: a file's parts are written at their final directories and the state records them
-last; readers only see the parts the state lists (``stg.<TABLE>`` through
-:func:`sndslab.lake.relation`). A crash leaves unlisted directories: the next run deletes every
-unlisted part directory before staging (counted in :attr:`StageResult.notes`) and re-stages the
-interrupted file. Scratch data goes under ``<lake>/.tmp/stage`` (deleted at the end of a run).
+Crash safety: a file's parts are written at their final directories, never over parts in use
+(their name derives from the file's name and content), and the cache records them last.
+Readers only see what the lake's current commit publishes (``stg.<TABLE>`` through
+:func:`sndslab.lake.relation`): :func:`stage` publishes the new extract in one commit (or leaves
+that to :func:`sndslab.ingest.ingest`, which publishes it with the ``int`` layer built from it).
+A crash leaves unlisted directories: the next run deletes every part directory neither the
+cache nor a kept commit lists before staging (counted in :attr:`StageResult.notes`) and
+re-stages the interrupted file. Scratch data goes under ``<lake>/.tmp/stage`` (deleted at the
+end of a run).
+
+The extract: a lake holds the files of one raw directory (or of several, each added with
+``append_extract``). A run on that directory publishes exactly its current files: new and
+changed files are staged, removed ones withdrawn, renamed ones staged under their new name
+(:attr:`StageResult.changes`). Another directory is refused unless ``append_extract`` (add its
+files) or ``replace_extract`` (make it the lake's only extract); so is a run on the same
+directory where no file the lake holds from it is left unchanged (another extract under the
+same names), unless ``replace_extract``.
 
 Each engine has its own reader (:data:`STAGERS`, keyed on ``con.engine.name``): DuckDB's CSV
 reader (:mod:`sndslab.ingest._stage_duckdb`) and Spark's text reader
@@ -44,13 +57,22 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from sndslab._faults import failpoint
 from sndslab.engines import Connection, Engine, get_engine
-from sndslab.errors import InvalidArgumentError
+from sndslab.errors import InvalidArgumentError, SndslabError
 from sndslab.ingest._accounting import FileAccount
 from sndslab.ingest._discover import RawFile, discover
 from sndslab.ingest._read import TypingPlan, plan_columns
 from sndslab.ingest._state import IngestState
-from sndslab.lake import LakePaths
+from sndslab.lake import (
+    LakeCommit,
+    LakePaths,
+    StagedFile,
+    current_commit,
+    kept_parts,
+    publish,
+    writer_lock,
+)
 
 log = logging.getLogger("sndslab.ingest")
 
@@ -93,14 +115,14 @@ def _reader(engine: str) -> Reader:
 def stg_rel(rf: RawFile) -> str:
     """A staged file's part directory relative to the lake (as ``acc.parts`` records it)."""
     assert rf.table is not None
-    part = _RELATIVE.stg_part(rf.table.name, rf.year, rf.sha256)
+    part = _RELATIVE.stg_part(rf.table.name, rf.year, rf.name, rf.sha256)
     return PurePosixPath(Path(part)).as_posix()
 
 
 def quarantine_rel(rf: RawFile) -> str:
     """A staged file's quarantine directory relative to the lake."""
     assert rf.table is not None
-    part = _RELATIVE.quarantine_part(rf.table.name, rf.sha256)
+    part = _RELATIVE.quarantine_part(rf.table.name, rf.name, rf.sha256)
     return PurePosixPath(Path(part)).as_posix()
 
 
@@ -183,8 +205,8 @@ def stage_file(
         if own_scratch:
             con.storage.delete(work)
     if acc.status != "staged":
-        con.storage.delete(paths.stg_part(rf.table.name, rf.year, rf.sha256))
-        con.storage.delete(paths.quarantine_part(rf.table.name, rf.sha256))
+        con.storage.delete(paths.stg_part(rf.table.name, rf.year, rf.name, rf.sha256))
+        con.storage.delete(paths.quarantine_part(rf.table.name, rf.name, rf.sha256))
     acc.seconds = round(time.perf_counter() - started, 3)
     return acc.check()
 
@@ -234,6 +256,15 @@ class StageResult:
     lake: Path | str
     accounts: list[FileAccount] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the lake's staged files after this run (what it publishes as ``stg``), by file name
+    files: dict[str, StagedFile] = field(default_factory=dict)
+    #: the raw directories of the lake's extract after this run
+    raw_dirs: list[str] = field(default_factory=list)
+    #: file names by change since the published extract: new, changed, renamed, removed,
+    #: unchanged (this raw directory's files only)
+    changes: dict[str, list[str]] = field(default_factory=dict)
+    #: the commit this run published (None when the caller publishes: ``publish=False``)
+    commit: LakeCommit | None = None
 
     @property
     def new(self) -> list[FileAccount]:
@@ -256,20 +287,110 @@ class StageResult:
 
 
 def _delete_unlisted(paths: LakePaths, listed: set[str]) -> int:
-    """Delete the part directories under ``stg/`` and ``quarantine/`` that the state does not
-    list (left by an interrupted run; invisible to readers); returns how many."""
+    """Delete the part directories under ``stg/`` and ``quarantine/`` that neither the cache
+    nor a kept commit lists (left by an interrupted run; invisible to readers); returns how
+    many."""
+    from sndslab.lake._commit import part_parents
+
     st = paths.storage
-    dirs: list[tuple[str, ...]] = []
-    for table in st.list_dir(paths.join("stg")):
-        dirs += [("stg", table, y) for y in st.list_dir(paths.join("stg", table))]
-    dirs += [("quarantine", table) for table in st.list_dir(paths.join("quarantine"))]
     removed = 0
-    for parent in dirs:
+    for parent in part_parents(paths):
         for name in st.list_dir(paths.join(*parent)):
             if _PART_NAME.fullmatch(name) and "/".join((*parent, name)) not in listed:
                 st.delete(paths.join(*parent, name))
                 removed += 1
     return removed
+
+
+def _check_extract(
+    raw: Path, files: list[RawFile], commit: LakeCommit | None, *, append: bool, replace: bool
+) -> None:
+    """Refuse another extract (see the module docstring) unless asked for."""
+    if append and replace:
+        raise InvalidArgumentError("--append-extract and --replace-extract exclude each other")
+    if commit is None or not commit.stg or replace:
+        return
+    here = str(raw)
+    mine = {n: f for n, f in commit.stg.items() if f.raw_dir == here}
+    if here not in commit.raw_dirs:
+        if not append:
+            held = ", ".join(commit.raw_dirs) or "another directory"
+            raise SndslabError(
+                f"the lake holds the extract of {held} ({len(commit.stg)} file(s)); {raw} is "
+                "another raw directory: --append-extract adds its files to the lake's extract, "
+                "--replace-extract makes it the lake's only extract (the current state stays "
+                "available to `sndslab lake rollback`), or ingest it into a new lake"
+            )
+        clash = sorted({rf.name for rf in files} & set(commit.stg))
+        if clash:
+            raise SndslabError(
+                f"--append-extract: {len(clash)} file name(s) of {raw} are already in the lake "
+                f"from another raw directory ({', '.join(clash[:5])}"
+                f"{', …' if len(clash) > 5 else ''}): file names must be unique in a lake"
+            )
+        return
+    now = {rf.name: rf.sha256 for rf in files}
+    unchanged = [n for n, f in mine.items() if now.get(n) == f.sha256]
+    if len(mine) >= 2 and not unchanged:
+        changed = sum(1 for n in mine if n in now)
+        raise SndslabError(
+            f"none of the {len(mine)} file(s) the lake holds from {raw} is unchanged "
+            f"({changed} changed, {len(mine) - changed} removed): this looks like another "
+            "extract under the same directory; --replace-extract makes it the lake's extract "
+            "(the current state stays available to `sndslab lake rollback`), or ingest it "
+            "into a new lake"
+        )
+
+
+def _extract_view(
+    raw: Path,
+    accounts: list[FileAccount],
+    commit: LakeCommit | None,
+    *,
+    replace: bool,
+) -> tuple[dict[str, StagedFile], list[str], dict[str, list[str]]]:
+    """The lake's staged files and raw directories after this run, and the changes."""
+    here = str(raw)
+    previous = dict(commit.stg) if commit is not None and not replace else {}
+    dirs = list(commit.raw_dirs) if commit is not None and not replace else []
+    mine = {n: f for n, f in previous.items() if f.raw_dir == here}
+    out = {n: f for n, f in previous.items() if f.raw_dir != here}
+    for acc in accounts:
+        if acc.status == "staged" and acc.table:
+            out[acc.file] = StagedFile(
+                name=acc.file,
+                sha256=acc.sha256,
+                table=acc.table,
+                year=acc.year,
+                parts=list(acc.parts),
+                raw_dir=here,
+                rows=acc.staged,
+            )
+    now = {n for n, f in out.items() if f.raw_dir == here}
+    removed = sorted(set(mine) - now)
+    gone = {mine[n].sha256: n for n in removed}
+    changes: dict[str, list[str]] = {
+        "new": [],
+        "changed": [],
+        "renamed": [],
+        "removed": removed,
+        "unchanged": [],
+    }
+    for name in sorted(now):
+        f = out[name]
+        if name not in mine:
+            kind = "renamed" if f.sha256 in gone else "new"
+        else:
+            kind = "unchanged" if mine[name].sha256 == f.sha256 else "changed"
+        changes[kind].append(name)
+    for acc in accounts:
+        if acc.file in changes["changed"]:
+            acc.notes.append(f"replaces the previous version (sha256 {mine[acc.file].sha256[:16]})")
+        elif acc.file in changes["renamed"]:
+            acc.notes.append(f"renamed from {gone[acc.sha256]}")
+    if here not in dirs:
+        dirs.append(here)
+    return dict(sorted(out.items())), dirs, changes
 
 
 def stage(
@@ -280,24 +401,33 @@ def stage(
     progress: Progress | None = None,
     workers: int | None = None,
     mapping: Mapping[str, str] | None = None,
+    publish_commit: bool = True,
+    append_extract: bool = False,
+    replace_extract: bool = False,
+    keep: int | None = None,
 ) -> StageResult:
-    """Stage every new raw file of ``raw_dir`` into ``lake`` (incremental, idempotent).
+    """Stage every new raw file of ``raw_dir`` into ``lake`` (incremental, idempotent) and
+    publish the lake's new extract in one commit (unless ``publish_commit`` is False: the
+    caller publishes :attr:`StageResult.files`).
 
-    A file whose SHA-256 is in the lake's state under the same name is not re-read: its stored
-    account is returned (with the note ``reused``). Same content under another name, or twice
-    in ``raw_dir``, is ``skipped_duplicate``. A file whose name was staged before with other
-    content replaces the old parts. ``progress(done, total, file_name)`` is called as files
-    complete and once at the end. A directory of another lake layout is refused
-    (:class:`sndslab.lake.LakeLayoutError`), as is a state of another version.
+    A file whose name and content are in the lake's staging cache is not re-read: its stored
+    account is returned (with the note ``reused``). Same content twice in ``raw_dir`` is
+    ``skipped_duplicate`` (the copy the lake already holds is kept, else the first by name).
+    A modified file gets new parts (the old ones stay with the commits that use them); a
+    removed file is withdrawn; see the module docstring for other extracts
+    (``append_extract``, ``replace_extract``). ``progress(done, total, file_name)`` is called
+    as files complete and once at the end. A directory of another lake layout is refused
+    (:class:`sndslab.lake.LakeLayoutError`), as is a cache of another version.
 
     Files are staged ``workers`` at a time (default: the engine's threads, else the CPU count,
     at most 4), largest first, each on its own cursor of the connection, so a file's sequential
-    steps overlap with another's. Accounts, state and replaced parts are handled in file-name
-    order, whatever the completion order.
+    steps overlap with another's. Accounts and the cache are handled in file-name order,
+    whatever the completion order.
     """
     raw = Path(raw_dir)
     if not raw.is_dir():
         raise InvalidArgumentError(f"raw directory {raw} does not exist or is not a directory")
+    raw = raw.resolve()
     root = str(lake)
     eng = get_engine(engine, lake=root)
     _reader(eng.name)  # an engine without a staging reader fails before any work
@@ -307,18 +437,41 @@ def stage(
     paths = LakePaths(root, con.storage)
     result = StageResult(lake=lake)
     try:
-        paths.ensure_marker()  # refuses a legacy lake or a non-empty directory that is no lake
-        state = IngestState.load(paths)
-        scratch = paths.join(".tmp", "stage")
-        con.storage.delete(scratch)
-        removed = _delete_unlisted(paths, state.listed_parts())
-        if removed:
-            result.notes.append(
-                f"{removed} part director(ies) not listed in the state deleted "
-                "(left by an interrupted run)"
+        with writer_lock(paths):
+            paths.ensure_marker()  # refuses a legacy lake or a non-empty non-lake directory
+            state = IngestState.load(paths)
+            commit = current_commit(paths)
+            files = discover(raw, mapping)
+            _check_extract(raw, files, commit, append=append_extract, replace=replace_extract)
+            scratch = paths.join(".tmp", "stage")
+            con.storage.delete(scratch)
+            removed = _delete_unlisted(paths, state.listed_parts() | kept_parts(paths))
+            if removed:
+                result.notes.append(
+                    f"{removed} part director(ies) not listed in the state deleted "
+                    "(left by an interrupted run)"
+                )
+            result.accounts = _stage_files(
+                con, files, paths, state, scratch, progress, workers, commit
             )
-        files = discover(raw, mapping)
-        result.accounts = _stage_files(con, files, paths, state, scratch, progress, workers)
+            result.files, result.raw_dirs, result.changes = _extract_view(
+                raw, result.accounts, commit, replace=replace_extract
+            )
+            failpoint("stage.staged")
+            unchanged = commit is not None and (
+                commit.stg == result.files and commit.raw_dirs == result.raw_dirs
+            )
+            if publish_commit and not unchanged:  # an identical re-run publishes nothing
+                result.commit = publish(
+                    paths,
+                    command="stage",
+                    base=commit,
+                    stg=result.files,
+                    raw_dirs=result.raw_dirs,
+                    keep=keep,
+                    notes=list(result.notes),
+                )
+                state.keep_only(result.commit.parts() | kept_parts(paths))
     finally:
         con.close()
         con.storage.delete(paths.tmp_dir)
@@ -333,10 +486,11 @@ def _stage_files(
     scratch: str,
     progress: Progress | None,
     workers: int | None,
+    commit: LakeCommit | None = None,
 ) -> list[FileAccount]:
     """Stage the files that need it (see :func:`stage`), record them; every file's account."""
-    seen: dict[str, str] = {}
-    decided = [_decide(rf, state, seen) for rf in files]
+    first = _first_names(files, commit)
+    decided = [_decide(rf, state, first) for rf in files]
     todo = sorted((i for i, d in enumerate(decided) if d is None), key=lambda i: -files[i].size)
     eng = con.engine
     n_workers = max(1, min(workers or eng.threads or os.cpu_count() or 1, 4, len(todo) or 1))
@@ -346,7 +500,8 @@ def _stage_files(
             if progress is not None:
                 progress(done, len(files), files[i].name)
             acc = stage_file(con, files[i], paths, scratch=scratch)
-            decided[i] = _record(files[i], acc, paths, state)
+            decided[i] = _record(acc, state)
+            failpoint("stage.file")
             done += 1
     else:
         pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="stage")
@@ -357,7 +512,8 @@ def _stage_files(
             }
             for future in as_completed(futures):
                 i = futures[future]
-                decided[i] = _record(files[i], future.result(), paths, state)
+                decided[i] = _record(future.result(), state)
+                failpoint("stage.file")
                 done += 1
                 if progress is not None:
                     progress(done, len(files), files[i].name)
@@ -365,7 +521,7 @@ def _stage_files(
             pool.shutdown(wait=True, cancel_futures=True)
             for future, i in futures.items():
                 if decided[i] is None and not future.cancelled() and not future.exception():
-                    decided[i] = _record(files[i], future.result(), paths, state)
+                    decided[i] = _record(future.result(), state)
             raise
         except BaseException:  # Ctrl-C: start nothing more, stop what runs
             pool.shutdown(wait=False, cancel_futures=True)
@@ -386,49 +542,49 @@ def _stage_on_cursor(con: Connection, rf: RawFile, paths: LakePaths, scratch: st
         cursor.close()
 
 
-def _decide(rf: RawFile, state: IngestState, seen: dict[str, str]) -> FileAccount | None:
+def _first_names(files: list[RawFile], commit: LakeCommit | None) -> dict[str, str]:
+    """For each content present more than once, the file kept: the name the lake already holds
+    it under when that file is still there, else the first by name."""
+    names: dict[str, list[str]] = {}
+    for rf in files:
+        if rf.sha256:
+            names.setdefault(rf.sha256, []).append(rf.name)
+    held = {(f.sha256, f.name) for f in commit.stg.values()} if commit is not None else set()
+    out = {}
+    for sha, group in names.items():
+        kept = [n for n in group if (sha, n) in held]
+        out[sha] = kept[0] if kept else group[0]
+    return out
+
+
+def _decide(rf: RawFile, state: IngestState, first: dict[str, str]) -> FileAccount | None:
     """The account of a file that needs no staging (reused, duplicate, refused), else None."""
-    known = state.files.get(rf.sha256) if rf.sha256 else None
-    if known is not None and known.file == rf.name:
-        reused = FileAccount.from_dict(known.to_dict())
-        if "reused" not in reused.notes:
-            reused.notes.append("reused")
-        seen.setdefault(rf.sha256, rf.name)
-        return reused
-    first = seen.get(rf.sha256) or (known.file if known is not None else None)
-    if first is not None and rf.sha256:
+    original = first.get(rf.sha256) if rf.sha256 else None
+    if original is not None and original != rf.name:
         acc = base_account(rf)
-        acc.status, acc.duplicate_of = "skipped_duplicate", first
-        acc.message = f"{rf.name}: same content as {first}, skipped"
+        acc.status, acc.duplicate_of = "skipped_duplicate", original
+        acc.message = f"{rf.name}: same content as {original}, skipped"
         log.warning(acc.message)
         return acc
-    seen[rf.sha256] = rf.name
     if rf.table is None:
         acc = base_account(rf)
         acc.refuse(f"{rf.name}: {rf.reason}", rf.data_lines)
         log.warning(acc.message)
         return acc
+    known = state.get(rf.name, rf.sha256)
+    if known is not None and known.table == rf.table_name:
+        reused = FileAccount.from_dict(known.to_dict())
+        reused.notes = [n for n in reused.notes if not n.startswith(("replaces", "renamed"))]
+        if "reused" not in reused.notes:
+            reused.notes.append("reused")
+        return reused
     return None
 
 
-def _record(rf: RawFile, acc: FileAccount, paths: LakePaths, state: IngestState) -> FileAccount:
-    """Record a newly staged file in the state, then delete its previous version's parts (no
-    longer listed: a crash in between leaves unlisted directories, deleted by the next run).
-    A previous version of a file now refused is forgotten with its parts."""
-    previous = state.by_name(rf.name)
-    replaced = previous is not None and previous.sha256 != rf.sha256
-    if replaced:
-        assert previous is not None
-        acc.notes.append(f"replaces the previous version (sha256 {previous.sha256[:16]})")
+def _record(acc: FileAccount, state: IngestState) -> FileAccount:
+    """Record a newly staged (or empty) file in the cache."""
     if acc.status in ("staged", "empty"):
         state.record(acc)
-    elif replaced:
-        state.forget(rf.name)
-    if replaced:
-        assert previous is not None
-        for old in previous.parts:
-            if old not in acc.parts:
-                paths.storage.delete(paths.join(*old.split("/")))
     return acc
 
 

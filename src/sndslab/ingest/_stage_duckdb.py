@@ -119,8 +119,8 @@ def _stage_into(
         return
     assert rf.table is not None
     tag = uuid.uuid4().hex[:8]
-    part = paths.stg_part(rf.table.name, rf.year, rf.sha256)
-    qpart = paths.quarantine_part(rf.table.name, rf.sha256)
+    part = paths.stg_part(rf.table.name, rf.year, rf.name, rf.sha256)
+    qpart = paths.quarantine_part(rf.table.name, rf.name, rf.sha256)
     if rf.format == "csv":
         read = _read_csv_typed(con, rf, plan, part, tag, acc)
     else:

@@ -132,8 +132,8 @@ def _stage_into(
     if plan is None:
         return
     assert rf.table is not None
-    part = paths.stg_part(rf.table.name, rf.year, rf.sha256)
-    qpart = paths.quarantine_part(rf.table.name, rf.sha256)
+    part = paths.stg_part(rf.table.name, rf.year, rf.name, rf.sha256)
+    qpart = paths.quarantine_part(rf.table.name, rf.name, rf.sha256)
     encoding = rf.encoding
     rows, staged, quarantined, wrote_q = _write_parts(
         con, rf, plan, encoding, (part, qpart), scratch

@@ -1,14 +1,15 @@
-"""Incremental-ingestion state: ``<lake>/_state/files.json`` maps a file's SHA-256 to its account.
+"""The staging cache: ``<lake>/_state/files.json`` lists the raw files whose parts are complete.
 
-The state is the manifest of the ``stg`` layer: ``stg.<TABLE>`` is the set of part directories
-its accounts list (``acc.parts``, relative to the lake, e.g.
-``stg/ER_PRS_F/year=2019/0123456789abcdef``; see :mod:`sndslab.lake`). It is written
-(atomically, through the lake's storage) only after a file's parts are complete, so a crash
-leaves either the old state (the file is re-staged on the next run; its part directories derive
-from its SHA-256 and are rewritten, or deleted as unlisted) or the new one.
+An entry is the account of one raw file (its name and content hash, its part directories under
+``stg/`` and ``quarantine/``, its counts), recorded (atomically, through the lake's storage)
+only after the file's parts are written. It is a cache, not what readers see: ``stg.<TABLE>``
+is what the lake's current commit publishes (:mod:`sndslab.lake._commit`). The cache lets the
+next run reuse a file staged by an interrupted run, or a file that comes back (modified, then
+restored) while its parts are still kept by a commit. Entries whose parts are gone (deleted
+after no kept commit referred to them) are dropped when the cache is loaded.
 
-Version 2 goes with lake layout 2 (part directories); a version-1 state (part files) is refused
-with a one-line message telling to rebuild the lake.
+Version 3 goes with lake layout 3 (entries keyed by file name and content); another version is
+refused with a one-line message telling to rebuild the lake.
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ from sndslab.lake import LakePaths
 
 __all__ = ["STATE_VERSION", "IngestState"]
 
-STATE_VERSION = 2
+STATE_VERSION = 3
+
+
+def _key(name: str, sha256: str) -> str:
+    return f"{sha256}:{name}"
 
 
 class IngestState:
-    """The accounts of the files already staged into a lake, keyed by SHA-256."""
+    """The accounts of the files already staged into a lake, keyed by content and name."""
 
     def __init__(self, paths: LakePaths, files: dict[str, FileAccount] | None = None) -> None:
         self.paths = paths
@@ -34,57 +39,57 @@ class IngestState:
 
     @classmethod
     def load(cls, paths: LakePaths) -> IngestState:
-        """The state of the lake at ``paths`` (empty when there is none yet)."""
+        """The cache of the lake at ``paths`` (empty when there is none yet), without the
+        entries whose part directories no longer exist."""
         path = paths.state_file
         if not paths.storage.exists(path):
             return cls(paths)
         try:
             data: dict[str, Any] = json.loads(paths.storage.read_text(path))
             version = data.get("version")
-            files = {sha: FileAccount.from_dict(acc) for sha, acc in data["files"].items()}
+            files = {key: FileAccount.from_dict(acc) for key, acc in data["files"].items()}
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SndslabError(f"ingest state {path} is unreadable ({exc}); remove it") from exc
         if version != STATE_VERSION:
             raise SndslabError(
                 f"ingest state {path} is of version {version} (this sndslab writes version "
-                f"{STATE_VERSION}, lake layout 2): rebuild the lake with "
+                f"{STATE_VERSION}, lake layout 3): rebuild the lake with "
                 "`sndslab ingest RAW --lake NEW_DIR` from its raw files"
             )
-        return cls(paths, files)
+        exists = paths.storage.exists
+        alive = {
+            k: a
+            for k, a in files.items()
+            if all(exists(paths.join(*p.split("/"))) for p in a.parts)
+        }
+        return cls(paths, alive)
 
-    def by_name(self, name: str) -> FileAccount | None:
-        """The account recorded for the raw file ``name`` (relative to the raw directory)."""
-        for acc in self.files.values():
-            if acc.file == name:
-                return acc
-        return None
+    def get(self, name: str, sha256: str) -> FileAccount | None:
+        """The account of raw file ``name`` with content ``sha256``, if staged."""
+        return self.files.get(_key(name, sha256))
 
     def listed_parts(self) -> set[str]:
-        """Every part directory the state lists (relative to the lake, posix)."""
+        """Every part directory the cache lists (relative to the lake, posix)."""
         return {part for acc in self.files.values() for part in acc.parts}
 
     def record(self, account: FileAccount) -> None:
-        """Add ``account`` (replacing any entry of the same file name) and save atomically."""
-        self._drop(account.file)
-        self.files[account.sha256] = account
+        """Add ``account`` and save atomically."""
+        self.files[_key(account.file, account.sha256)] = account
         self.save()
 
-    def forget(self, name: str) -> None:
-        """Drop the entry of the raw file ``name``, if any, and save."""
-        if self._drop(name):
+    def keep_only(self, parts: set[str]) -> None:
+        """Drop the entries whose parts are not all in ``parts`` (no kept commit refers to
+        them: they are about to be deleted) and save."""
+        before = len(self.files)
+        self.files = {k: a for k, a in self.files.items() if set(a.parts) <= parts}
+        if len(self.files) != before:
             self.save()
 
-    def _drop(self, name: str) -> bool:
-        shas = [s for s, a in self.files.items() if a.file == name]
-        for sha in shas:
-            del self.files[sha]
-        return bool(shas)
-
     def save(self) -> None:
-        """Write the state (atomic replace through the lake's storage)."""
+        """Write the cache (atomic replace through the lake's storage)."""
         payload = {
             "version": STATE_VERSION,
-            "files": {sha: self.files[sha].to_dict() for sha in sorted(self.files)},
+            "files": {key: self.files[key].to_dict() for key in sorted(self.files)},
         }
         self.paths.storage.write_text(
             self.paths.state_file, json.dumps(payload, indent=1, sort_keys=True) + "\n"

@@ -15,6 +15,18 @@ from __future__ import annotations
 
 from sndslab.lake._api import Lake, open_lake
 from sndslab.lake._catalog import dataset_paths, known_tables, relation, relation_or_none
+from sndslab.lake._commit import (
+    LakeCommit,
+    StagedFile,
+    collect_garbage,
+    commit_numbers,
+    current_commit,
+    kept_parts,
+    publish,
+    read_commit,
+    rollback,
+    writer_lock,
+)
 from sndslab.lake._contract import (
     ColumnContract,
     LakeContractError,
@@ -30,6 +42,7 @@ from sndslab.lake._layout import (
     LAYOUT_VERSION,
     LakeLayoutError,
     LakePaths,
+    part_id,
     split_name,
 )
 from sndslab.lake._manifest import (
@@ -40,6 +53,7 @@ from sndslab.lake._manifest import (
     config_hash,
     git_revision,
     has_manifest,
+    published_generation,
     read_manifest,
     write_generation,
 )
@@ -53,25 +67,37 @@ __all__ = [  # noqa: RUF022
     "LAYERS",
     "LAYOUT_VERSION",
     "Lake",
+    "LakeCommit",
     "LakeContractError",
     "LakeLayoutError",
     "LakePaths",
     "LayerManifest",
+    "StagedFile",
     "TableContract",
     "TableEntry",
     "canonical_type",
     "check_dataset",
+    "collect_garbage",
+    "commit_numbers",
     "config_hash",
     "contract",
     "contracts",
+    "current_commit",
     "dataset_paths",
     "git_revision",
     "has_manifest",
+    "kept_parts",
     "known_tables",
     "open_lake",
+    "part_id",
+    "publish",
+    "published_generation",
+    "read_commit",
     "read_manifest",
     "relation",
     "relation_or_none",
+    "rollback",
     "split_name",
     "write_generation",
+    "writer_lock",
 ]

@@ -21,6 +21,7 @@ from sqlglot import exp
 from sndslab.engines import Connection, Engine, Relation, get_engine
 from sndslab.errors import SndslabError
 from sndslab.lake._catalog import dataset_paths, known_tables, relation
+from sndslab.lake._commit import LakeCommit, commit_numbers, current_commit, read_commit
 from sndslab.lake._layout import LAYERS, LakePaths
 from sndslab.lake._manifest import LayerManifest, has_manifest, read_manifest
 
@@ -76,11 +77,49 @@ class Lake:
 
     @property
     def report(self) -> dict[str, Any]:
-        """The ingest report (``_reports/ingest.json``) as a dict."""
-        path = self.paths.report_file("ingest.json")
-        if not self.paths.storage.exists(path):
+        """The ingest report of the current commit (``_reports/<commit>/ingest.json``)."""
+        path = self.report_path("ingest.json")
+        if path is None or not self.paths.storage.exists(path):
             raise SndslabError(f"{self.root} has no ingest report: run `sndslab ingest` first")
         return dict(json.loads(self.paths.storage.read_text(path)))
+
+    @property
+    def report_markdown(self) -> str:
+        """The ingest report of the current commit, as Markdown (``ingest.md``)."""
+        path = self.report_path("ingest.md")
+        if path is None or not self.paths.storage.exists(path):
+            raise SndslabError(f"{self.root} has no ingest report: run `sndslab ingest` first")
+        return self.paths.storage.read_text(path)
+
+    def report_path(self, name: str = "ingest.md") -> str | None:
+        """Path of a file of the current commit's ingest report, None without a report."""
+        commit = current_commit(self.paths)
+        if commit is None or commit.report is None:
+            return None
+        return self.paths.join(*commit.report.split("/"), name)
+
+    @property
+    def commit(self) -> LakeCommit | None:
+        """The published state: staged files, layer generations, report (None: empty lake)."""
+        return current_commit(self.paths)
+
+    def history(self) -> list[LakeCommit]:
+        """The kept commits, oldest first (what :func:`sndslab.lake.rollback` can return to)."""
+        return [read_commit(self.paths, n) for n in commit_numbers(self.paths)]
+
+    def stale_layers(self) -> dict[str, str]:
+        """Layers built from another generation of the layer below than the published one
+        (e.g. ``events`` after a new ingest): ``{layer: reason}``."""
+        out: dict[str, str] = {}
+        if has_manifest(self.paths, "events") and has_manifest(self.paths, "int"):
+            built = read_manifest(self.paths, "events").inputs.get("int_generation")
+            now = read_manifest(self.paths, "int").generation
+            if built is not None and built != now:
+                out["events"] = (
+                    f"built from int generation {built}, the lake publishes int generation "
+                    f"{now}: run `sndslab events`"
+                )
+        return out
 
     # ---- events ------------------------------------------------------------------------------
     def events(

@@ -1,17 +1,18 @@
-"""Resolve table names to datasets: the one place that reads manifests and staging state.
+"""Resolve table names to datasets: the one place that reads the lake's commit for tables.
 
-``stg.<TABLE>`` resolves to the datasets of the raw files recorded in ``_state/files.json``
-(files staged but not yet recorded are invisible); ``int.``, ``events.`` and ``marts.`` tables
-to the directories their layer's latest manifest commits.
+Everything resolves through the current commit (:func:`sndslab.lake.current_commit`):
+``stg.<TABLE>`` to the part directories of the raw files it publishes (files staged by a run
+not yet published are invisible); ``int.``, ``events.`` and ``marts.`` tables to the
+directories of the generation it names for their layer.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from sndslab.engines import Connection
 from sndslab.errors import SndslabError
+from sndslab.lake._commit import current_commit
 from sndslab.lake._layout import GENERATION_LAYERS, LakePaths, split_name
 from sndslab.lake._manifest import has_manifest, read_manifest
 
@@ -19,19 +20,13 @@ __all__ = ["dataset_paths", "known_tables", "relation", "relation_or_none", "res
 
 
 def _stg_parts(paths: LakePaths) -> dict[str, list[str]]:
-    if not paths.storage.exists(paths.state_file):
+    commit = current_commit(paths)
+    if commit is None:
         return {}
-    try:
-        data = json.loads(paths.storage.read_text(paths.state_file))
-    except ValueError as exc:
-        raise SndslabError(f"ingest state {paths.state_file} is unreadable ({exc})") from exc
-    out: dict[str, list[str]] = {}
-    for acc in data.get("files", {}).values():
-        for part in acc.get("parts", []):
-            bits = part.split("/")
-            if bits[0] == "stg" and len(bits) > 1:
-                out.setdefault(bits[1], []).append(paths.join(*bits))
-    return {t: sorted(v) for t, v in sorted(out.items())}
+    return {
+        t: [paths.join(*part.split("/")) for part in parts]
+        for t, parts in commit.stg_tables().items()
+    }
 
 
 def dataset_paths(paths: LakePaths, name: str, *, internal: bool = True) -> list[str] | None:

@@ -1,17 +1,22 @@
-"""Where everything lives in a lake: layers, datasets, manifests (layout version 2).
+"""Where everything lives in a lake: layers, datasets, manifests, commits (layout version 3).
 
 ::
 
     <lake>/_lake.json                                 marker: format and layout version
-    <lake>/stg/<TABLE>/year=<YYYY|none>/<sha16>/      one dataset per staged raw file
-    <lake>/quarantine/<TABLE>/<sha16>/                its unparsable rows, with the reason
-    <lake>/quarantine/<TABLE>/orphans/                its satellite rows without a parent row
-    <lake>/_state/files.json                          accounts of the staged files (stg's manifest)
+    <lake>/_commits/<NNNNNNNN>.json                   the published state (see _commit.py)
+    <lake>/stg/<TABLE>/year=<YYYY|none>/<id16>/       one dataset per staged raw file
+    <lake>/quarantine/<TABLE>/<id16>/                 its unparsable rows, with the reason
+    <lake>/_state/files.json                          staging cache: accounts of staged files
     <lake>/<layer>/g<NNNNNNNN>/<table>/               a generation's datasets (layer: int, events,
                                                       marts)
-    <lake>/<layer>/_manifests/<NNNNNNNN>.json         the generation's commit (see _manifest.py)
-    <lake>/_reports/                                  ingest report (JSON and Markdown)
+    <lake>/<layer>/_manifests/<NNNNNNNN>.json         the generation's record (see _manifest.py)
+    <lake>/_reports/<NNNNNNNN>/                       ingest report of a commit (JSON, Markdown)
     <lake>/.tmp/                                      engine spill files (deleted after a run)
+    <lake>/.lock                                      the writer lock (see _commit.writer_lock)
+
+``<id16>`` is :func:`part_id` of the raw file's name and content: a staged file is never
+rewritten in place, so a renamed or modified file gets new parts beside the ones the current
+commit uses.
 
 A dataset is a directory of Parquet parts (``part-*.parquet``), written by the engine's own
 writer. Names of tables are ``<layer>.<name>`` (``int.mco_stays``, ``events.events``,
@@ -20,9 +25,11 @@ writer. Names of tables are ``<layer>.<name>`` (``int.mco_stays``, ``events.even
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sndslab.engines import LocalStorage, Storage, is_local_path
 from sndslab.errors import SndslabError
@@ -33,11 +40,12 @@ __all__ = [
     "LAYOUT_VERSION",
     "LakeLayoutError",
     "LakePaths",
+    "part_id",
     "split_name",
 ]
 
-#: Version of the on-disk layout; bumped on any incompatible change.
-LAYOUT_VERSION = 2
+#: Version of the on-disk layout; bumped on any incompatible change (3: lake commits).
+LAYOUT_VERSION = 3
 #: Every layer, in data-flow order.
 LAYERS: tuple[str, ...] = ("stg", "int", "events", "marts")
 #: Layers written as whole generations committed by a manifest.
@@ -63,12 +71,30 @@ def split_name(name: str) -> tuple[str, str]:
     return layer, table
 
 
+def part_id(name: str, sha256: str) -> str:
+    """Name of the part directories of raw file ``name`` with content ``sha256``.
+
+    >>> part_id("ER_PRS_F.csv", "0" * 64)
+    'c4b5ff5a4bb1c2dc'
+    """
+    return hashlib.sha256(f"{name}\0{sha256}".encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class LakePaths:
-    """Paths of one lake (a local path, or a URI where the engine is Spark)."""
+    """Paths of one lake (a local path, or a URI where the engine is Spark).
+
+    ``view`` (a :class:`sndslab.lake.LakeCommit`, see :meth:`at`) makes table resolution read
+    that commit instead of the latest one: how a run reads what it is about to publish.
+    """
 
     root: str
     storage: Storage = field(default_factory=LocalStorage)
+    view: Any = field(default=None, compare=False, repr=False)
+
+    def at(self, commit: Any) -> LakePaths:
+        """The same lake, resolving tables through ``commit`` (a pending one)."""
+        return replace(self, view=commit)
 
     def join(self, *parts: str) -> str:
         return self.storage.join(self.root, *parts)
@@ -84,7 +110,10 @@ class LakePaths:
             self.check_version()
             return
         tmp = self.tmp_dir.rstrip("/").rsplit("/", 1)[-1]  # the engine's spill dir, made first
-        if self.storage.exists(self.root) and set(self.storage.list_dir(self.root)) - {tmp}:
+        if self.storage.exists(self.root) and set(self.storage.list_dir(self.root)) - {
+            tmp,
+            ".lock",
+        }:
             self.check_version()  # not a lake, or a legacy lake: refused with its own message
         self.storage.mkdirs(self.root)
         body = {
@@ -113,6 +142,12 @@ class LakePaths:
             version = json.loads(self.storage.read_text(self.marker)).get("layout_version")
         except ValueError as exc:
             raise LakeLayoutError(f"{self.marker} is unreadable: {exc}") from exc
+        if version == 2:
+            raise LakeLayoutError(
+                f"{self.root} is a lake of layout version 2 (sndslab before lake commits); this "
+                f"sndslab reads layout {LAYOUT_VERSION}: rebuild it with "
+                "`sndslab ingest RAW --lake NEW_DIR` from its raw files"
+            )
         if version != LAYOUT_VERSION:
             raise LakeLayoutError(
                 f"{self.root} is a lake of layout version {version}; this sndslab reads layout "
@@ -120,23 +155,26 @@ class LakePaths:
             )
 
     # ---- staging -----------------------------------------------------------------------------
-    def stg_part(self, table: str, year: int | None, sha256: str) -> str:
-        """Dataset of one staged raw file."""
+    def stg_part(self, table: str, year: int | None, name: str, sha256: str) -> str:
+        """Dataset of one staged raw file (``name`` with content ``sha256``)."""
         y = "none" if year is None else f"{year:04d}"
-        return self.join("stg", table, f"year={y}", sha256[:16])
+        return self.join("stg", table, f"year={y}", part_id(name, sha256))
 
-    def quarantine_part(self, table: str, sha256: str) -> str:
+    def quarantine_part(self, table: str, name: str, sha256: str) -> str:
         """Dataset of the quarantined rows of one raw file."""
-        return self.join("quarantine", table, sha256[:16])
-
-    def quarantine_orphans(self, table: str) -> str:
-        """Dataset of the satellite rows of ``table`` without a parent row (written by the
-        ingest's rules step, replaced on every run)."""
-        return self.join("quarantine", table, "orphans")
+        return self.join("quarantine", table, part_id(name, sha256))
 
     @property
     def state_file(self) -> str:
         return self.join("_state", "files.json")
+
+    # ---- commits ------------------------------------------------------------------------------
+    @property
+    def commits_dir(self) -> str:
+        return self.join("_commits")
+
+    def commit_file(self, number: int) -> str:
+        return self.join("_commits", f"{number:08d}.json")
 
     # ---- generations -------------------------------------------------------------------------
     def layer_dir(self, layer: str) -> str:
@@ -164,9 +202,9 @@ class LakePaths:
     def reports_dir(self) -> str:
         return self.join("_reports")
 
-    def report_file(self, name: str) -> str:
-        """A file of the ingest report (``ingest.json``, ``ingest.md``)."""
-        return self.join("_reports", name)
+    def report_dir(self, number: int) -> str:
+        """Directory of the ingest report published by commit ``number``."""
+        return self.join("_reports", f"{number:08d}")
 
     @property
     def tmp_dir(self) -> str:

@@ -1,15 +1,15 @@
-"""Generations and their manifests: how a layer is published atomically on both engines.
+"""Generations and their manifests: how a layer's datasets are written beside the published ones.
 
 A run that (re)builds a layer writes every dataset into a new generation directory
-``<layer>/g<N>/`` (never into the datasets readers use), then commits by writing one new file
-``<layer>/_manifests/<N>.json``. Readers resolve a table through the manifest with the highest
-number, so they see the previous generation until that file exists and the new one after:
-there is no rename of data, which is what makes the protocol work on object stores (a PUT of a
-new key is atomic) as well as on local disks and HDFS (temporary file renamed to a new name).
-A run that fails or is interrupted leaves an uncommitted generation directory, deleted by the
+``<layer>/g<N>/`` (never into the datasets readers use), then records it in one new file
+``<layer>/_manifests/<N>.json``. The generation becomes visible only when a lake commit names it
+(:mod:`sndslab.lake._commit`): :func:`write_generation` publishes one by default, or leaves it
+to the caller (``publish=False``: the ingest publishes its staged files, its ``int``
+generation and its report in one commit). Readers resolve a table through the generation the
+latest commit names, so they see the previous generation until that commit exists and the new
+one after. A run that fails or is interrupted leaves an unpublished generation, deleted by the
 next run (which says so). A table the run did not rebuild is carried over: its manifest entry
-points to the older generation's directory. The last ``keep`` generations are kept (so a bad
-run can be rolled back); directories no kept manifest refers to are deleted after a commit.
+points to the older generation's directory.
 
 The manifest records what the stage manifests need: sndslab version, git revision (when the
 package runs from a git checkout), configuration hash, input fingerprints, per-table rows,
@@ -31,8 +31,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from sndslab import __version__
+from sndslab._faults import failpoint
 from sndslab.engines import Connection
 from sndslab.errors import SndslabError
+from sndslab.lake._commit import DEFAULT_KEEP, current_commit, publish
 from sndslab.lake._layout import LakePaths
 
 __all__ = [
@@ -43,12 +45,10 @@ __all__ = [
     "config_hash",
     "git_revision",
     "has_manifest",
+    "published_generation",
     "read_manifest",
     "write_generation",
 ]
-
-#: Generations kept per layer after a commit (the current one and the one before).
-DEFAULT_KEEP = 2
 
 
 class TableEntry(BaseModel):
@@ -108,19 +108,25 @@ def config_hash(config: Any) -> str:
 
 
 def _generations(paths: LakePaths, layer: str) -> list[int]:
+    """Generations with a manifest file (published or not)."""
     names = paths.storage.list_dir(paths.manifests_dir(layer))
     return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
 
 
+def published_generation(paths: LakePaths, layer: str) -> int | None:
+    """The generation of ``layer`` the current commit names (None: no such layer)."""
+    commit = current_commit(paths)
+    return None if commit is None else commit.layers.get(layer)
+
+
 def read_manifest(paths: LakePaths, layer: str, generation: int | None = None) -> LayerManifest:
-    """The committed manifest of ``layer`` (the latest, or ``generation``); raises
-    :class:`SndslabError` when the layer was never committed."""
-    gens = _generations(paths, layer)
-    if not gens:
+    """The manifest of ``layer``: of its published generation, or of ``generation``; raises
+    :class:`SndslabError` when the layer was never published (or has no such generation)."""
+    gen = published_generation(paths, layer) if generation is None else generation
+    if gen is None:
         raise SndslabError(f"{paths.root} has no committed {layer}/ layer")
-    gen = gens[-1] if generation is None else generation
-    if gen not in gens:
-        raise SndslabError(f"{layer}/ has no generation {gen} (committed: {gens})")
+    if not paths.storage.exists(paths.manifest_file(layer, gen)):
+        raise SndslabError(f"{layer}/ has no generation {gen} (kept: {_generations(paths, layer)})")
     try:
         return LayerManifest.model_validate_json(
             paths.storage.read_text(paths.manifest_file(layer, gen))
@@ -130,7 +136,8 @@ def read_manifest(paths: LakePaths, layer: str, generation: int | None = None) -
 
 
 def has_manifest(paths: LakePaths, layer: str) -> bool:
-    return bool(_generations(paths, layer))
+    """Whether the current commit publishes ``layer``."""
+    return published_generation(paths, layer) is not None
 
 
 class GenerationWriter:
@@ -225,34 +232,27 @@ def _contract_validator(writer: GenerationWriter) -> Any:
     return validate
 
 
-def _referenced(paths: LakePaths, layer: str, gens: list[int]) -> set[int]:
-    """Generations the manifests ``gens`` commit or carry tables from."""
-    out = set(gens)
-    for gen in gens:
-        out |= {t.generation for t in read_manifest(paths, layer, gen).tables.values()}
-    return out
+def _clean_unpublished(paths: LakePaths, layer: str) -> list[str]:
+    """Delete the generation directories and manifests of ``layer`` no kept commit names (left
+    by a failed or interrupted run); returns the directory names."""
+    from sndslab.lake._commit import commit_numbers, read_commit
 
-
-def _clean_uncommitted(paths: LakePaths, layer: str, committed: set[int]) -> list[str]:
-    """Delete generation directories no manifest refers to (left by a failed run)."""
+    kept = [read_commit(paths, n) for n in commit_numbers(paths)]
+    used: set[int] = set()
+    for c in kept:
+        gen = c.layers.get(layer)
+        if gen is not None:
+            used.add(gen)
+            used |= {t.generation for t in read_manifest(paths, layer, gen).tables.values()}
     removed = []
+    for gen in _generations(paths, layer):
+        if gen not in used:
+            paths.storage.delete(paths.manifest_file(layer, gen))
     for name in paths.storage.list_dir(paths.layer_dir(layer)):
-        if name.startswith("g") and name[1:].isdigit() and int(name[1:]) not in committed:
+        if name.startswith("g") and name[1:].isdigit() and int(name[1:]) not in used:
             paths.storage.delete(paths.join(layer, name))
             removed.append(name)
     return removed
-
-
-def _collect_garbage(paths: LakePaths, layer: str, keep: int) -> None:
-    gens = _generations(paths, layer)
-    kept = gens[-keep:] if keep > 0 else gens[-1:]
-    referenced = _referenced(paths, layer, kept)
-    for gen in gens:
-        if gen not in kept:
-            paths.storage.delete(paths.manifest_file(layer, gen))
-    for name in paths.storage.list_dir(paths.layer_dir(layer)):
-        if name.startswith("g") and name[1:].isdigit() and int(name[1:]) not in referenced:
-            paths.storage.delete(paths.join(layer, name))
 
 
 @contextmanager
@@ -263,24 +263,36 @@ def write_generation(
     *,
     config: Mapping[str, Any] | None = None,
     inputs: Mapping[str, Any] | None = None,
-    keep: int = DEFAULT_KEEP,
+    keep: int | None = None,
     notes: list[str] | None = None,
     validate: bool = True,
+    publish_commit: bool = True,
+    command: str | None = None,
 ) -> Iterator[GenerationWriter]:
-    """Open a new generation of ``layer``; commit its manifest when the block completes.
+    """Open a new generation of ``layer``; record its manifest when the block completes and,
+    with ``publish_commit``, publish it in a new lake commit (keeping ``keep`` commits; default:
+    as the lake's latest commit says, see :mod:`sndslab.lake._commit`). Without it the caller
+    publishes ``writer.generation`` itself (:func:`sndslab.lake.publish`).
 
-    On any exception (``KeyboardInterrupt`` included) nothing is committed: the generation's
+    On any exception (``KeyboardInterrupt`` included) nothing is published: the generation's
     directory is deleted and readers keep the previous generation. Leftovers of earlier failed
     runs are deleted first and listed in ``notes`` (a list the caller passes to see them).
     With ``validate`` every public dataset is checked against its table contract when it is
     recorded (:func:`sndslab.lake.check_dataset`); a public table without a contract is an
     error.
     """
-    gens = _generations(paths, layer)
-    removed = _clean_uncommitted(paths, layer, _referenced(paths, layer, gens))
+    removed = _clean_unpublished(paths, layer)
     if notes is not None and removed:
-        notes.append(f"{layer}/: removed {len(removed)} uncommitted generation(s) {removed}")
-    generation = (gens[-1] + 1) if gens else 1
+        notes.append(
+            f"{layer}/: removed {len(removed)} unpublished generation(s) {removed} "
+            "(left by an interrupted or failed run)"
+        )
+    dirs = [
+        int(n[1:])
+        for n in paths.storage.list_dir(paths.layer_dir(layer))
+        if n.startswith("g") and n[1:].isdigit()
+    ]
+    generation = max([0, *_generations(paths, layer), *dirs]) + 1
     writer = GenerationWriter(paths, layer, con, generation)
     if validate:
         writer.validators.append(_contract_validator(writer))
@@ -303,7 +315,16 @@ def write_generation(
         timings=writer.timings,
         notes=list(notes or []),
     )
+    failpoint(f"{layer}.manifest")
     paths.storage.write_text(
         paths.manifest_file(layer, generation), manifest.model_dump_json(indent=1) + "\n"
     )
-    _collect_garbage(paths, layer, keep)
+    if publish_commit:
+        publish(
+            paths,
+            command=command or layer,
+            base=current_commit(paths),
+            layers={layer: generation},
+            keep=keep,
+            notes=list(notes or []),
+        )
