@@ -1,7 +1,7 @@
 """Architecture rules, checked on the source: layers import downwards only, and no stage spells
 a lake path or runs statements the engine seam does not offer.
 
-Layers (low → high): errors/_atomic → engines, registry, referentials → lake, synth →
+Layers (low → high): errors/_faults/_atomic → engines, registry, referentials → lake, synth →
 ingest, events → analysis layers → cli and the top-level API. A module may import its own
 package and lower layers only, including imports inside functions (an import moved into a
 function to dodge a cycle is still a layering violation).
@@ -19,6 +19,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "sndslab"
 
 RANK: dict[str, int] = {
     "errors": -1,
+    "_faults": -1,
     "_atomic": 0,
     "engines": 1,
     "registry": 1,

@@ -5,15 +5,18 @@ Production code calls :func:`failpoint` at the places where a crash or an interr
 environment variable ``SNDSLAB_FAILPOINT`` names that point; the tests set it in a subprocess to
 deliver a real signal to the process at that exact place, instead of hoping a timer lands there.
 
-``SNDSLAB_FAILPOINT`` is a comma-separated list of ``name[@N][:SIGNAL]``: the process sends itself
-``SIGNAL`` (``INT`` by default, ``KILL``, ``TERM``) the ``N``-th time (default: first) it reaches
-point ``name``. The technique is that of FreeBSD's fail(9) and the ``fail`` crate's failpoints.
+``SNDSLAB_FAILPOINT`` is a comma-separated list of ``name[@N][:ACTION]``: the ``N``-th time
+(default: first) the process reaches point ``name``, it sends itself the signal ``ACTION``
+(``INT`` by default, ``KILL``, ``TERM``), or raises the disk-full error ``OSError(ENOSPC)``
+when ``ACTION`` is ``ENOSPC``. The technique is that of FreeBSD's fail(9) and the ``fail``
+crate's failpoints.
 
 >>> failpoint("nowhere")  # no SNDSLAB_FAILPOINT: nothing happens
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import time
@@ -54,6 +57,8 @@ def failpoint(name: str) -> None:
     nth, sig = armed
     if _hits[name] != nth:
         return
+    if sig == "ENOSPC":
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), f"(failpoint {name})")
     os.kill(os.getpid(), getattr(signal, f"SIG{sig}"))
     # a handled signal (SIGINT → KeyboardInterrupt) is raised at the next bytecode boundary;
     # give an unhandled one (SIGKILL) the time to arrive before the code goes on

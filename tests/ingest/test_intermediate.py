@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from sndslab.engines import get_engine
-from sndslab.lake import LakeContractError, LakePaths, TableContract, open_lake, read_manifest
+from sndslab.lake import (
+    LakeContractError,
+    LakePaths,
+    TableContract,
+    current_commit,
+    open_lake,
+    publish,
+    read_manifest,
+)
 
 LakeReader = Any  # conftest.LakeReader (tests are not a package)
 
@@ -157,7 +165,8 @@ def test_staged_referentials_are_int_tables(
 
 
 def _staged_copy(source: Path, dest: Path) -> Path:
-    """A copy of a lake's staged part only (marker, state, stg, quarantine)."""
+    """A copy of a lake's staged part only (marker, state, stg, quarantine), published by a
+    commit of its staged files alone."""
     dest.mkdir(parents=True)
     for item in ("_lake.json", "_state", "stg", "quarantine"):
         src = source / item
@@ -165,6 +174,9 @@ def _staged_copy(source: Path, dest: Path) -> Path:
             shutil.copytree(src, dest / item)
         elif src.exists():
             shutil.copy2(src, dest / item)
+    staged = current_commit(LakePaths(str(source)))
+    assert staged is not None
+    publish(LakePaths(str(dest)), command="stage", stg=staged.stg, raw_dirs=staged.raw_dirs)
     return dest
 
 

@@ -351,10 +351,11 @@ def _extract_view(
 ) -> tuple[dict[str, StagedFile], list[str], dict[str, list[str]]]:
     """The lake's staged files and raw directories after this run, and the changes."""
     here = str(raw)
-    previous = dict(commit.stg) if commit is not None and not replace else {}
+    previous = dict(commit.stg) if commit is not None else {}
     dirs = list(commit.raw_dirs) if commit is not None and not replace else []
-    mine = {n: f for n, f in previous.items() if f.raw_dir == here}
-    out = {n: f for n, f in previous.items() if f.raw_dir != here}
+    # the files this run replaces: this directory's, or the whole extract's
+    mine = {n: f for n, f in previous.items() if replace or f.raw_dir == here}
+    out = {n: f for n, f in previous.items() if n not in mine}
     for acc in accounts:
         if acc.status == "staged" and acc.table:
             out[acc.file] = StagedFile(

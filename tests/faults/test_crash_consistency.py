@@ -1,0 +1,193 @@
+"""Crash consistency: a run killed (SIGKILL), interrupted (SIGINT) or out of disk at any step
+leaves the lake exactly as the previous commit published it, or as the new one; the next run
+removes the leftovers and ends where a clean run ends. Failpoints
+(:mod:`sndslab._faults`) put the signal at the exact step, in a real ``sndslab`` process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sndslab
+from sndslab.lake import open_lake
+
+
+def _cli(args: list[str], failpoint: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SNDSLAB_FAILPOINT"}
+    if failpoint:
+        env["SNDSLAB_FAILPOINT"] = failpoint
+    return subprocess.run(
+        [sys.executable, "-m", "sndslab", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+
+
+def fingerprint(lake: Path) -> dict[str, Any]:
+    """What readers see: every table (internal ones included) with its rows and an
+    order-insensitive content hash, the staged files, and the report's table accounts."""
+    with open_lake(lake) as opened:
+        commit = opened.commit
+        assert commit is not None
+        tables: dict[str, Any] = {}
+        names = [f"stg.{t}" for t in commit.stg_tables()]
+        for layer in ("int", "events"):
+            if layer in commit.layers:
+                names += [f"{layer}.{t}" for t in opened.manifest(layer).tables]
+        for name in sorted(names):
+            rel = opened.sql(
+                f"SELECT count(*) AS n, bit_xor(hash(CAST(t AS VARCHAR))) AS h FROM {name} t"
+            ).to_arrow()
+            tables[name] = tuple(rel.to_pylist()[0].values())
+        report = opened.report["tables"] if commit.report else None
+        return {
+            "tables": tables,
+            "files": {n: f.sha256 for n, f in commit.stg.items()},
+            "layers": sorted(commit.layers),
+            "report": report,
+        }
+
+
+@pytest.fixture(scope="module")
+def extracts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A raw directory holding a tiny synthetic extract, a lake of that directory when two of
+    its files were missing ("old"), and the fingerprints of that lake and of a clean ingest of
+    the whole extract ("new")."""
+    base = tmp_path_factory.mktemp("faults")
+    sndslab.synthesize(base / "synth", patients=150, years=(2019, 2020), seed=5)
+    full = base / "synth" / "raw"
+    names = sorted(p.name for p in full.iterdir())
+    missing = [next(n for n in names if n.startswith(p)) for p in ("ER_PRS_F", "T_MCO")]
+    raw = base / "raw"
+    shutil.copytree(full, raw)
+    for name in missing:
+        (raw / name).unlink()
+    lake_old = base / "lake_old"
+    done = _cli(["ingest", str(raw), "--lake", str(lake_old)])
+    assert done.returncode == 0, done.stderr
+    for name in missing:
+        shutil.copy2(full / name, raw / name)
+    clean = base / "lake_clean"
+    done = _cli(["ingest", str(full), "--lake", str(clean)])
+    assert done.returncode == 0, done.stderr
+    return {
+        "new": raw,
+        "lake_old": lake_old,
+        "old_state": fingerprint(lake_old),
+        "new_state": fingerprint(clean),
+    }
+
+
+@pytest.fixture(scope="module")
+def states(extracts: dict[str, Any]) -> dict[str, Any]:
+    return {"old": extracts["old_state"], "new": extracts["new_state"]}
+
+
+def _copy_old(extracts: dict[str, Any], dest: Path) -> Path:
+    shutil.copytree(extracts["lake_old"], dest)
+    return dest
+
+
+KILL_POINTS = [
+    "stage.file@2",
+    "ingest.staged",
+    "ingest.rules",
+    "ingest.identity",
+    "ingest.intermediate",
+    "int.manifest",
+    "ingest.report",
+    "lake.publish",
+]
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_an_ingest_killed_at_any_step_leaves_the_previous_commit(
+    point: str, extracts: dict[str, Any], states: dict[str, Any], tmp_path: Path
+) -> None:
+    lake = _copy_old(extracts, tmp_path / "lake")
+    done = _cli(["ingest", str(extracts["new"]), "--lake", str(lake)], f"{point}:KILL")
+    assert done.returncode == -signal.SIGKILL, (done.returncode, done.stderr[-2000:])
+    assert fingerprint(lake) == states["old"]
+
+
+def test_killed_after_the_commit_the_new_state_is_whole_and_the_next_run_cleans_up(
+    extracts: dict[str, Any], states: dict[str, Any], tmp_path: Path
+) -> None:
+    lake = _copy_old(extracts, tmp_path / "lake")
+    done = _cli(["ingest", str(extracts["new"]), "--lake", str(lake)], "lake.published:KILL")
+    assert done.returncode == -signal.SIGKILL
+    assert fingerprint(lake) == states["new"]
+    again = _cli(["ingest", str(extracts["new"]), "--lake", str(lake)])
+    assert again.returncode == 0, again.stderr
+    assert fingerprint(lake) == states["new"]
+
+
+@pytest.mark.parametrize("point", ["stage.file@2", "ingest.rules", "ingest.report"])
+def test_an_interrupted_ingest_says_so_and_the_rerun_ends_as_a_clean_ingest(
+    point: str, extracts: dict[str, Any], states: dict[str, Any], tmp_path: Path
+) -> None:
+    lake = _copy_old(extracts, tmp_path / "lake")
+    done = _cli(["ingest", str(extracts["new"]), "--lake", str(lake)], f"{point}:INT")
+    assert done.returncode == 130 and done.stderr.strip().endswith("interrupted"), done.stderr
+    assert "Traceback" not in done.stderr
+    assert fingerprint(lake) == states["old"]
+    again = _cli(["ingest", str(extracts["new"]), "--lake", str(lake)])
+    assert again.returncode == 0, again.stderr
+    assert fingerprint(lake) == states["new"]
+    assert not (lake / ".tmp").exists()
+
+
+def test_a_full_disk_is_one_line_and_the_lake_stays_as_it_was(
+    extracts: dict[str, Any], states: dict[str, Any], tmp_path: Path
+) -> None:
+    lake = _copy_old(extracts, tmp_path / "lake")
+    done = _cli(["ingest", str(extracts["new"]), "--lake", str(lake)], "int.manifest:ENOSPC")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: No space left on device")
+    assert fingerprint(lake) == states["old"]
+    assert not list((lake / "int").glob("g*")) or all(
+        int(p.name[1:]) in {g for g in _named_int_generations(lake)}
+        for p in (lake / "int").glob("g*")
+    )
+
+
+def _named_int_generations(lake: Path) -> set[int]:
+    with open_lake(lake) as opened:
+        out = set()
+        for c in opened.history():
+            gen = c.layers.get("int")
+            if gen is not None:
+                out.add(gen)
+                out |= {t.generation for t in opened.manifest("int").tables.values()}
+        return out
+
+
+@pytest.mark.parametrize("point", ["events.manifest", "lake.publish"])
+def test_events_killed_before_its_commit_leave_the_previous_events(
+    point: str, extracts: dict[str, Any], states: dict[str, Any], tmp_path: Path
+) -> None:
+    lake = _copy_old(extracts, tmp_path / "lake")
+    assert _cli(["events", str(lake)]).returncode == 0
+    before = fingerprint(lake)
+    assert _cli(["ingest", str(extracts["new"]), "--lake", str(lake)]).returncode == 0
+    with open_lake(lake) as opened:
+        assert "events" in opened.stale_layers()
+    stale = fingerprint(lake)
+    assert stale["tables"]["events.events"] == before["tables"]["events.events"]
+    done = _cli(["events", str(lake)], f"{point}:KILL")
+    assert done.returncode == -signal.SIGKILL
+    assert fingerprint(lake) == stale
+    assert _cli(["events", str(lake)]).returncode == 0
+    with open_lake(lake) as opened:
+        assert opened.stale_layers() == {}
