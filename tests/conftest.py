@@ -102,3 +102,30 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalo
     )
     with cluster:
         yield cluster
+
+
+def copy_staged(source: Path, dest: Path) -> Path:
+    """A new lake at ``dest`` holding the staged part of the lake ``source`` (marker, staging
+    cache, stg, quarantine), published by one commit of its staged files alone: what a test
+    needs to rebuild ``int`` without touching a session-wide lake."""
+    import shutil
+
+    from sndslab.lake import LakePaths, current_commit, publish
+
+    dest.mkdir(parents=True)
+    for item in ("_lake.json", "_state", "stg", "quarantine"):
+        src = source / item
+        if src.is_dir():
+            shutil.copytree(src, dest / item)
+        elif src.exists():
+            shutil.copy2(src, dest / item)
+    staged = current_commit(LakePaths(str(source)))
+    assert staged is not None
+    publish(LakePaths(str(dest)), command="stage", stg=staged.stg, raw_dirs=staged.raw_dirs)
+    return dest
+
+
+@pytest.fixture
+def staged_copy() -> Any:
+    """:func:`copy_staged` (``staged_copy(source_lake, dest)``)."""
+    return copy_staged

@@ -3,7 +3,6 @@ contracts enforced and the int generation atomic."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,7 @@ from sndslab.lake import (
     LakeContractError,
     LakePaths,
     TableContract,
-    current_commit,
     open_lake,
-    publish,
     read_manifest,
 )
 
@@ -164,31 +161,18 @@ def test_staged_referentials_are_int_tables(
     assert not any("clean__" in t or "flags__" in t for t in public)
 
 
-def _staged_copy(source: Path, dest: Path) -> Path:
-    """A copy of a lake's staged part only (marker, state, stg, quarantine), published by a
-    commit of its staged files alone."""
-    dest.mkdir(parents=True)
-    for item in ("_lake.json", "_state", "stg", "quarantine"):
-        src = source / item
-        if src.is_dir():
-            shutil.copytree(src, dest / item)
-        elif src.exists():
-            shutil.copy2(src, dest / item)
-    staged = current_commit(LakePaths(str(source)))
-    assert staged is not None
-    publish(LakePaths(str(dest)), command="stage", stg=staged.stg, raw_dirs=staged.raw_dirs)
-    return dest
-
-
 def test_a_false_contract_fails_the_write(
-    ingested_synth: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ingested_synth: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    staged_copy: Any,
 ) -> None:
     """A contract that does not hold (here: persons.n_keys declared a string) fails the run
     with LakeContractError naming table and test, and nothing is committed."""
     import sndslab.lake._contract as contract_mod
     from sndslab.ingest import build_int
 
-    lake = _staged_copy(ingested_synth[1], tmp_path / "lake")
+    lake = staged_copy(ingested_synth[1], tmp_path / "lake")
     real = contract_mod.contracts()
     spec = real["int.persons"]
     cols = tuple(
@@ -213,13 +197,16 @@ def test_a_false_contract_fails_the_write(
 
 
 def test_an_interrupted_int_build_keeps_the_previous_generation(
-    ingested_synth: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ingested_synth: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    staged_copy: Any,
 ) -> None:
     """Raising inside the int generation (after the rules and identity wrote their datasets)
     leaves the committed generation readable and unchanged; the next run cleans up."""
     import sndslab.ingest._pipeline as pipeline
 
-    lake = _staged_copy(ingested_synth[1], tmp_path / "lake")
+    lake = staged_copy(ingested_synth[1], tmp_path / "lake")
     con = get_engine("duckdb").connect()
     paths = LakePaths(str(lake), con.storage)
     try:

@@ -5,7 +5,6 @@ no person, and the ingest report lines for them (rule counts against the truth a
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -99,14 +98,11 @@ def test_fictitious_nir_keys_are_claims_of_no_person(
 
 
 def test_keep_fictitious_persons_option(
-    built: tuple[Path, Path, dict[str, int]], tmp_path: Path
+    built: tuple[Path, Path, dict[str, int]], tmp_path: Path, staged_copy: Any
 ) -> None:
     """``keep_fictitious_persons=True`` makes each fictitious key a flagged pseudo-person."""
     _, lake, _ = built
-    copy = tmp_path / "lake"  # the staged part of the session's lake (read-only)
-    copy.mkdir()
-    for item in ("_lake.json", "_state", "stg"):
-        (shutil.copytree if (lake / item).is_dir() else shutil.copy2)(lake / item, copy / item)
+    copy = staged_copy(lake, tmp_path / "lake")  # the session's lake stays read-only
     con = get_engine("duckdb").connect()
     try:
         paths = LakePaths(str(copy), con.storage)

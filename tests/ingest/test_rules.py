@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from sndslab.engines import get_engine
 from sndslab.errors import InvalidArgumentError
 from sndslab.ingest._rules import QualityRule, apply_rules, load_rules, render_sql
-from sndslab.lake import LakePaths, open_lake, write_generation
+from sndslab.lake import LakePaths, open_lake, relation_or_none, write_generation
 
 LakeReader = Any  # conftest.LakeReader (tests are not a package)
 
@@ -307,12 +306,13 @@ def test_orphan_satellite_rows_are_quarantined_with_their_reason(
         expected = truth.get(f"dcir.orphan_satellite_rows.{sat}", 0)
         got = tables[sat]["quarantined"].get("orphan_satellite_row", 0) if sat in tables else 0
         assert got == expected, sat
-        path = paths.quarantine_orphans(sat)
+        orphans = relation_or_none(con, paths, f"int.orphans__{sat}")
         if expected:
-            reasons = con.fetchall(f"SELECT reason, count(*) FROM {con.dataset(path)} GROUP BY ALL")
+            assert orphans is not None, sat
+            reasons = con.fetchall(f"SELECT reason, count(*) FROM {orphans} GROUP BY ALL")
             assert reasons == [("orphan_satellite_row", expected)], sat
         else:
-            assert not paths.storage.exists(path), sat
+            assert orphans is None, sat
         total += got
     assert total == truth["dcir.orphan_satellite_rows"] > 0
 
@@ -353,15 +353,12 @@ def test_sums_add_up(built: tuple[Path, Path, dict]) -> None:
 
 
 def test_disabling_a_rule_moves_its_rows_back_to_kept(
-    built: tuple[Path, Path, dict], tmp_path: Path
+    built: tuple[Path, Path, dict], tmp_path: Path, staged_copy: Any
 ) -> None:
     _, lake, truth = built
     before = _report(lake)["tables"]["ER_PRS_F"]
     rules = load_rules(overrides={"dcir_information_lines": {"enabled": False}})
-    copy = tmp_path / "lake"  # the staged part of the session's lake (read-only)
-    copy.mkdir()
-    for item in ("_lake.json", "_state", "stg"):
-        (shutil.copytree if (lake / item).is_dir() else shutil.copy2)(lake / item, copy / item)
+    copy = staged_copy(lake, tmp_path / "lake")  # the session's lake stays read-only
     con = get_engine("duckdb").connect()
     paths = LakePaths(str(copy), con.storage)
     try:

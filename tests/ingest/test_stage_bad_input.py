@@ -15,6 +15,7 @@ import pytest
 
 from sndslab.engines import quote_path
 from sndslab.ingest import FileAccount, stage
+from sndslab.lake import part_id
 from sndslab.registry import get_table
 
 
@@ -76,7 +77,7 @@ def test_good_file_types_every_column(tmp_path: Path) -> None:
     _ben(tmp_path / "raw", ["A1;1;1950;1;05/03/2020;075", "A2;2;1980;2;;013"])
     acc = stage_one(tmp_path / "raw", tmp_path / "lake")
     assert (acc.status, acc.rows_in, acc.staged, acc.quarantined) == ("staged", 2, 2, {})
-    assert acc.parts == [f"stg/IR_BEN_R/year=none/{acc.sha256[:16]}"]
+    assert acc.parts == [f"stg/IR_BEN_R/year=none/{part_id(acc.file, acc.sha256)}"]
     table = read_part(tmp_path / "lake", acc.parts[0])
     spec = get_table("IR_BEN_R")
     provenance = ["_source_file", "_source_line", "_year"]
@@ -191,7 +192,9 @@ def test_duplicate_file_is_skipped(tmp_path: Path) -> None:
     dup = by_file["copy/IR_BEN_R.csv"]
     assert (dup.status, dup.duplicate_of, dup.rows_in) == ("skipped_duplicate", "IR_BEN_R.csv", 0)
     assert len(list((tmp_path / "lake" / "stg").rglob("*.parquet"))) == 1
-    assert by_file["IR_BEN_R.csv"].parts == [f"stg/IR_BEN_R/year=none/{dup.sha256[:16]}"]
+    assert by_file["IR_BEN_R.csv"].parts == [
+        f"stg/IR_BEN_R/year=none/{part_id('IR_BEN_R.csv', dup.sha256)}"
+    ]
 
 
 def test_absurd_values_are_quarantined(tmp_path: Path) -> None:

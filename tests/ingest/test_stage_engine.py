@@ -23,7 +23,7 @@ def test_duckdb_engine_settings_and_spill_dir(tmp_path: Path) -> None:
     finally:
         con.close()
     assert threads == 1
-    assert Path(temp) == tmp_path / "lake" / ".tmp" / "duckdb"
+    assert Path(temp) == tmp_path / "lake" / ".tmp"
 
 
 def test_stage_accepts_an_engine_object(tmp_path: Path) -> None:

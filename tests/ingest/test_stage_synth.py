@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sndslab.ingest import StageResult
+from sndslab.lake import part_id
 from sndslab.registry import get_table
 
 
@@ -43,7 +44,7 @@ def test_stg_parts_have_the_canonical_schema_and_line_numbers(
     lake, result = synth_staged
     acc = next(a for a in result.accounts if a.file == "ER_PRS_F_2020.csv")
     (part,) = acc.parts
-    assert part == f"stg/ER_PRS_F/year=2020/{acc.sha256[:16]}"
+    assert part == f"stg/ER_PRS_F/year=2020/{part_id(acc.file, acc.sha256)}"
     (file,) = sorted((lake / part).glob("*.parquet"))  # DuckDB writes one part per dataset
     table = pq.read_table(file)
     expected = get_table("ER_PRS_F").arrow_schema()
@@ -55,4 +56,4 @@ def test_stg_parts_have_the_canonical_schema_and_line_numbers(
     assert lines == list(range(1, acc.rows_in + 1))
     assert set(table.column("_year").to_pylist()) == {2020}
     state = json.loads((lake / "_state" / "files.json").read_text())
-    assert state["files"][acc.sha256]["staged"] == acc.staged
+    assert state["files"][f"{acc.sha256}:{acc.file}"]["staged"] == acc.staged

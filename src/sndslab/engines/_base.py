@@ -162,7 +162,7 @@ def get_engine(
 ) -> Engine:
     """Engine called ``name`` (``duckdb`` or ``spark``); an :class:`Engine` is returned as is.
 
-    ``lake``, when given and local, hosts DuckDB's spill directory (``<lake>/.tmp/duckdb``) so
+    ``lake``, when given and local, hosts DuckDB's spill directory (``<lake>/.tmp``, made by DuckDB at its first spill) so
     that out-of-core work stays on the lake's disk. ``memory_limit`` is a DuckDB-style size
     (``'2GB'``); ``threads`` caps parallelism; ``master`` is Spark's master URL. Raises
     ``InvalidArgumentError`` for an unknown name and ``SndslabError`` when the engine's
@@ -182,7 +182,7 @@ def get_engine(
     if key == "duckdb":
         temp = None
         if lake is not None and "://" not in str(lake):
-            temp = Path(lake) / ".tmp" / "duckdb"
+            temp = Path(lake) / ".tmp"
         return DuckDBEngine(memory_limit=memory_limit, threads=threads, temp_directory=temp)
     if key == "spark":
         return SparkEngine(memory_limit=memory_limit, threads=threads, master=master)

@@ -55,7 +55,8 @@ class DuckDBEngine:
                 raise InvalidArgumentError(f"threads must be >= 1, got {self.threads}")
             config["threads"] = int(self.threads)
         if self.temp_directory is not None:
-            Path(self.temp_directory).mkdir(parents=True, exist_ok=True)
+            # DuckDB makes the directory itself at its first spill (its parent must exist by
+            # then): a connection that never spills, e.g. a reader's, writes nothing
             config["temp_directory"] = str(self.temp_directory)
         try:
             raw = duckdb.connect(":memory:", config=config)

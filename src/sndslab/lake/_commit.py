@@ -271,12 +271,15 @@ _held_lock = threading.Lock()
 @contextlib.contextmanager
 def writer_lock(paths: LakePaths) -> Iterator[None]:
     """Hold the lake's writer lock (re-entrant in a process): one writing run at a time.
+    Makes the lake's marker first (:meth:`LakePaths.ensure_marker`: refuses a directory that
+    is not a lake).
 
     On a local lake an advisory ``flock`` on ``<lake>/.lock``, released by the system when the
     process dies (a killed run never leaves a stale lock); a second writer gets a one-line
     error instead of interleaving its files with the first. On remote storage (Spark on
     HDFS/object stores) there is no lock: run one writer at a time.
     """
+    paths.ensure_marker()  # a directory that is no lake is refused before any file is made
     if not paths.is_local:
         yield
         return
