@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -161,12 +162,15 @@ def build_int(
     *,
     inputs: dict[str, Any] | None = None,
     keep_fictitious_persons: bool = False,
+    phase: Callable[[str], None] | None = None,
 ) -> IntResult:
     """Build and commit one generation of the ``int`` layer from the staged tables of the lake:
     rules, identity, intermediate tables (see the module docstring). Fictitious-NIR keys are
     claims attached to no person unless ``keep_fictitious_persons``
-    (:func:`sndslab.ingest.resolve_persons`)."""
+    (:func:`sndslab.ingest.resolve_persons`). ``phase(name)`` is called as each step starts
+    (``rules``, ``identity``, ``intermediate``)."""
     rules = load_rules() if rules is None else rules
+    enter = phase or (lambda _name: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -182,10 +186,12 @@ def build_int(
     inputs = dict(inputs or {})
     with write_generation(paths, "int", con, config=config, inputs=inputs) as w:
         plan = _plan(w.previous, config, con.engine.name, inputs)
+        enter("rules")
         counts = apply_rules(
             con, paths, w, rules, carry=plan.carry_rules, previous=plan.previous_rules
         )
         lap("rules")
+        enter("identity")
         identity, persons_changed = _identity(con, w, plan, keep_fictitious_persons)
         lap("identity")
 
@@ -194,6 +200,7 @@ def build_int(
                 return False
             return not (links_persons and persons_changed)
 
+        enter("intermediate")
         rows = build_intermediate(con, paths, w, reusable=reusable)
         loss = join_loss(con, w)
         lap("intermediate")
@@ -231,6 +238,7 @@ def ingest(
     mapping: Mapping[str, str] | None = None,
     keep_fictitious_persons: bool = False,
     truth: Path | str | bool | None = None,
+    phase: Callable[[str], None] | None = None,
 ) -> IngestResult:
     """Stage ``raw_dir`` into ``lake`` then apply ``rules`` (default: the built-in rules),
     resolve identity, build the ``int`` generation and write the report.
@@ -248,18 +256,26 @@ def ingest(
     within it, spilling under ``lake/.tmp``). ``IngestResult.timings`` gives each step's
     seconds. Fictitious-NIR keys (BEN_CDI_NIR 01/05/06/08/09/11) are claims attached to no
     person, counted in the report, unless ``keep_fictitious_persons`` makes them pseudo-persons.
+
+    ``phase(name)`` is called as each phase starts: ``staging`` (then ``progress`` per file),
+    ``rules``, ``identity``, ``intermediate``, ``report`` (the report's ``run`` section gives
+    each phase's seconds; its ``report`` phase is the identity scoring and the report's
+    building, measured before the files are written).
     """
     from sndslab.ingest import stage  # the staging step (its own module, other owner)
 
     root = str(lake)
     eng = get_engine(engine, lake=None if is_uri(root) else root)
     timings: dict[str, float] = {}
+    enter = phase or (lambda _name: None)
+    started_at = datetime.now(UTC)
     started = time.perf_counter()
     con = eng.connect()
     paths = LakePaths(root, con.storage)
     try:
         paths.ensure_marker()
         # every step runs on the chosen engine (on "spark": the same SQL, transpiled)
+        enter("staging")
         staged = stage(raw_dir, lake, engine=eng, progress=progress, mapping=mapping)
         timings["stage"] = round(time.perf_counter() - started, 3)
         _require_beneficiaries(staged, raw_dir, lake)
@@ -272,11 +288,14 @@ def ingest(
             rules,
             inputs=_inputs(staged),
             keep_fictitious_persons=keep_fictitious_persons,
+            phase=phase,
         )
         timings.update(built.timings)
+        enter("report")
         clock = time.perf_counter()
         truth_dir = find_truth(raw_dir, truth) if paths.is_local else None
         score = score_lake(root, truth_dir) if truth_dir is not None else None
+        timings["report"] = round(time.perf_counter() - clock, 3)
         report = write_report(
             paths,
             staged,
@@ -285,8 +304,11 @@ def ingest(
             built.intermediate,
             built.join_loss,
             identity_score=score,
+            raw_dir=Path(raw_dir).resolve(),
+            engine=eng.name,
+            started=started_at,
+            timings=timings,
         )
-        timings["report"] = round(time.perf_counter() - clock, 3)
     finally:
         con.close()
         paths.storage.delete(paths.tmp_dir)
