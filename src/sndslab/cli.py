@@ -493,7 +493,8 @@ def _print_ingest(result: Any) -> None:
         rules.add_row(rule, f"{n:,}")
     out.print(rules)
     ident = result.report.get("identity") or {}
-    rows = [("persons", f"{ident.get('persons', '-')}")]
+    persons = ident.get("persons")
+    rows = [("persons", "-" if persons is None else f"{persons:,}")]
     score = result.report.get("identity_score")
     if score:  # scored against a generator truth
         rows += [
@@ -503,6 +504,9 @@ def _print_ingest(result: Any) -> None:
             ("PMSI link precision", f"{score['pmsi']['precision']:.4%}"),
             ("PMSI link recall", f"{score['pmsi']['recall']:.4%}"),
         ]
+    duration = (result.report.get("run") or {}).get("duration_seconds")
+    if duration is not None:
+        rows.append(("duration", f"{duration:,.1f} s"))
     rows.append(("report", _lake_paths(result.lake).report_file("ingest.md")))
     _print_summary(rows)
 

@@ -79,6 +79,10 @@ GLOSSARY: dict[str, dict[str, str]] = {
         "skipped_duplicate": "a raw file with the same content (SHA-256) as another raw file "
         "of the folder or one already ingested: not staged again (its rows are counted once, "
         "under the first file).",
+        "join loss": "shares (0 to 1) of int rows left without a partner: prestations or "
+        "deaths without a person, kept ER_PHA_F / ER_CAM_F rows not joined to a prestation, "
+        "PMSI stays whose NIR_ANO_17 found no person key (no_person_key), several twins "
+        "(ambiguous_twin) or a person of another sex or birth year (incoherent).",
     },
     "identity": {
         "persons": "resolved persons: connected components of the person keys linked by a "
@@ -90,10 +94,12 @@ GLOSSARY: dict[str, dict[str, str]] = {
         "such keys identify no person and their claims are attached to none.",
         "provisional_nir": "persons with a provisional NIR (BEN_CDI_NIR 03 or 04, or an "
         "IR_BEN_R key without BEN_NIR_ANO): linked to no other key.",
-        "twin_shared_psa": "persons one of whose BEN_NIR_PSA is shared with another person "
-        "(twins, or family members of one insured person: BEN_RNG_GEM tells them apart).",
-        "multiple_psa": "persons with several BEN_NIR_PSA (e.g. a change of the opening "
-        "insured person's NIR).",
+        "twin_shared_psa": "persons one of whose BEN_NIR_PSA is shared with another person: "
+        "twins of the same sex attached to the same insured person (the pseudonym is built "
+        "from that person's NIR, the birth date and the sex; BEN_RNG_GEM tells them apart).",
+        "multiple_psa": "persons with several BEN_NIR_PSA (e.g. a child attached to each "
+        "parent's NIR, or a beneficiary who later opened rights under their own NIR), linked "
+        "by their BEN_NIR_ANO or BEN_IDT_ANO.",
         "inconsistent_birth_or_sex": "persons whose keys disagree on sex or birth year.",
     },
 }
