@@ -250,24 +250,116 @@ def _make_config(patients: int, years: str, seed: int, chunk_size: int, gzip: bo
 
 
 @contextmanager
-def _progress() -> Iterator[Callable[[str, int, int], None]]:
+def _progress() -> Iterator[Callable[..., None]]:
+    """Rich progress bars on stderr: ``report(description, completed, total, step="")`` adds
+    or updates the bar ``description``; ``step`` names what runs now (shown after the bar)."""
     bar = Progress(
         TextColumn("{task.description:<12}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[step]}"),
         console=err,
         transient=False,
     )
     tasks: dict[str, Any] = {}
 
-    def report(description: str, completed: int, total: int) -> None:
+    def report(description: str, completed: int, total: int, step: str = "") -> None:
         if description not in tasks:
-            tasks[description] = bar.add_task(description, total=total)
-        bar.update(tasks[description], completed=completed, total=total)
+            tasks[description] = bar.add_task(description, total=total, step=step)
+        bar.update(tasks[description], completed=completed, total=total, step=step)
 
     with bar:
         yield report
+
+
+def _steps(report: Callable[..., None], description: str) -> Callable[[int, int, str], None]:
+    """A ``progress(done, total, step)`` callback (events, exports) drawing one bar."""
+
+    def progress(done: int, total: int, step: str) -> None:
+        report(description, done, total, step)
+
+    return progress
+
+
+#: The phases of ``ingest`` after staging (staging has its own bar, one step per file).
+_INGEST_PHASES = ("staging", "rules", "identity", "intermediate", "report")
+
+
+def _phases(report: Callable[..., None]) -> Callable[[str], None]:
+    """A ``phase(name)`` callback (:func:`sndslab.ingest.ingest`) drawing the ``phases`` bar;
+    ``phase("")`` marks the last one done."""
+
+    def phase(name: str) -> None:
+        done = _INGEST_PHASES.index(name) if name in _INGEST_PHASES else len(_INGEST_PHASES)
+        report("phases", done, len(_INGEST_PHASES), name)
+
+    return phase
+
+
+# -- engine options (every command that runs an engine) --------------------------------------
+_MemoryLimit = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        help="Memory the engine may use, e.g. 4GB. DuckDB: its memory_limit (beyond it, work "
+        "spills to disk). Spark: the driver memory of the session it starts (spark.driver."
+        "memory; executors of a --spark-master cluster keep their own).",
+    ),
+]
+_Threads = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        help="Threads the engine may use (≥ 1). DuckDB: its threads; Spark: local[N] "
+        "(ignored with --spark-master).",
+    ),
+]
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)\s*$", re.IGNORECASE)
+
+
+def _check_memory_limit(value: str, engine: str) -> None:
+    """A size DuckDB (``1.5GB``, ``512MiB``) or, with ``engine == "spark"``, the JVM
+    (a whole number of KB/MB/GB/TB) accepts; else a usage error.
+
+    >>> _check_memory_limit("4GB", "spark")
+    >>> _check_memory_limit("1.5 GiB", "duckdb")
+    """
+    m = _MEMORY.match(value)
+    spark_ok = m is not None and "." not in m.group(1) and "i" not in m.group(2).lower()
+    if m is None or (engine == "spark" and not spark_ok):
+        whole = " (a whole number of KB, MB, GB or TB with --engine spark)"
+        raise InvalidArgumentError(
+            f"--memory-limit must be a size such as 4GB or 512MB{whole if m else ''}, got {value!r}"
+        )
+
+
+def _engine(
+    engine: str,
+    spark_master: str | None = None,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    *,
+    lake: Path | None = None,
+) -> Any:
+    """The engine a command runs on: the name ``engine`` (``duckdb`` or ``spark``) when no
+    option configures it, else a configured :class:`sndslab.engines.Engine` (``lake``: where
+    DuckDB spills, ``lake/.tmp/duckdb``). Options are checked before anything runs."""
+    if engine not in ("duckdb", "spark"):
+        raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
+    if spark_master is not None and engine != "spark":
+        raise InvalidArgumentError("--spark-master is only valid with --engine spark")
+    if memory_limit is not None:
+        _check_memory_limit(memory_limit, engine)
+    if threads is not None:
+        _check_positive("--threads", threads, 1)
+    if spark_master is None and memory_limit is None and threads is None:
+        return engine
+    from sndslab.engines import get_engine
+
+    return get_engine(
+        engine, lake=lake, memory_limit=memory_limit, threads=threads, master=spark_master
+    )
 
 
 def _print_result(result: Any) -> None:
@@ -282,8 +374,8 @@ def _print_result(result: Any) -> None:
     _print_summary(result.summary())
 
 
-def _print_summary(rows: list[tuple[str, str]]) -> None:
-    summary = Table(title="summary", title_justify="left", show_header=False)
+def _print_summary(rows: list[tuple[str, str]], title: str = "summary") -> None:
+    summary = Table(title=title, title_justify="left", show_header=False)
     summary.add_column("", style="bold")
     summary.add_column("", justify="right")
     for label, value in rows:
@@ -340,17 +432,6 @@ def synth(
     _print_result(result)
 
 
-def _spark_engine(engine: str, spark_master: str | None) -> Any:
-    """``engine``, or a ``SparkEngine`` on ``spark_master`` (``--spark-master`` needs spark)."""
-    if spark_master is None:
-        return engine
-    if engine != "spark":
-        raise InvalidArgumentError("--spark-master is only valid with --engine spark")
-    from sndslab.engines import SparkEngine
-
-    return SparkEngine(master=spark_master)
-
-
 def _ingest(
     raw_dir: Path,
     lake: Path,
@@ -361,21 +442,22 @@ def _ingest(
     truth: Path | None = None,
     extract: str | None = None,
     keep: int | None = None,
+    memory_limit: str | None = None,
+    threads: int | None = None,
 ) -> Any:
     if not raw_dir.is_dir():
         raise InvalidArgumentError(f"raw directory {raw_dir} does not exist or is not a directory")
     check_disjoint(lake, [raw_dir], what="lake")
-    if engine not in ("duckdb", "spark"):
-        raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
-    eng = _spark_engine(engine, spark_master)
+    eng = _engine(engine, spark_master, memory_limit, threads, lake=lake)
     from sndslab.ingest import ingest as run_ingest
 
     with _progress() as report:
 
-        def files(done: int, total: int, _name: str) -> None:
-            report("files", done, total)
+        def files(done: int, total: int, name: str) -> None:
+            report("files", done, total, name)
 
-        return run_ingest(
+        phase = _phases(report)
+        result = run_ingest(
             raw_dir,
             lake,
             engine=eng,
@@ -386,7 +468,10 @@ def _ingest(
             append_extract=extract == "append",
             replace_extract=extract == "replace",
             keep=keep,
+            phase=phase,
         )
+        phase("")
+        return result
 
 
 def _print_ingest(result: Any) -> None:
@@ -413,7 +498,8 @@ def _print_ingest(result: Any) -> None:
         rules.add_row(rule, f"{n:,}")
     out.print(rules)
     ident = result.report.get("identity") or {}
-    rows = [("persons", f"{ident.get('persons', '-')}")]
+    persons = ident.get("persons")
+    rows = [("persons", "-" if persons is None else f"{persons:,}")]
     score = result.report.get("identity_score")
     if score:  # scored against a generator truth
         rows += [
@@ -427,6 +513,9 @@ def _print_ingest(result: Any) -> None:
     moved = [f"{len(v)} {k}" for k, v in changes.items() if v and k != "unchanged"]
     if moved:
         rows.append(("raw files since last ingest", ", ".join(moved)))
+    duration = (result.report.get("run") or {}).get("duration_seconds")
+    if duration is not None:
+        rows.append(("duration", f"{duration:,.1f} s"))
     rows.append(("report", _report_path(result.lake)))
     _print_summary(rows)
 
@@ -506,6 +595,8 @@ def ingest(
             "commit says; 2 for a new lake).",
         ),
     ] = None,
+    memory_limit: _MemoryLimit = None,
+    threads: _Threads = None,
 ) -> None:
     """Ingest raw SNDS files into a typed lake: stg/, quarantine/, int/ and _reports/.
 
@@ -527,6 +618,8 @@ def ingest(
         truth,
         "append" if append_extract else "replace" if replace_extract else None,
         keep,
+        memory_limit,
+        threads,
     )
     _print_ingest(result)
     if not allow_refused:
@@ -582,14 +675,19 @@ def _require_layer(lake: Path, layer: str, command: str) -> None:
         raise InvalidArgumentError(f"{lake} has no {layer}/ layer: run `{command}` first")
 
 
-def _events(lake: Path, engine: str = "duckdb", spark_master: str | None = None) -> Any:
-    if engine not in ("duckdb", "spark"):
-        raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
-    eng = _spark_engine(engine, spark_master)
+def _events(
+    lake: Path,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+) -> Any:
+    eng = _engine(engine, spark_master, memory_limit, threads, lake=lake)
     _require_layer(lake, "int", "sndslab ingest")
     from sndslab.events import extract_events
 
-    return extract_events(lake, engine=eng)
+    with _progress() as report:
+        return extract_events(lake, engine=eng, progress=_steps(report, "events"))
 
 
 def _print_events(result: Any) -> None:
@@ -618,10 +716,12 @@ def events(
             "--spark-master", help="Spark master URL (spark://host:port); --engine spark."
         ),
     ] = None,
+    memory_limit: _MemoryLimit = None,
+    threads: _Threads = None,
 ) -> None:
     """Extract the long event table, patients and codes: the events layer of LAKE (declarative
     extractors: src/sndslab/events/extractors/*.yaml). Same tables on both engines."""
-    _print_events(_events(lake, engine, spark_master))
+    _print_events(_events(lake, engine, spark_master, memory_limit, threads))
 
 
 @app.command()
@@ -629,6 +729,8 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("demo_out"),
     patients: Annotated[int, typer.Option("--patients", help="Number of persons.")] = 2000,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+    memory_limit: _MemoryLimit = None,
+    threads: _Threads = None,
 ) -> None:
     """Run the whole pipeline end to end on a small synthetic population.
 
@@ -638,6 +740,7 @@ def demo(
     against the CDM DDL). Later stages (indicators) will be chained here.
     """
     _check_positive("--patients", patients, 1)
+    _engine("duckdb", None, memory_limit, threads)  # options checked before any work
     check_output_dir(out_dir, overwrite=overwrite)  # refuses a directory sndslab did not make
     if overwrite and out_dir.exists():
         import shutil
@@ -655,11 +758,21 @@ def demo(
         overwrite=True,
     )
     _print_summary(result.summary())
-    _print_ingest(_ingest(out_dir / "synth" / "raw", out_dir / "lake", "duckdb"))
-    _print_events(_events(out_dir / "lake"))
-    from sndslab.events import to_omop
-
-    _print_omop(to_omop(out_dir / "lake", out_dir / "omop", overwrite=True), out_dir / "omop")
+    lake = out_dir / "lake"
+    _print_ingest(
+        _ingest(
+            out_dir / "synth" / "raw",
+            lake,
+            "duckdb",
+            memory_limit=memory_limit,
+            threads=threads,
+        )
+    )
+    _print_events(_events(lake, memory_limit=memory_limit, threads=threads))
+    _print_omop(
+        _omop(lake, out_dir / "omop", True, None, _engine("duckdb", None, memory_limit, threads)),
+        out_dir / "omop",
+    )
 
 
 def _export_checks(lake: Path, out_dir: Path, overwrite: bool) -> None:
@@ -676,6 +789,8 @@ def export_omop(
         str | None,
         typer.Option("--years", help="Extract years YYYY[-YYYY] (default: years of the events)."),
     ] = None,
+    memory_limit: _MemoryLimit = None,
+    threads: _Threads = None,
 ) -> None:
     """Write the OMOP CDM 5.4 tables (one Parquet dataset directory per table), validated
     against the CDM 5.4 DDL. person_id is a random surrogate, never the SNDS identifier."""
@@ -685,10 +800,23 @@ def export_omop(
 
         first, last = parse_years(years)
         window = (dt.date(first, 1, 1), dt.date(last, 12, 31))
+    eng = _engine("duckdb", None, memory_limit, threads)
     _export_checks(lake, out_dir, overwrite)
+    _print_omop(_omop(lake, out_dir, overwrite, window, eng), out_dir)
+
+
+def _omop(lake: Path, out_dir: Path, overwrite: bool, window: Any, engine: Any) -> Any:
     from sndslab.events import to_omop
 
-    _print_omop(to_omop(lake, out_dir, overwrite=overwrite, window=window), out_dir)
+    with _progress() as report:
+        return to_omop(
+            lake,
+            out_dir,
+            overwrite=overwrite,
+            window=window,
+            engine=engine,
+            progress=_steps(report, "omop"),
+        )
 
 
 def _print_omop(result: Any, out_dir: Path) -> None:
@@ -707,45 +835,141 @@ def export_meds(
     lake: Annotated[Path, typer.Argument(help="Lake directory with events/ (`sndslab events`).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory (created).")],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+    memory_limit: _MemoryLimit = None,
+    threads: _Threads = None,
 ) -> None:
     """Write the MEDS 0.4 dataset (data/, metadata/) of the event table."""
+    eng = _engine("duckdb", None, memory_limit, threads)
     _export_checks(lake, out_dir, overwrite)
     from sndslab.events import to_meds
 
-    written = to_meds(lake, out_dir, overwrite=overwrite)
+    with _progress() as report:
+        written = to_meds(
+            lake, out_dir, overwrite=overwrite, engine=eng, progress=_steps(report, "meds")
+        )
     _print_summary([("MEDS dataset", str(written))])
+
+
+def _lake_info(lake: Path) -> dict[str, Any]:
+    """What ``sndslab lake info`` prints, read through the public lake API only
+    (:func:`sndslab.open_lake`: ``tables()``, ``manifest(layer)``, ``report``): layers with
+    their generation, creation time and engine; tables with their rows (from the layer's
+    manifest, else counted); the last ingest run (the report's ``run`` section)."""
+    if not lake.is_dir():
+        raise InvalidArgumentError(f"lake {lake} does not exist or is not a directory")
+    from sndslab.engines import get_engine
+    from sndslab.lake import open_lake
+
+    # an engine without a spill directory: reading a lake writes nothing into it
+    with open_lake(lake, get_engine("duckdb")) as lk:
+        names = lk.tables()
+        layers: dict[str, dict[str, Any]] = {}
+        tables: list[dict[str, Any]] = []
+        for name in names:
+            layer = name.split(".", 1)[0]
+            if layer not in layers:
+                try:
+                    manifest: Any = lk.manifest(layer)
+                except SndslabError:  # a layer without generations (stg/)
+                    manifest = None
+                layers[layer] = {
+                    "layer": layer,
+                    "generation": manifest.generation if manifest else None,
+                    "created": manifest.created if manifest else None,
+                    "engine": manifest.engine if manifest else None,
+                    "tables": 0,
+                    "rows": 0,
+                    "_manifest": manifest,
+                }
+            info = layers[layer]
+            short = name.split(".", 1)[1]
+            manifest = info["_manifest"]
+            if manifest is not None and short in manifest.tables:
+                rows = int(manifest.tables[short].rows)
+            else:
+                rows = int(lk.table(name).count())
+            info["tables"] += 1
+            info["rows"] += rows
+            tables.append({"table": name, "rows": rows})
+        try:
+            report: dict[str, Any] | None = lk.report
+        except SndslabError:
+            report = None
+    for info in layers.values():
+        del info["_manifest"]
+    last_run = None
+    if report is not None:
+        run = dict(report.get("run") or {})
+        run["totals"] = (report.get("totals") or {}).get("tables")
+        run["refused_rows"] = (report.get("refused") or {}).get("rows")
+        last_run = run
+    return {
+        "lake": str(lake),
+        "layers": list(layers.values()),
+        "tables": tables,
+        "last_run": last_run,
+    }
+
+
+def _last_run_rows(run: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if run is None:
+        return [("last run", "no ingest report: run `sndslab ingest`")]
+    version = f"{run.get('sndslab_version') or '-'}"
+    if run.get("git_revision"):
+        version += f" (git {run['git_revision'][:12]})"
+    duration = run.get("duration_seconds")
+    inp = run.get("input") or {}
+    rows = [
+        ("date (UTC)", (run.get("date") or "unknown (report without a run section)")),
+        ("engine", run.get("engine") or "-"),
+        ("sndslab", version),
+        ("duration", f"{duration:,.1f} s" if duration is not None else "-"),
+        ("input", run.get("raw_dir") or "-"),
+    ]
+    if inp.get("sha256"):
+        rows.append(("input files", f"{inp.get('files', 0):,}, sha256 {inp['sha256'][:16]}"))
+    totals = run.get("totals")
+    if totals:
+        rows.append(
+            (
+                "rows in / kept",
+                f"{totals['rows_in']:,} / {totals['kept']:,} (filtered {totals['filtered']:,},"
+                f" quarantined {totals['quarantined']:,})",
+            )
+        )
+    if run.get("refused_rows"):
+        rows.append(("refused rows", f"{run['refused_rows']:,}"))
+    return rows
 
 
 @lake_app.command("info")
 def lake_info(
     lake: Annotated[Path, typer.Argument(help="Lake directory.")],
 ) -> None:
-    """Layers (generation, date, engine) and tables (rows) of a lake."""
-    from sndslab.lake import GENERATION_LAYERS, has_manifest, known_tables, read_manifest
-
-    paths = _lake_paths(lake)
-    paths.check_version()
+    """Layers (generation, creation time, engine), tables (rows) and the last ingest run of a
+    lake (date, engine, version, duration, input)."""
+    info = _lake_info(lake)
     layers = Table(title=f"lake {lake}", title_justify="left")
     for col in ("layer", "generation", "created", "engine", "tables", "rows"):
         layers.add_column(col, justify="left" if col in ("layer", "created") else "right")
-    stg = [t for t in known_tables(paths) if t.startswith("stg.")]
-    layers.add_row("stg", "-", "-", "-", f"{len(stg):,}", "-")
+    for layer in info["layers"]:
+        generation = layer["generation"]
+        layers.add_row(
+            layer["layer"],
+            "-" if generation is None else str(generation),
+            layer["created"] or "-",
+            layer["engine"] or "-",
+            f"{layer['tables']:,}",
+            f"{layer['rows']:,}",
+        )
     tables = Table(title="tables", title_justify="left")
     tables.add_column("table")
     tables.add_column("rows", justify="right")
-    for layer in GENERATION_LAYERS:
-        if not has_manifest(paths, layer):
-            continue
-        m = read_manifest(paths, layer)
-        public = {n: e for n, e in sorted(m.tables.items()) if not e.internal}
-        total = sum(e.rows for e in public.values())
-        layers.add_row(
-            layer, str(m.generation), m.created, m.engine, f"{len(public):,}", f"{total:,}"
-        )
-        for name, entry in public.items():
-            tables.add_row(f"{layer}.{name}", f"{entry.rows:,}")
+    for t in info["tables"]:
+        tables.add_row(t["table"], f"{t['rows']:,}")
     out.print(layers)
     out.print(tables)
+    _print_summary(_last_run_rows(info["last_run"]), title="last run")
 
 
 @lake_app.command("history")

@@ -162,11 +162,11 @@ def get_engine(
 ) -> Engine:
     """Engine called ``name`` (``duckdb`` or ``spark``); an :class:`Engine` is returned as is.
 
-    ``lake``, when given and local, hosts DuckDB's spill directory (``<lake>/.tmp``, made by DuckDB at its first spill) so
-    that out-of-core work stays on the lake's disk. ``memory_limit`` is a DuckDB-style size
-    (``'2GB'``); ``threads`` caps parallelism; ``master`` is Spark's master URL. Raises
-    ``InvalidArgumentError`` for an unknown name and ``SndslabError`` when the engine's
-    optional dependency is missing.
+    ``lake``, when given and local, hosts DuckDB's spill directory (``<lake>/.tmp``, made by
+    DuckDB at its first spill) so that out-of-core work stays on the lake's disk.
+    ``memory_limit`` is a DuckDB-style size (``'2GB'``); ``threads`` caps parallelism;
+    ``master`` is Spark's master URL. Raises ``InvalidArgumentError`` for an unknown name and
+    ``SndslabError`` when the engine's optional dependency is missing.
 
     >>> get_engine("duckdb").name
     'duckdb'

@@ -23,6 +23,7 @@ contracts (``sndslab/lake/tables/events/*.yaml``) when written, and the events b
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,12 +194,18 @@ def _resolve(lake: Path | str, extractors: Any, con: Connection) -> list[Extract
 
 
 def _extract_all(
-    con: Connection, paths: LakePaths, specs: list[ExtractorSpec], created: list[str]
+    con: Connection,
+    paths: LakePaths,
+    specs: list[ExtractorSpec],
+    created: list[str],
+    step: Callable[[int, str], None] = lambda _done, _name: None,
 ) -> list[ExtractorRun]:
-    """Run every extractor and materialise the union of their events as ``_events``."""
+    """Run every extractor and materialise the union of their events as ``_events``
+    (``step(i, name)`` as extractor ``i`` starts)."""
     runs: list[ExtractorRun] = []
     views: list[str] = []
     for i, spec in enumerate(specs):
+        step(i, spec.name)
         try:
             run, view = _run_one(con, paths, spec, i)
         except Exception as exc:
@@ -229,12 +236,15 @@ def extract_events(
     con: Connection | None = None,
     engine: str | Engine = "duckdb",
     notes: list[str] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> EventsResult:
     """Run ``extractors`` (default: every built-in spec, validated against ``lake``) and write
     the ``events`` layer of ``lake`` as one generation. See the module docstring.
 
     ``engine``: ``"duckdb"`` (default), ``"spark"`` or an :class:`sndslab.engines.Engine`;
     ignored when a connection ``con`` is given. The tables are the same on every engine.
+    ``progress(done, total, step)`` is called as each step starts (every extractor, then the
+    ``patients``, ``events`` and ``codes`` tables) and once at the end (``done == total``).
     """
     root = str(lake)
     own = con is None
@@ -250,7 +260,13 @@ def extract_events(
         if relation_or_none(connection, paths, "int.persons") is None:
             raise SndslabError(f"{root} has no int.persons table: run `sndslab ingest` first")
         specs = _resolve(root, extractors, connection)
-        runs = _extract_all(connection, paths, specs, created)
+        steps = len(specs) + 3
+
+        def step(done: int, name: str) -> None:
+            if progress is not None:
+                progress(done, steps, name)
+
+        runs = _extract_all(connection, paths, specs, created, step)
         total = sum(r.emitted for r in runs)
         inputs = {"int_generation": read_manifest(paths, "int").generation}
         config = {"extractors": [s.model_dump(mode="json") for s in specs]}
@@ -258,10 +274,13 @@ def extract_events(
             paths, "events", connection, config=config, inputs=inputs, notes=notes
         ) as w:
             # patients first: the events' relationship test reads events.patients
+            step(len(specs), "patients")
             n_pat = w.write("patients", patients_sql(connection, paths), order_by=["person_id"])
+            step(len(specs) + 1, "events")
             written = w.write("events", "SELECT * FROM _events", order_by=list(EVENTS_ORDER))
             if written != total:
                 raise SndslabError(f"events: {written} rows written, {total} extracted")
+            step(len(specs) + 2, "codes")
             codes = codes_sql(nomenclatures(connection, paths), w.relation("events"))
             n_codes = w.write("codes", codes, order_by=["code"])
             result = EventsResult(
@@ -276,6 +295,7 @@ def extract_events(
                 codes=n_codes,
             )
             w.counts.update(result.to_dict())
+        step(steps, "")
         return result
     finally:
         for name in reversed(created):  # temp relations only: never hide the real error

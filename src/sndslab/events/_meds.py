@@ -34,6 +34,7 @@ the stay code as parent. See ``sndslab/events/tasks/readmission_30d.yaml`` for a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -129,12 +130,20 @@ def _dataset_json(lake: str) -> str:
     return json.dumps(meta, indent=2) + "\n"
 
 
-def _write(con: Connection, target: ExportTarget, lake: str, rels: dict[str, str]) -> None:
+def _write(
+    con: Connection,
+    target: ExportTarget,
+    lake: str,
+    rels: dict[str, str],
+    step: Callable[[int, str], None] = lambda _done, _name: None,
+) -> None:
+    step(1, "data")
     rows = con.write_dataset(
         _data_sql(rels["events"], rels["patients"]),
         target.join("data"),
         order_by=list(DATA_ORDER),
     )
+    step(2, "metadata")
     code_meta, splits = _metadata(con, rels["codes"], rels["events"])
     target.write_parquet(code_meta, "metadata", "codes.parquet")
     target.write_parquet(splits, "metadata", "subject_splits.parquet")
@@ -150,24 +159,34 @@ def to_meds(
     salt: str | None = None,
     con: Connection | None = None,
     engine: str | Engine = "duckdb",
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Path | str:
     """Write the MEDS dataset of the lake's ``events`` layer to ``out_dir``; returns it.
 
     ``salt`` seeds the surrogate ``subject_id`` order (random by default, so ids cannot be
     recomputed from ``person_id``); the map itself is never written. ``engine`` (or ``con``)
     runs the queries and writes ``data/``; see the module docstring for the files.
+    ``progress(done, total, step)`` is called as each step starts (``subjects``, ``data``,
+    ``metadata``) and once at the end (``done == total``).
     """
     salt = new_salt() if salt is None else salt
+
+    def step(done: int, name: str) -> None:
+        if progress is not None:
+            progress(done, 3, name)
+
     with open_export(lake, out_dir, "meds", overwrite=overwrite, con=con, engine=engine) as (
         c,
         paths,
         target,
     ):
         rels = events_relations(c, paths)
+        step(0, "subjects")
         create_subject_map(c, rels["patients"], salt)
         try:
-            _write(c, target, str(lake), rels)
+            _write(c, target, str(lake), rels, step)
         finally:
             c.drop("_subject")
         target.manifest["meds_version"] = MEDS_VERSION
+    step(3, "")
     return out_dir

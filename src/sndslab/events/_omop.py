@@ -40,6 +40,7 @@ See ``docs/events.md`` ("OMOP CDM 5.4 export") for the mapping table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -438,6 +439,7 @@ def to_omop(
     validate: bool = True,
     con: Connection | None = None,
     engine: str | Engine = "duckdb",
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> OmopResult:
     """Write the OMOP CDM 5.4 tables of the lake's ``events`` layer to ``out_dir``: one dataset
     directory per table, written by ``engine`` (or ``con``).
@@ -447,24 +449,38 @@ def to_omop(
     the extract's observation window (default: the calendar years of the non-ALD events). With
     ``validate`` (default) a local output is checked by :func:`validate_omop` before it
     appears (a URI output is not: the validator reads local files with DuckDB).
+    ``progress(done, total, step)`` is called as each step starts (``events``, then every CDM
+    table, then ``validation``) and once at the end (``done == total``).
     """
     salt = new_salt() if salt is None else salt
+    tables = _table_sql()
+    steps = len(tables) + 2
+
+    def step(done: int, name: str) -> None:
+        if progress is not None:
+            progress(done, steps, name)
+
     options = {"window": window, "validate": validate}
     with open_export(
         lake, out_dir, "omop", overwrite=overwrite, con=con, engine=engine, options=options
     ) as (c, paths, target):
         rels = events_relations(c, paths)
+        step(0, "events")
         try:
             create_subject_map(c, rels["patients"], salt)
             result = OmopResult(
                 out_dir=out_dir, window=_stage(c, rels, nomenclatures(c, paths), window)
             )
             _accounting(c, result)
-            rows = {t: c.write_dataset(q, target.join(t)) for t, q in _table_sql().items()}
+            rows = {}
+            for i, (t, q) in enumerate(tables.items(), start=1):
+                step(i, t)
+                rows[t] = c.write_dataset(q, target.join(t))
         finally:
             for name in _TEMP:
                 c.drop(name)
         local = is_local_path(target.root)
+        step(steps - 1, "validation")
         result.rows = (
             validate_omop(Path(target.root.removeprefix("file://"))) if validate and local else rows
         )
@@ -473,4 +489,5 @@ def to_omop(
             {k: v for k, v in result.to_dict().items() if k not in ("out_dir", "rows")}
         )
         target.counts.update(result.rows)
+    step(steps, "")
     return result

@@ -15,7 +15,9 @@
    with diagnoses and acts, ALD, deaths and their causes, practitioners, establishments,
    referentials ``ref_*``), each checked against its contract;
 5. ``write_report``: ``lake/_reports/ingest.json`` and ``ingest.md`` — per table and file,
-   rows in = kept + filtered per rule + quarantined per reason (checked).
+   rows in = kept + filtered per rule + quarantined per reason (checked), with the run's date,
+   version, engine, input hash and seconds per phase, totals and a glossary
+   (``build_report`` builds the dict, ``render_markdown`` its Markdown; both pure).
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ from sndslab.ingest._discover import RawFile, discover
 from sndslab.ingest._identity import IdentityResult, link_pmsi, resolve_persons
 from sndslab.ingest._intermediate import INT_TABLES, build_intermediate, join_loss
 from sndslab.ingest._pipeline import IngestResult, IntResult, build_int, ingest
-from sndslab.ingest._report import AccountingMismatchError, write_report
+from sndslab.ingest._report import (
+    AccountingMismatchError,
+    build_report,
+    render_markdown,
+    write_report,
+)
 from sndslab.ingest._rules import QualityRule, RuleCounts, apply_rules, load_rules
 from sndslab.ingest._stage import StageResult, stage, stage_file
 
@@ -44,11 +51,13 @@ __all__ = [  # noqa: RUF022
     "apply_rules",
     "build_int",
     "build_intermediate",
+    "build_report",
     "discover",
     "ingest",
     "join_loss",
     "link_pmsi",
     "load_rules",
+    "render_markdown",
     "resolve_persons",
     "stage",
     "stage_file",

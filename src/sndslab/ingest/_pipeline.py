@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -177,14 +178,17 @@ def build_int(
     keep_fictitious_persons: bool = False,
     publish_commit: bool = True,
     keep: int | None = None,
+    phase: Callable[[str], None] | None = None,
 ) -> IntResult:
     """Build one generation of the ``int`` layer from the staged tables of the lake (as
     ``paths`` sees them: a pending view during an ingest): rules, identity, intermediate
     tables (see the module docstring); published in a lake commit unless ``publish_commit`` is
     False (then the caller publishes ``IntResult.generation``). Fictitious-NIR keys are claims
     attached to no person unless ``keep_fictitious_persons``
-    (:func:`sndslab.ingest.resolve_persons`)."""
+    (:func:`sndslab.ingest.resolve_persons`). ``phase(name)`` is called as each step starts
+    (``rules``, ``identity``, ``intermediate``)."""
     rules = load_rules() if rules is None else rules
+    enter = phase or (lambda _name: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -202,11 +206,13 @@ def build_int(
         paths, "int", con, config=config, inputs=inputs, publish_commit=publish_commit, keep=keep
     ) as w:
         plan = _plan(w.previous, config, con.engine.name, inputs)
+        enter("rules")
         counts = apply_rules(
             con, paths, w, rules, carry=plan.carry_rules, previous=plan.previous_rules
         )
         lap("rules")
         failpoint("ingest.rules")
+        enter("identity")
         identity, persons_changed = _identity(con, w, plan, keep_fictitious_persons)
         lap("identity")
         failpoint("ingest.identity")
@@ -216,6 +222,7 @@ def build_int(
                 return False
             return not (links_persons and persons_changed)
 
+        enter("intermediate")
         rows = build_intermediate(con, paths, w, reusable=reusable)
         loss = join_loss(con, w)
         lap("intermediate")
@@ -268,6 +275,7 @@ def ingest(
     append_extract: bool = False,
     replace_extract: bool = False,
     keep: int | None = None,
+    phase: Callable[[str], None] | None = None,
 ) -> IngestResult:
     """Stage ``raw_dir`` into ``lake`` then apply ``rules`` (default: the built-in rules),
     resolve identity, build the ``int`` generation and write the report.
@@ -290,6 +298,11 @@ def ingest(
     report; see the module docstring), keeping ``keep`` commits for ``sndslab lake rollback``
     (default: as the lake's latest commit says). ``append_extract`` / ``replace_extract``: see
     :func:`sndslab.ingest.stage`.
+
+    ``phase(name)`` is called as each phase starts: ``staging`` (then ``progress`` per file),
+    ``rules``, ``identity``, ``intermediate``, ``report`` (the report's ``run`` section gives
+    each phase's seconds; its ``report`` phase is the identity scoring and the report's
+    building, measured before the files are written).
     """
     from sndslab.ingest import stage  # the staging step (its own module, other owner)
     from sndslab.ingest._state import IngestState
@@ -297,6 +310,8 @@ def ingest(
     root = str(lake)
     eng = get_engine(engine, lake=None if is_uri(root) else root)
     timings: dict[str, float] = {}
+    enter = phase or (lambda _name: None)
+    started_at = datetime.now(UTC)
     started = time.perf_counter()
     con = eng.connect()
     paths = LakePaths(root, con.storage)
@@ -304,6 +319,7 @@ def ingest(
         with writer_lock(paths):
             paths.ensure_marker()
             # every step runs on the chosen engine (on "spark": the same SQL, transpiled)
+            enter("staging")
             staged = stage(
                 raw_dir,
                 lake,
@@ -336,12 +352,15 @@ def ingest(
                 inputs=_inputs(staged),
                 keep_fictitious_persons=keep_fictitious_persons,
                 publish_commit=False,
+                phase=phase,
             )
             pending.layers["int"] = built.generation
             timings.update(built.timings)
+            enter("report")
             clock = time.perf_counter()
             truth_dir = find_truth(raw_dir, truth) if paths.is_local else None
             score = _score(root, pending, truth_dir) if truth_dir is not None else None
+            timings["report"] = round(time.perf_counter() - clock, 3)
             numbers = commit_numbers(paths)
             number = (numbers[-1] + 1) if numbers else 1
             report = write_report(
@@ -354,8 +373,11 @@ def ingest(
                 identity_score=score,
                 out_dir=paths.report_dir(number),
                 extra={"extract": {"raw_dirs": staged.raw_dirs, "changes": staged.changes}},
+                raw_dir=Path(raw_dir).resolve(),
+                engine=eng.name,
+                started=started_at,
+                timings=timings,
             )
-            timings["report"] = round(time.perf_counter() - clock, 3)
             failpoint("ingest.report")
             commit = publish(
                 paths,
