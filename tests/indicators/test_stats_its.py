@@ -12,6 +12,7 @@ import statsmodels.api as sm
 from sndslab.errors import InvalidArgumentError
 from sndslab.indicators.stats import (
     FIRST_LOCKDOWN_FRANCE,
+    FIRST_LOCKDOWN_FRANCE_END,
     fit_count_model,
     interrupted_time_series,
     its_design,
@@ -147,6 +148,25 @@ def test_injected_lockdown_drop_is_recovered(family: str, seasonality: str, alph
     assert abs(rr.estimate[0] - 0.7) < 0.05
     slope = res.rate_ratio("slope")
     assert slope.lower[0] < 1 < slope.upper[0]  # no trend change injected
+
+
+def test_temporary_lockdown_drop_is_recovered() -> None:
+    """A drop only from 17 March to 10 May 2020 (the synthetic SNDS's first lockdown)."""
+    rng = np.random.default_rng(21)
+    x, names = its_design(MONTHS, seasonality="none", end_date=FIRST_LOCKDOWN_FRANCE_END)
+    share = x[:, names.index("level")]
+    may_2020 = int(np.searchsorted(MONTHS, np.datetime64("2020-05")))
+    assert share[may_2020] == pytest.approx(10 / 31)
+    t = np.arange(MONTHS.size)
+    mu = 30_000 * np.exp(0.003 * t + 0.1 * np.cos(2 * np.pi * (MONTHS.astype(int) % 12) / 12))
+    mu = mu * 0.6**share  # the rate during the lockdown days is 0.6 times the usual one
+    y = rng.poisson(rng.gamma(1 / 0.002, 0.002 * mu)).astype(float)
+    res = interrupted_time_series(y, MONTHS, end_date=FIRST_LOCKDOWN_FRANCE_END)
+    assert "slope" not in res.names
+    rr = res.rate_ratio("level")
+    assert rr.lower[0] < 0.6 < rr.upper[0] and rr.upper[0] < 1
+    with pytest.raises(InvalidArgumentError, match="before the break"):
+        its_design(MONTHS, end_date=dt.date(2020, 1, 1))
 
 
 def test_level_interval_coverage_over_replicates() -> None:

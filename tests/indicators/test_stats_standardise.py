@@ -174,6 +174,21 @@ def test_table_route_matches_duckdb_sql() -> None:
     assert rel.equals(ours)
 
 
+def test_empty_table_and_empty_strata_are_zeros_not_errors() -> None:
+    empty = pa.table(
+        {
+            "dep": pa.array([], pa.string()),
+            "band": pa.array([], pa.int64()),
+            "d": pa.array([], pa.float64()),
+            "n": pa.array([], pa.float64()),
+        }
+    )
+    out = standardise_table(empty, ["dep"], "band", "d", "n", [1, 1])
+    assert out.num_rows == 0 and out.schema.field("dep").type == pa.string()
+    zero = direct_standardise([[0, 0]], [[10, 10]], [1, 1])
+    assert zero.estimate[0] == 0 and zero.lower[0] == 0 and zero.upper[0] > 0
+
+
 def test_table_from_ages() -> None:
     ages = np.array([3, 7, 47, 96, 101])
     assert age_band_index(ages, ESP.age_low).tolist() == [0, 1, 9, 19, 19]

@@ -26,6 +26,7 @@ from sndslab.indicators.stats._funnel import (
 from sndslab.indicators.stats._glm import CountFit, fit_count_model, negbin_loglik
 from sndslab.indicators.stats._its import (
     FIRST_LOCKDOWN_FRANCE,
+    FIRST_LOCKDOWN_FRANCE_END,
     ITSResult,
     interrupted_time_series,
     its_design,
@@ -49,6 +50,7 @@ __all__ = [  # noqa: RUF022
     "CountFit",
     "Estimate",
     "FIRST_LOCKDOWN_FRANCE",
+    "FIRST_LOCKDOWN_FRANCE_END",
     "FunnelLimits",
     "ITSResult",
     "Overdispersion",

@@ -8,7 +8,9 @@ evaluation of public health interventions: a tutorial", *Int J Epidemiol* 46:348
 ``t`` counts months from the first one; ``level_t`` is 0 before the break and 1 after it
 (in the month of the break, the share of its days on or after the break date, unless
 ``partial="month"``); ``slope_t = max(0, t - t_break)`` is the months elapsed since the
-break month. ``exp(b2)`` is the rate ratio of the level change at the break and ``exp(b3)``
+break month. For a temporary interruption (``end_date``, e.g. the first lockdown ended on
+10 May 2020) ``level_t`` is the share of the month's days inside it and there is no slope
+term. ``exp(b2)`` is the rate ratio of the level change at the break and ``exp(b3)``
 the monthly rate ratio of the slope change. Seasonality: 11 calendar-month dummies (January
 the reference) or ``K`` pairs of Fourier terms ``sin(2 pi k m / 12), cos(2 pi k m / 12)``.
 """
@@ -29,6 +31,7 @@ from sndslab.indicators.stats._poisson import Estimate, FloatArray, check_level
 
 __all__ = [
     "FIRST_LOCKDOWN_FRANCE",
+    "FIRST_LOCKDOWN_FRANCE_END",
     "ITSResult",
     "interrupted_time_series",
     "its_design",
@@ -37,6 +40,8 @@ __all__ = [
 #: Start of the first COVID-19 lockdown in France (décret n° 2020-260 du 16 mars 2020,
 #: confinement from 17 March 2020, 12:00).
 FIRST_LOCKDOWN_FRANCE = dt.date(2020, 3, 17)
+#: Last day of the first lockdown (lifted on 11 May 2020).
+FIRST_LOCKDOWN_FRANCE_END = dt.date(2020, 5, 10)
 
 Seasonality = Literal["month", "fourier", "none"]
 
@@ -58,17 +63,24 @@ def its_design(
     seasonality: Seasonality = "month",
     harmonics: int = 2,
     partial: Literal["fraction", "month"] = "fraction",
+    end_date: dt.date | None = None,
 ) -> tuple[FloatArray, list[str]]:
     """The design matrix of the segmented regression and its column names.
 
     Columns: ``const``, ``time``, ``level``, ``slope``, then ``month_2``…``month_12`` or
-    ``sin_1, cos_1, …`` (see the module docstring).
+    ``sin_1, cos_1, …`` (see the module docstring). With ``end_date`` the interruption is
+    temporary (a lockdown from ``break_date`` to ``end_date`` inclusive): ``level`` is the
+    share of each month's days inside it and there is no ``slope`` term.
 
     >>> x, names = its_design(["2020-01", "2020-02", "2020-03", "2020-04"], seasonality="none")
     >>> names
     ['const', 'time', 'level', 'slope']
     >>> x[:, 2].round(4).tolist(), x[:, 3].round(4).tolist()
     ([0.0, 0.0, 0.4839, 1.0], [0.0, 0.0, 0.0, 1.0])
+    >>> x, names = its_design(["2020-02", "2020-03", "2020-04", "2020-05", "2020-06"],
+    ...                       seasonality="none", end_date=FIRST_LOCKDOWN_FRANCE_END)
+    >>> names, x[:, 2].round(4).tolist()
+    (['const', 'time', 'level'], [0.0, 0.4839, 1.0, 0.3226, 0.0])
     """
     m = _months(months)
     if m.size < 3:
@@ -81,15 +93,22 @@ def its_design(
     b_month = int(b.astype("datetime64[M]").astype(np.int64))
     if not m.min() < b_month <= m.max():
         raise InvalidArgumentError(f"the break {break_date} is not inside the series of months")
-    first_day = b.astype("datetime64[M]").astype("datetime64[D]")
-    month_days = ((b.astype("datetime64[M]") + 1).astype("datetime64[D]") - first_day).astype(int)
-    days_before = (b - first_day).astype(int)
-    share_after = (month_days - days_before) / month_days if partial == "fraction" else 1.0
+    # Days of each month within the interruption [break_date, end_date] (open-ended if None).
+    stop = np.datetime64("9999-01-01") if end_date is None else np.datetime64(end_date, "D") + 1
+    if stop <= b:
+        raise InvalidArgumentError(f"end_date {end_date} is before the break {break_date}")
+    month_start = m.astype("datetime64[M]").astype("datetime64[D]")
+    month_stop = (m + 1).astype("datetime64[M]").astype("datetime64[D]")
+    inside = np.minimum(month_stop, stop) - np.maximum(month_start, b)
+    overlap = np.maximum(inside.astype(np.int64), 0)
+    days = (month_stop - month_start).astype(np.int64)
+    level = overlap / days if partial == "fraction" else (overlap > 0).astype(np.float64)
     time = (m - m.min()).astype(np.float64)
-    level = np.where(m > b_month, 1.0, np.where(m == b_month, share_after, 0.0))
-    slope = np.where(m > b_month, (m - b_month).astype(np.float64), 0.0)
-    cols = [np.ones(m.size), time, level, slope]
-    names = ["const", "time", "level", "slope"]
+    cols = [np.ones(m.size), time, level]
+    names = ["const", "time", "level"]
+    if end_date is None:
+        cols.append(np.where(m > b_month, (m - b_month).astype(np.float64), 0.0))
+        names.append("slope")
     calendar = m % 12  # 0 = January
     if seasonality == "month":
         for k in range(1, 12):
@@ -156,6 +175,7 @@ def interrupted_time_series(
     seasonality: Seasonality = "month",
     harmonics: int = 2,
     partial: Literal["fraction", "month"] = "fraction",
+    end_date: dt.date | None = None,
 ) -> ITSResult:
     """Fit a segmented count regression to monthly ``counts`` with a break at ``break_date``.
 
@@ -172,7 +192,7 @@ def interrupted_time_series(
     >>> round(float(res.rate_ratio("level").estimate[0]), 3)
     0.7
     """
-    x, names = its_design(months, break_date, seasonality, harmonics, partial)
+    x, names = its_design(months, break_date, seasonality, harmonics, partial, end_date)
     y = np.asarray(counts, dtype=np.float64)
     if y.shape != (x.shape[0],):
         raise InvalidArgumentError(f"counts ({y.shape}) and months ({x.shape[0]}) differ in length")

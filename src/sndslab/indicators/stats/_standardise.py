@@ -184,8 +184,6 @@ def indirect_standardise(
 
 
 def _columns(table: Any, names: list[str]) -> dict[str, np.ndarray]:
-    if isinstance(table, duckdb.DuckDBPyRelation):
-        table = table.to_arrow_table()
     try:
         present = set(table.column_names if isinstance(table, pa.Table) else table.keys())
     except AttributeError:
@@ -225,6 +223,9 @@ def standardise_table(
     >>> out.column("rate").to_pylist()
     [7.5, 4.166666666666667]
     """
+    if isinstance(table, duckdb.DuckDBPyRelation):
+        table = table.to_arrow_table()
+    types = {f.name: f.type for f in table.schema} if isinstance(table, pa.Table) else {}
     cols = _columns(table, [*by, age_band, events, population])
     s = as_float_array(standard, "standard")
     band = cols[age_band]
@@ -245,7 +246,9 @@ def standardise_table(
     np.add.at(d, (group, band), check_counts(cols[events], events))
     np.add.at(n, (group, band), check_counts(cols[population], population))
     est = direct_standardise(d, n, s, per=per, level=level, method=method)
-    out: dict[str, Any] = {c: pa.array(codes[j][0][group_keys[:, j]]) for j, c in enumerate(by)}
+    out: dict[str, Any] = {
+        c: pa.array(codes[j][0][group_keys[:, j]], type=types.get(c)) for j, c in enumerate(by)
+    }
     total_d, total_n = d.sum(axis=1), n.sum(axis=1)
     out.update(
         {
