@@ -517,7 +517,7 @@ def _print_ingest(result: Any) -> None:
     if duration is not None:
         rows.append(("duration", f"{duration:,.1f} s"))
     rows.append(("report", _report_path(result.lake)))
-    _print_summary(rows)
+    _print_summary(rows + _stale_rows(result.lake))
 
 
 def _report_path(lake: Path | str) -> str:
@@ -526,6 +526,14 @@ def _report_path(lake: Path | str) -> str:
 
     with open_lake(lake) as opened:
         return opened.report_path("ingest.md") or "-"
+
+
+def _stale_rows(lake: Path | str) -> list[tuple[str, str]]:
+    """Summary rows naming the layers built from an older generation than the published one."""
+    from sndslab.lake import open_lake
+
+    with open_lake(lake) as opened:
+        return [(f"{layer}/ is stale", why) for layer, why in opened.stale_layers().items()]
 
 
 @app.command()
@@ -895,6 +903,9 @@ def _lake_info(lake: Path) -> dict[str, Any]:
             report: dict[str, Any] | None = lk.report
         except SndslabError:
             report = None
+        commit = lk.commit
+        stale = lk.stale_layers()
+        kept = [c.number for c in lk.history()]
     for info in layers.values():
         del info["_manifest"]
     last_run = None
@@ -905,6 +916,9 @@ def _lake_info(lake: Path) -> dict[str, Any]:
         last_run = run
     return {
         "lake": str(lake),
+        "commit": None if commit is None else commit.number,
+        "kept_commits": kept,
+        "stale": stale,
         "layers": list(layers.values()),
         "tables": tables,
         "last_run": last_run,
@@ -969,6 +983,10 @@ def lake_info(
         tables.add_row(t["table"], f"{t['rows']:,}")
     out.print(layers)
     out.print(tables)
+    commits = ", ".join(str(n) for n in info["kept_commits"]) or "-"
+    rows = [("commit", str(info["commit"] or "-")), ("kept commits (rollback)", commits)]
+    rows += [(f"{layer} is stale", why) for layer, why in info["stale"].items()]
+    _print_summary(rows)
     _print_summary(_last_run_rows(info["last_run"]), title="last run")
 
 
