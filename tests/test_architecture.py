@@ -19,6 +19,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "sndslab"
 
 RANK: dict[str, int] = {
     "errors": -1,
+    "_faults": -1,
     "_atomic": 0,
     "engines": 1,
     "registry": 1,

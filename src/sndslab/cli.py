@@ -24,6 +24,7 @@ from typer.core import TyperGroup
 
 import sndslab
 from sndslab._atomic import check_disjoint, check_output_dir, mark_output
+from sndslab._faults import failpoint
 from sndslab.errors import InvalidArgumentError, SndslabError
 
 __all__ = ["app", "main"]
@@ -113,29 +114,51 @@ def _interrupt_flag() -> Iterator[list[bool]]:
 
 
 def _run(call: Callable[[], Any]) -> int:
-    """Run the click command in non-standalone mode and map every outcome to an exit code."""
-    with _interrupt_flag() as interrupted:
-        try:
-            return _outcome(call)
-        except BaseException:
-            if interrupted[0]:
-                err.print("interrupted", markup=False)
-                return 130
-            raise
+    """Run the click command in non-standalone mode and map every outcome to an exit code.
+
+    Once a Ctrl-C was seen, whatever the command raised (an engine's "Query interrupted", an
+    error wrapping it, a ``KeyboardInterrupt``) is reported as ``interrupted``, exit 130; a
+    Ctrl-C landing while an outcome is being printed too."""
+    try:
+        with _interrupt_flag() as interrupted:
+            try:
+                return _outcome(call, interrupted)
+            except BaseException:
+                if interrupted[0]:
+                    return _interrupted()
+                raise
+    except KeyboardInterrupt:
+        return _interrupted()
 
 
-def _outcome(call: Callable[[], Any]) -> int:
+def _interrupted() -> int:
+    err.print("interrupted", markup=False)
+    return 130
+
+
+def _outcome(call: Callable[[], Any], interrupted: list[bool] | None = None) -> int:
     try:
         rv = call()
+    except (_Interrupted, KeyboardInterrupt, typer.Abort):
+        return _interrupted()
+    except Exception as exc:
+        if interrupted and interrupted[0]:  # an error caused by the interrupt (wrapped or not)
+            return _interrupted()
+        return _failure(exc)
+    if interrupted and interrupted[0]:  # the command swallowed the interrupt: still 130
+        return _interrupted()
+    # non-standalone click returns the exit code of typer.Exit (e.g. --help, --version), or
+    # the command's own return value (None)
+    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+
+
+def _failure(error: Exception) -> int:
+    """The exit code of an error the command raised (printed as one line), or re-raise it."""
+    try:
+        raise error
     except SndslabError as exc:
         _error(str(exc))
         return exc.exit_code
-    except (_Interrupted, KeyboardInterrupt):
-        err.print("interrupted", markup=False)
-        return 130
-    except typer.Abort:
-        err.print("interrupted", markup=False)
-        return 130
     except OSError as exc:
         if os.environ.get("SNDSLAB_DEBUG"):
             raise
@@ -156,9 +179,6 @@ def _outcome(call: Callable[[], Any]) -> int:
             _error(f"{engine}: {exc}")
             return 1
         raise
-    # non-standalone click returns the exit code of typer.Exit (e.g. --help, --version), or
-    # the command's own return value (None)
-    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
 
 
 app = typer.Typer(
@@ -677,6 +697,7 @@ def lake_info(
 
     paths = _lake_paths(lake)
     paths.check_version()
+    failpoint("lake.info")
     layers = Table(title=f"lake {lake}", title_justify="left")
     for col in ("layer", "generation", "created", "engine", "tables", "rows"):
         layers.add_column(col, justify="left" if col in ("layer", "created") else "right")

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sndslab._faults import failpoint
 from sndslab.engines import Connection, Engine, get_engine
 from sndslab.errors import SndslabError
 from sndslab.events._codes import codes_sql, nomenclatures
@@ -199,6 +200,7 @@ def _extract_all(
     runs: list[ExtractorRun] = []
     views: list[str] = []
     for i, spec in enumerate(specs):
+        failpoint("events.extract")
         try:
             run, view = _run_one(con, paths, spec, i)
         except Exception as exc:
@@ -257,6 +259,7 @@ def extract_events(
         with write_generation(
             paths, "events", connection, config=config, inputs=inputs, notes=notes
         ) as w:
+            failpoint("events.write")
             # patients first: the events' relationship test reads events.patients
             n_pat = w.write("patients", patients_sql(connection, paths), order_by=["person_id"])
             written = w.write("events", "SELECT * FROM _events", order_by=list(EVENTS_ORDER))

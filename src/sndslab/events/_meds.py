@@ -40,6 +40,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from sndslab import __version__
+from sndslab._faults import failpoint
 from sndslab.engines import Connection, Engine
 from sndslab.events._export import ExportTarget, events_relations, open_export
 from sndslab.events._ids import create_subject_map, new_salt
@@ -166,6 +167,7 @@ def to_meds(
         rels = events_relations(c, paths)
         create_subject_map(c, rels["patients"], salt)
         try:
+            failpoint("export.meds.write")
             _write(c, target, str(lake), rels)
         finally:
             c.drop("_subject")

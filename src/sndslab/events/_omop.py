@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from sndslab import __version__
+from sndslab._faults import failpoint
 from sndslab.engines import Connection, Engine, is_local_path
 from sndslab.errors import SndslabError
 from sndslab.events._codes import Nomenclatures, codes_sql, nomenclatures
@@ -460,6 +461,7 @@ def to_omop(
                 out_dir=out_dir, window=_stage(c, rels, nomenclatures(c, paths), window)
             )
             _accounting(c, result)
+            failpoint("export.omop.write")
             rows = {t: c.write_dataset(q, target.join(t)) for t, q in _table_sql().items()}
         finally:
             for name in _TEMP:

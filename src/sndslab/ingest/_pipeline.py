@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
 
+from sndslab._faults import failpoint
 from sndslab.engines import Connection, DuckDBConnection, Engine, get_engine, is_uri
 from sndslab.errors import SndslabError
 from sndslab.ingest._identity import IdentityResult, resolve_persons
@@ -182,12 +183,15 @@ def build_int(
     inputs = dict(inputs or {})
     with write_generation(paths, "int", con, config=config, inputs=inputs) as w:
         plan = _plan(w.previous, config, con.engine.name, inputs)
+        failpoint("ingest.rules")
         counts = apply_rules(
             con, paths, w, rules, carry=plan.carry_rules, previous=plan.previous_rules
         )
         lap("rules")
+        failpoint("ingest.identity")
         identity, persons_changed = _identity(con, w, plan, keep_fictitious_persons)
         lap("identity")
+        failpoint("ingest.intermediate")
 
         def reusable(group: str, staged: set[str], links_persons: bool) -> bool:
             if plan.full or staged & plan.changed:
@@ -275,6 +279,7 @@ def ingest(
         )
         timings.update(built.timings)
         clock = time.perf_counter()
+        failpoint("ingest.report")
         truth_dir = find_truth(raw_dir, truth) if paths.is_local else None
         score = score_lake(root, truth_dir) if truth_dir is not None else None
         report = write_report(

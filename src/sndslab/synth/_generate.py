@@ -23,6 +23,7 @@ import pyarrow as pa
 
 import sndslab
 from sndslab._atomic import atomic_output_dir
+from sndslab._faults import failpoint
 from sndslab.synth import _time
 from sndslab.synth._abuse import abuse_manifest, practitioner_truth
 from sndslab.synth._arrays import text_array as _text
@@ -239,6 +240,7 @@ def generate(
                 if providers is None:
                     providers = Providers(chunk)
                 _generate_chunk(chunk, providers, writer, truth, calibration)
+                failpoint("synth.chunk")
                 del chunk
                 _release_memory()
                 done += n
@@ -253,6 +255,7 @@ def generate(
             files[name] = FileStats(table=name.removesuffix(".csv"), year=None, rows=-1, bytes=size)
         manifest = _manifest(config, world, ref, calibration, files)
         manifest = truth.close(manifest)
+        failpoint("synth.commit")
         (tmp / "manifest.json").write_text(
             json.dumps({k: manifest[k] for k in ("sndslab_version", "config", "files")}, indent=2)
             + "\n",
