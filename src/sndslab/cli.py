@@ -379,6 +379,7 @@ def _ingest(
     mapping: dict[str, str] | None = None,
     keep_fictitious_persons: bool = False,
     truth: Path | None = None,
+    allow_missing: list[str] | bool = False,
 ) -> Any:
     if not raw_dir.is_dir():
         raise InvalidArgumentError(f"raw directory {raw_dir} does not exist or is not a directory")
@@ -401,6 +402,7 @@ def _ingest(
             mapping=mapping,
             keep_fictitious_persons=keep_fictitious_persons,
             truth=truth,
+            allow_missing=allow_missing,
         )
 
 
@@ -438,8 +440,33 @@ def _print_ingest(result: Any) -> None:
             ("PMSI link precision", f"{score['pmsi']['precision']:.4%}"),
             ("PMSI link recall", f"{score['pmsi']['recall']:.4%}"),
         ]
+    rows += _source_rows(result.lake)
     rows.append(("report", _lake_paths(result.lake).report_file("ingest.md")))
     _print_summary(rows)
+
+
+def _source_rows(lake: Path | str) -> list[tuple[str, str]]:
+    """Summary rows of the int layer's source gaps: tables not in the extract, missing
+    source tables the user allowed."""
+    from sndslab.lake import has_manifest, read_manifest
+
+    paths = _lake_paths(lake)
+    if not has_manifest(paths, "int"):
+        return []
+    sources = read_manifest(paths, "int").counts.get("sources") or {}
+    rows = []
+    absent = sorted(
+        t for t, w in sources.get("absent", {}).items() if w["reason"] == "not_in_extract"
+    )
+    if absent:
+        rows.append(("int tables not in the extract", ", ".join(absent)))
+    for table, who in sources.get("allowed_missing", {}).items():
+        rows.append((f"missing {table} (allowed)", ", ".join(who)))
+    return rows
+
+
+def _allow_missing(tables: list[str] | None, every: bool) -> list[str] | bool:
+    return True if every else list(tables or [])
 
 
 @app.command()
@@ -484,6 +511,18 @@ def ingest(
             "RAW_DIR/../truth when it holds identities.parquet).",
         ),
     ] = None,
+    allow_missing: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-missing",
+            help="TABLE: build without this missing source table (e.g. T_MCOaaC, ER_ETE_F) "
+            "that an int table or a rule needs; the gap is recorded. Repeatable.",
+        ),
+    ] = None,
+    allow_missing_tables: Annotated[
+        bool,
+        typer.Option("--allow-missing-tables", help="Build without every missing source table."),
+    ] = False,
 ) -> None:
     """Ingest raw SNDS files into a typed lake: stg/, quarantine/, int/ and _reports/.
 
@@ -499,6 +538,7 @@ def ingest(
         _parse_maps(maps or []),
         keep_fictitious_persons,
         truth,
+        _allow_missing(allow_missing, allow_missing_tables),
     )
     _print_ingest(result)
     if not allow_refused:
@@ -554,14 +594,19 @@ def _require_layer(lake: Path, layer: str, command: str) -> None:
         raise InvalidArgumentError(f"{lake} has no {layer}/ layer: run `{command}` first")
 
 
-def _events(lake: Path, engine: str = "duckdb", spark_master: str | None = None) -> Any:
+def _events(
+    lake: Path,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+    allow_missing: list[str] | bool = False,
+) -> Any:
     if engine not in ("duckdb", "spark"):
         raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
     eng = _spark_engine(engine, spark_master)
     _require_layer(lake, "int", "sndslab ingest")
     from sndslab.events import extract_events
 
-    return extract_events(lake, engine=eng)
+    return extract_events(lake, engine=eng, allow_missing=allow_missing)
 
 
 def _print_events(result: Any) -> None:
@@ -571,13 +616,18 @@ def _print_events(result: Any) -> None:
     for category, n in result.by_category().items():
         table.add_row(category, f"{n:,}")
     out.print(table)
-    _print_summary(
-        [
-            ("events", f"{result.events:,}"),
-            ("patients", f"{result.patients:,}"),
-            ("codes", f"{result.codes:,}"),
-        ]
-    )
+    rows = [
+        ("events", f"{result.events:,}"),
+        ("patients", f"{result.patients:,}"),
+        ("codes", f"{result.codes:,}"),
+    ]
+    skipped = result.skipped()
+    absent = sorted(n for n, why in skipped.items() if why.startswith("not in the extract"))
+    if absent:
+        rows.append(("extractors not in the extract", ", ".join(absent)))
+    for table, gap in result.missing.items():
+        rows.append((f"missing {table} (allowed)", "skipped " + ", ".join(gap["extractors"])))
+    _print_summary(rows)
 
 
 @app.command()
@@ -590,10 +640,23 @@ def events(
             "--spark-master", help="Spark master URL (spark://host:port); --engine spark."
         ),
     ] = None,
+    allow_missing: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-missing",
+            help="TABLE: extract without this missing int table (int.mco_stays, or the "
+            "staged table it lacks); its extractors are skipped and recorded. Repeatable.",
+        ),
+    ] = None,
+    allow_missing_tables: Annotated[
+        bool,
+        typer.Option("--allow-missing-tables", help="Extract without every missing table."),
+    ] = False,
 ) -> None:
     """Extract the long event table, patients and codes: the events layer of LAKE (declarative
     extractors: src/sndslab/events/extractors/*.yaml). Same tables on both engines."""
-    _print_events(_events(lake, engine, spark_master))
+    allowed = _allow_missing(allow_missing, allow_missing_tables)
+    _print_events(_events(lake, engine, spark_master, allowed))
 
 
 @app.command()

@@ -12,7 +12,7 @@ unchanged. Orphan satellite rows go to ``quarantine/<TABLE>/orphans/``
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,7 +25,15 @@ from sndslab.ingest._identity import IdentityResult, resolve_persons
 from sndslab.ingest._identity_score import find_truth, score_lake
 from sndslab.ingest._intermediate import build_intermediate, join_loss
 from sndslab.ingest._report import write_report
-from sndslab.ingest._rules import QualityRule, RuleCounts, apply_rules, load_rules, rule_units
+from sndslab.ingest._rules import (
+    QualityRule,
+    RuleCounts,
+    apply_rules,
+    load_rules,
+    rule_units,
+    stg_tables,
+)
+from sndslab.ingest._sources import check_sources, source_counts
 from sndslab.lake import GenerationWriter, LakePaths, LayerManifest, config_hash, write_generation
 
 #: The staged tables identity resolution reads.
@@ -162,12 +170,23 @@ def build_int(
     *,
     inputs: dict[str, Any] | None = None,
     keep_fictitious_persons: bool = False,
+    allow_missing: Collection[str] | bool = (),
 ) -> IntResult:
     """Build and commit one generation of the ``int`` layer from the staged tables of the lake:
     rules, identity, intermediate tables (see the module docstring). Fictitious-NIR keys are
     claims attached to no person unless ``keep_fictitious_persons``
-    (:func:`sndslab.ingest.resolve_persons`)."""
+    (:func:`sndslab.ingest.resolve_persons`).
+
+    A staged table whose ``int`` table or rule needs another one that is not staged is a
+    :class:`sndslab.errors.MissingSourceError` unless ``allow_missing`` names it (or is True);
+    see :mod:`sndslab.ingest._sources`. The gaps are in ``counts["sources"]``."""
     rules = load_rules() if rules is None else rules
+    staged = stg_tables(paths)
+    allowed = check_sources(staged, rules, allow_missing)
+    notes = [
+        f"missing source {t} allowed: {', '.join(who)} built without it"
+        for t, who in allowed.items()
+    ]
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -181,7 +200,7 @@ def build_int(
     if keep_fictitious_persons:  # part of the configuration: changing it rebuilds everything
         config["identity"] = {"keep_fictitious_persons": True}
     inputs = dict(inputs or {})
-    with write_generation(paths, "int", con, config=config, inputs=inputs) as w:
+    with write_generation(paths, "int", con, config=config, inputs=inputs, notes=notes) as w:
         plan = _plan(w.previous, config, con.engine.name, inputs)
         failpoint("ingest.rules")
         counts = apply_rules(
@@ -206,6 +225,7 @@ def build_int(
                 "rules": counts.model_dump(mode="json"),
                 "identity": identity.model_dump(mode="json"),
                 "intermediate": rows,
+                "sources": source_counts(staged, allowed, rows),
                 "incremental": {
                     "full": plan.full,
                     "changed_stg_tables": sorted(plan.changed),
@@ -235,6 +255,7 @@ def ingest(
     mapping: Mapping[str, str] | None = None,
     keep_fictitious_persons: bool = False,
     truth: Path | str | bool | None = None,
+    allow_missing: Collection[str] | bool = (),
 ) -> IngestResult:
     """Stage ``raw_dir`` into ``lake`` then apply ``rules`` (default: the built-in rules),
     resolve identity, build the ``int`` generation and write the report.
@@ -252,6 +273,7 @@ def ingest(
     within it, spilling under ``lake/.tmp``). ``IngestResult.timings`` gives each step's
     seconds. Fictitious-NIR keys (BEN_CDI_NIR 01/05/06/08/09/11) are claims attached to no
     person, counted in the report, unless ``keep_fictitious_persons`` makes them pseudo-persons.
+    ``allow_missing``: the missing source tables accepted (see :func:`build_int`).
     """
     from sndslab.ingest import stage  # the staging step (its own module, other owner)
 
@@ -276,6 +298,7 @@ def ingest(
             rules,
             inputs=_inputs(staged),
             keep_fictitious_persons=keep_fictitious_persons,
+            allow_missing=allow_missing,
         )
         timings.update(built.timings)
         clock = time.perf_counter()
