@@ -287,7 +287,9 @@ def extract_events(
         ) as w:
             failpoint("events.write")
             # patients first: the events' relationship test reads events.patients
-            n_pat = w.write("patients", patients_sql(connection, paths), order_by=["person_id"])
+            n_pat = w.write(
+                "patients", patients_sql(connection, paths, plan.absent), order_by=["person_id"]
+            )
             written = w.write("events", "SELECT * FROM _events", order_by=list(EVENTS_ORDER))
             if written != total:
                 raise SndslabError(f"events: {written} rows written, {total} extracted")

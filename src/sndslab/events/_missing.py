@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sndslab.errors import MissingSourceError
+from sndslab.events._patients import PATIENT_SOURCES
 from sndslab.events._spec import ExtractorSpec, tables_of
 from sndslab.lake import LakePaths, dataset_paths, has_manifest, read_manifest
 
@@ -28,9 +29,11 @@ __all__ = ["SourcePlan", "plan_sources"]
 @dataclass
 class SourcePlan:
     """``skip``: extractor name → why it does not run; ``missing``: ``int`` table → what
-    needs it and why it is missing (the allowed gaps); ``not_in_extract``: extractor names."""
+    needs it and why it is missing (the allowed gaps); ``not_in_extract``: extractor names;
+    ``absent``: the tables of :data:`PATIENT_SOURCES` the patients table goes without."""
 
     skip: dict[str, str] = field(default_factory=dict)
+    absent: set[str] = field(default_factory=set)
     missing: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_in_extract: list[str] = field(default_factory=list)
 
@@ -101,6 +104,15 @@ def plan_sources(
             entry["why"], entry["lacks"] = _why(paths, name, absent, generation)
             entry["extractors"].append(spec.name)
         plan.skip[spec.name] = f"missing (allowed): {', '.join(lacking)}"
+    for name, gives in PATIENT_SOURCES.items():  # the patients table's optional sources
+        if _present(paths, name):
+            continue
+        plan.absent.add(name)
+        info = absent.get(name.removeprefix("int."), {})
+        if info.get("reason") != "not_in_extract":
+            entry = needed.setdefault(name, {"extractors": []})
+            entry["why"], entry["lacks"] = _why(paths, name, absent, generation)
+            entry["extractors"].append(f"patients ({gives})")
     refused = {t: e for t, e in needed.items() if not _allowed([t, *e["lacks"]], allow)}
     if refused:
         parts = "; ".join(

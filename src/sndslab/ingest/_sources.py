@@ -29,6 +29,7 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from sndslab.errors import MissingSourceError
+from sndslab.ingest._intermediate import ref_name, ref_tables
 from sndslab.ingest._rules import QualityRule
 from sndslab.registry import list_tables
 
@@ -119,11 +120,16 @@ def missing_for(staged: Collection[str], rules: Iterable[QualityRule]) -> dict[s
 
 
 def absent_tables(staged: Collection[str]) -> dict[str, dict[str, Any]]:
-    """Every ``int`` table of :data:`INT_SOURCES` the staged tables cannot build, with why:
-    ``{"reason": "not_in_extract", "tables": [...]}`` (none of the tables it holds rows of
-    was staged) or ``{"reason": "missing_sources", "missing": [...]}``."""
+    """Every ``int`` table of :data:`INT_SOURCES` (and ``ref_<table>`` of every registry
+    referential) the staged tables cannot build, with why: ``{"reason": "not_in_extract",
+    "tables": [...]}`` (none of the tables it holds rows of was staged) or
+    ``{"reason": "missing_sources", "missing": [...]}``."""
     have = set(staged)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, Any]] = {
+        ref_name(t): {"reason": "not_in_extract", "tables": [t]}
+        for t in ref_tables(list_tables())
+        if t not in have
+    }
     for name, (rows_from, needs) in INT_SOURCES.items():
         if not have & set(rows_from):
             out[name] = {"reason": "not_in_extract", "tables": list(rows_from)}
