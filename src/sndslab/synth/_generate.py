@@ -127,8 +127,16 @@ class SynthResult:
             "deaths_per_1000_per_year",
         ):
             if key in cal:
-                out.append((key.replace("_", " "), f"{cal[key]:.4g}"))
+                value = f"{cal[key]:.4g}"
+                if key == "gp_per_100k" and m["config"]["patients"] < GP_DENSITY_MIN_PERSONS:
+                    value += f" (meaningful above ~{GP_DENSITY_MIN_PERSONS:,} persons only)"
+                out.append((key.replace("_", " "), value))
         return out
+
+
+#: Below this many persons the GP density is not a calibration figure: every region has at least
+#: one GP group, so a small population has far too many GPs per 100,000.
+GP_DENSITY_MIN_PERSONS = 20_000
 
 
 class _Calibration:
