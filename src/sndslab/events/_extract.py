@@ -277,7 +277,8 @@ def extract_events(
             raise SndslabError(f"{root} has no int.persons table: run `sndslab ingest` first")
         specs = _resolve(root, extractors, connection)
         plan = plan_sources(paths, specs, allow_missing)
-        notes = [*(notes or []), *plan.notes()]
+        notes = [] if notes is None else notes  # the caller's list sees every note
+        notes.extend(plan.notes())
         runs = _extract_all(connection, paths, specs, created, plan.skip)
         total = sum(r.emitted for r in runs)
         inputs = {"int_generation": read_manifest(paths, "int").generation}
