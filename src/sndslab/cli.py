@@ -119,6 +119,7 @@ def _run(call: Callable[[], Any]) -> int:
     Once a Ctrl-C was seen, whatever the command raised (an engine's "Query interrupted", an
     error wrapping it, a ``KeyboardInterrupt``) is reported as ``interrupted``, exit 130; a
     Ctrl-C landing while an outcome is being printed too."""
+    _SAID_INTERRUPTED[0] = False
     try:
         with _interrupt_flag() as interrupted:
             try:
@@ -131,8 +132,13 @@ def _run(call: Callable[[], Any]) -> int:
         return _interrupted()
 
 
+_SAID_INTERRUPTED = [False]  # a second Ctrl-C while the first is reported: say it once
+
+
 def _interrupted() -> int:
-    err.print("interrupted", markup=False)
+    if not _SAID_INTERRUPTED[0]:
+        _SAID_INTERRUPTED[0] = True
+        err.print("interrupted", markup=False)
     return 130
 
 

@@ -61,6 +61,22 @@ def test_interrupt_while_the_staging_pool_runs(
     interrupted(result, lake)
 
 
+def test_a_second_interrupt_while_the_pool_stops(
+    tiny_extract: Path, tmp_path: Path, sndslab_cli: Cli, interrupted: Cli
+) -> None:
+    """A second Ctrl-C lands while the staging pool waits for its workers: the connection is
+    closed while their cursors run queries, which DuckDB refuses ("connection is busy") unless
+    the cursors are interrupted first (the reported ResourceInUseException)."""
+    for i in range(3):
+        lake = tmp_path / f"lake{i}"
+        result = sndslab_cli(
+            ["ingest", tiny_extract / "raw", "--lake", lake],
+            failpoint="ingest.stage.file@3~0.05,ingest.stage.stopping~0.01",
+        )
+        assert "busy" not in result.output, result.output
+        interrupted(result, lake)
+
+
 @pytest.mark.parametrize("point", ["events.extract@2~0.05", "events.write"])
 def test_events(
     point: str, tiny_lake: Path, tmp_path: Path, sndslab_cli: Cli, interrupted: Cli, lake_copy: Cli

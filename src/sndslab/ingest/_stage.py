@@ -375,6 +375,7 @@ def _stage_files(
         except BaseException:  # Ctrl-C: start nothing more, stop what runs
             pool.shutdown(wait=False, cancel_futures=True)
             con.interrupt()
+            failpoint("ingest.stage.stopping")
             raise
         finally:
             pool.shutdown(wait=True)
