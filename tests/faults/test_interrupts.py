@@ -112,3 +112,9 @@ def test_the_helper_runs_without_a_failpoint(tiny_lake: Path, sndslab_cli: Cli) 
     code, stdout, stderr = sndslab_cli(["lake", "info", tiny_lake])
     assert code == 0, stderr
     assert "int" in stdout and "events" in stdout
+
+
+def test_while_the_command_line_loads(sndslab_cli: Cli, interrupted: Cli, tmp_path: Path) -> None:
+    """Ctrl-C while the interpreter still imports the command line (its own handler is not
+    installed yet): answered by ``sndslab.__main__``, no ``KeyboardInterrupt`` traceback."""
+    interrupted(sndslab_cli(["--version"], failpoint="cli.load~0.01"), tmp_path)
