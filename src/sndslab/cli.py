@@ -456,6 +456,8 @@ def _source_rows(lake: Path | str) -> list[tuple[str, str]]:
     source tables the user allowed."""
     from sndslab.lake import has_manifest, read_manifest
 
+    if "://" in str(lake):  # a remote lake: its manifest is in the engine's storage
+        return []
     paths = _lake_paths(lake)
     if not has_manifest(paths, "int"):
         return []
