@@ -50,15 +50,19 @@ def _child_env() -> dict[str, str]:
 
 
 #: The raw files the cluster ingests: the beneficiaries, DCIR prestations with a satellite
-#: (the 9-key join and its orphans), MCO stays and diagnoses, two referentials. A Spark job
-#: costs about a second whatever its size and each file takes a few: the whole 48-file year
-#: would take many minutes on two one-core executors.
+#: (the 9-key join and its orphans) and the establishment table a rule joins, MCO stays and
+#: diagnoses, three referentials (what the rules and extractors of these tables need: a
+#: missing source table is an error). A Spark job costs about a second whatever its size and
+#: each file takes a few: the whole 48-file year would take many minutes on two one-core
+#: executors.
 CLUSTER_FILES = (
     "BE_IDE_R",
+    "ER_ETE_F_2019",  # the join table of the rule dcir_public_t2a_duplicates
     "ER_PHA_F_2019",
     "ER_PRS_F_2019",
     "IR_BEN_R",
     "IR_CIM_V",
+    "IR_NAT_V",  # joined by the practitioner_visit and ngap_act extractors
     "IR_PHA_R",
     "T_MCO19B",
     "T_MCO19C",

@@ -17,9 +17,33 @@ cannot also be a function, hence the verbs.)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from sndslab._api import extract_events, ingest_raw, synthesize
-from sndslab.lake import Lake, open_lake
+if TYPE_CHECKING:
+    from sndslab._api import extract_events, ingest_raw, synthesize
+    from sndslab.lake import Lake, open_lake
 
 __all__ = ["Lake", "__version__", "extract_events", "ingest_raw", "open_lake", "synthesize"]
+
+#: Where each entry point lives. They are imported on first use (PEP 562), so that importing
+#: ``sndslab`` itself is instant: the command line then answers a Ctrl-C pressed while it is
+#: still loading with ``interrupted`` instead of a traceback (``sndslab.__main__``).
+_LAZY = {
+    "Lake": "sndslab.lake",
+    "open_lake": "sndslab.lake",
+    "extract_events": "sndslab._api",
+    "ingest_raw": "sndslab._api",
+    "synthesize": "sndslab._api",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'sndslab' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value

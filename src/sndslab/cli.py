@@ -24,6 +24,7 @@ from typer.core import TyperGroup
 
 import sndslab
 from sndslab._atomic import check_disjoint, check_output_dir, mark_output
+from sndslab._faults import failpoint
 from sndslab.errors import InvalidArgumentError, SndslabError
 
 __all__ = ["app", "main"]
@@ -113,29 +114,57 @@ def _interrupt_flag() -> Iterator[list[bool]]:
 
 
 def _run(call: Callable[[], Any]) -> int:
-    """Run the click command in non-standalone mode and map every outcome to an exit code."""
-    with _interrupt_flag() as interrupted:
-        try:
-            return _outcome(call)
-        except BaseException:
-            if interrupted[0]:
-                err.print("interrupted", markup=False)
-                return 130
-            raise
+    """Run the click command in non-standalone mode and map every outcome to an exit code.
+
+    Once a Ctrl-C was seen, whatever the command raised (an engine's "Query interrupted", an
+    error wrapping it, a ``KeyboardInterrupt``) is reported as ``interrupted``, exit 130; a
+    Ctrl-C landing while an outcome is being printed too."""
+    _SAID_INTERRUPTED[0] = False
+    try:
+        with _interrupt_flag() as interrupted:
+            try:
+                return _outcome(call, interrupted)
+            except BaseException:
+                if interrupted[0]:
+                    return _interrupted()
+                raise
+    except KeyboardInterrupt:
+        return _interrupted()
 
 
-def _outcome(call: Callable[[], Any]) -> int:
+_SAID_INTERRUPTED = [False]  # a second Ctrl-C while the first is reported: say it once
+
+
+def _interrupted() -> int:
+    if not _SAID_INTERRUPTED[0]:
+        _SAID_INTERRUPTED[0] = True
+        err.print("interrupted", markup=False)
+    return 130
+
+
+def _outcome(call: Callable[[], Any], interrupted: list[bool] | None = None) -> int:
     try:
         rv = call()
+    except (_Interrupted, KeyboardInterrupt, typer.Abort):
+        return _interrupted()
+    except Exception as exc:
+        if interrupted and interrupted[0]:  # an error caused by the interrupt (wrapped or not)
+            return _interrupted()
+        return _failure(exc)
+    if interrupted and interrupted[0]:  # the command swallowed the interrupt: still 130
+        return _interrupted()
+    # non-standalone click returns the exit code of typer.Exit (e.g. --help, --version), or
+    # the command's own return value (None)
+    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+
+
+def _failure(error: Exception) -> int:
+    """The exit code of an error the command raised (printed as one line), or re-raise it."""
+    try:
+        raise error
     except SndslabError as exc:
         _error(str(exc))
         return exc.exit_code
-    except (_Interrupted, KeyboardInterrupt):
-        err.print("interrupted", markup=False)
-        return 130
-    except typer.Abort:
-        err.print("interrupted", markup=False)
-        return 130
     except OSError as exc:
         if os.environ.get("SNDSLAB_DEBUG"):
             raise
@@ -156,9 +185,6 @@ def _outcome(call: Callable[[], Any]) -> int:
             _error(f"{engine}: {exc}")
             return 1
         raise
-    # non-standalone click returns the exit code of typer.Exit (e.g. --help, --version), or
-    # the command's own return value (None)
-    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
 
 
 app = typer.Typer(
@@ -444,6 +470,7 @@ def _ingest(
     keep: int | None = None,
     memory_limit: str | None = None,
     threads: int | None = None,
+    allow_missing: list[str] | bool = False,
 ) -> Any:
     if not raw_dir.is_dir():
         raise InvalidArgumentError(f"raw directory {raw_dir} does not exist or is not a directory")
@@ -469,6 +496,7 @@ def _ingest(
             replace_extract=extract == "replace",
             keep=keep,
             phase=phase,
+            allow_missing=allow_missing,
         )
         phase("")
         return result
@@ -516,6 +544,7 @@ def _print_ingest(result: Any) -> None:
     duration = (result.report.get("run") or {}).get("duration_seconds")
     if duration is not None:
         rows.append(("duration", f"{duration:,.1f} s"))
+    rows += _source_rows(result.lake)
     rows.append(("report", _report_path(result.lake)))
     _print_summary(rows + _stale_rows(result.lake))
 
@@ -534,6 +563,32 @@ def _stale_rows(lake: Path | str) -> list[tuple[str, str]]:
 
     with open_lake(lake) as opened:
         return [(f"{layer}/ is stale", why) for layer, why in opened.stale_layers().items()]
+
+
+def _source_rows(lake: Path | str) -> list[tuple[str, str]]:
+    """Summary rows of the int layer's source gaps: tables not in the extract, missing
+    source tables the user allowed."""
+    from sndslab.lake import has_manifest, read_manifest
+
+    if "://" in str(lake):  # a remote lake: its manifest is in the engine's storage
+        return []
+    paths = _lake_paths(lake)
+    if not has_manifest(paths, "int"):
+        return []
+    sources = read_manifest(paths, "int").counts.get("sources") or {}
+    rows = []
+    absent = sorted(
+        t for t, w in sources.get("absent", {}).items() if w["reason"] == "not_in_extract"
+    )
+    if absent:
+        rows.append(("int tables not in the extract", ", ".join(absent)))
+    for table, who in sources.get("allowed_missing", {}).items():
+        rows.append((f"missing {table} (allowed)", ", ".join(who)))
+    return rows
+
+
+def _allow_missing(tables: list[str] | None, every: bool) -> list[str] | bool:
+    return True if every else list(tables or [])
 
 
 @app.command()
@@ -605,6 +660,18 @@ def ingest(
     ] = None,
     memory_limit: _MemoryLimit = None,
     threads: _Threads = None,
+    allow_missing: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-missing",
+            help="TABLE: build without this missing source table (e.g. T_MCOaaC, ER_ETE_F) "
+            "that an int table or a rule needs; the gap is recorded. Repeatable.",
+        ),
+    ] = None,
+    allow_missing_tables: Annotated[
+        bool,
+        typer.Option("--allow-missing-tables", help="Build without every missing source table."),
+    ] = False,
 ) -> None:
     """Ingest raw SNDS files into a typed lake: stg/, quarantine/, int/ and _reports/.
 
@@ -628,6 +695,7 @@ def ingest(
         keep,
         memory_limit,
         threads,
+        _allow_missing(allow_missing, allow_missing_tables),
     )
     _print_ingest(result)
     if not allow_refused:
@@ -689,13 +757,16 @@ def _events(
     spark_master: str | None = None,
     memory_limit: str | None = None,
     threads: int | None = None,
+    allow_missing: list[str] | bool = False,
 ) -> Any:
     eng = _engine(engine, spark_master, memory_limit, threads, lake=lake)
     _require_layer(lake, "int", "sndslab ingest")
     from sndslab.events import extract_events
 
     with _progress() as report:
-        return extract_events(lake, engine=eng, progress=_steps(report, "events"))
+        return extract_events(
+            lake, engine=eng, progress=_steps(report, "events"), allow_missing=allow_missing
+        )
 
 
 def _print_events(result: Any) -> None:
@@ -705,13 +776,18 @@ def _print_events(result: Any) -> None:
     for category, n in result.by_category().items():
         table.add_row(category, f"{n:,}")
     out.print(table)
-    _print_summary(
-        [
-            ("events", f"{result.events:,}"),
-            ("patients", f"{result.patients:,}"),
-            ("codes", f"{result.codes:,}"),
-        ]
-    )
+    rows = [
+        ("events", f"{result.events:,}"),
+        ("patients", f"{result.patients:,}"),
+        ("codes", f"{result.codes:,}"),
+    ]
+    skipped = result.skipped()
+    absent = sorted(n for n, why in skipped.items() if why.startswith("not in the extract"))
+    if absent:
+        rows.append(("extractors not in the extract", ", ".join(absent)))
+    for table, gap in result.missing.items():
+        rows.append((f"missing {table} (allowed)", "skipped " + ", ".join(gap["extractors"])))
+    _print_summary(rows)
 
 
 @app.command()
@@ -726,10 +802,23 @@ def events(
     ] = None,
     memory_limit: _MemoryLimit = None,
     threads: _Threads = None,
+    allow_missing: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-missing",
+            help="TABLE: extract without this missing int table (int.mco_stays, or the "
+            "staged table it lacks); its extractors are skipped and recorded. Repeatable.",
+        ),
+    ] = None,
+    allow_missing_tables: Annotated[
+        bool,
+        typer.Option("--allow-missing-tables", help="Extract without every missing table."),
+    ] = False,
 ) -> None:
     """Extract the long event table, patients and codes: the events layer of LAKE (declarative
     extractors: src/sndslab/events/extractors/*.yaml). Same tables on both engines."""
-    _print_events(_events(lake, engine, spark_master, memory_limit, threads))
+    allowed = _allow_missing(allow_missing, allow_missing_tables)
+    _print_events(_events(lake, engine, spark_master, memory_limit, threads, allowed))
 
 
 @app.command()
@@ -962,6 +1051,7 @@ def lake_info(
 ) -> None:
     """Layers (generation, creation time, engine), tables (rows) and the last ingest run of a
     lake (date, engine, version, duration, input)."""
+    failpoint("lake.info")
     info = _lake_info(lake)
     layers = Table(title=f"lake {lake}", title_justify="left")
     for col in ("layer", "generation", "created", "engine", "tables", "rows"):

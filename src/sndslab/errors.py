@@ -7,7 +7,7 @@ traceback. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["InvalidArgumentError", "OutputExistsError", "SndslabError"]
+__all__ = ["InvalidArgumentError", "MissingSourceError", "OutputExistsError", "SndslabError"]
 
 
 class SndslabError(Exception):
@@ -28,3 +28,10 @@ class OutputExistsError(SndslabError, FileExistsError):
     an sndslab output (CLI exit code 2: a usage error)."""
 
     exit_code = 2
+
+
+class MissingSourceError(SndslabError):
+    """A table a step needs is absent although the extract holds the rows it would complete
+    (an ``int`` table's link table, a quality rule's join table, an extractor's ``int``
+    table): the message names the tables and what needs them, and the option that accepts the
+    gap (``--allow-missing TABLE``, ``--allow-missing-tables``). CLI exit code 1."""

@@ -21,7 +21,10 @@ from sndslab.lake import open_lake
 
 
 def _cli(args: list[str], failpoint: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m sndslab *args`` of this checkout, with ``failpoint`` armed."""
+    src = str(Path(sndslab.__file__).resolve().parents[1])
     env = {k: v for k, v in os.environ.items() if k != "SNDSLAB_FAILPOINT"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
     if failpoint:
         env["SNDSLAB_FAILPOINT"] = failpoint
     return subprocess.run(
@@ -75,7 +78,7 @@ def _copy_old(extracts: dict[str, Any], dest: Path) -> Path:
 
 
 KILL_POINTS = [
-    "stage.file@2",
+    "ingest.stage.recorded@2",
     "ingest.staged",
     "ingest.rules",
     "ingest.identity",
@@ -108,7 +111,7 @@ def test_killed_after_the_commit_the_new_state_is_whole_and_the_next_run_cleans_
     assert fingerprint(lake) == states["new"]
 
 
-@pytest.mark.parametrize("point", ["stage.file@2", "ingest.rules", "ingest.report"])
+@pytest.mark.parametrize("point", ["ingest.stage.recorded@2", "ingest.rules", "ingest.report"])
 def test_an_interrupted_ingest_says_so_and_the_rerun_ends_as_a_clean_ingest(
     point: str, extracts: dict[str, Any], states: dict[str, Any], tmp_path: Path, fingerprint: Any
 ) -> None:

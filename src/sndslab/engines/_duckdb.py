@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,9 +57,12 @@ class DuckDBEngine:
             if self.threads < 1:
                 raise InvalidArgumentError(f"threads must be >= 1, got {self.threads}")
             config["threads"] = int(self.threads)
+        created: list[Path] = []  # spill directory DuckDB may make: removed on close when empty
         if self.temp_directory is not None:
             # DuckDB makes the directory itself at its first spill (its parent must exist by
             # then): a connection that never spills, e.g. a reader's, writes nothing
+            temp = Path(self.temp_directory)
+            created = [] if temp.exists() else [temp]
             config["temp_directory"] = str(self.temp_directory)
         try:
             raw = duckdb.connect(":memory:", config=config)
@@ -65,7 +71,13 @@ class DuckDBEngine:
         # Row order is part of the staging contract (source line numbers): keep insertion order.
         raw.execute("SET preserve_insertion_order = true")
         raw.execute("SET enable_progress_bar = false")
-        return DuckDBConnection(raw, self)
+        con = DuckDBConnection(raw, self)
+        con._created = created
+        return con
+
+
+#: Seconds :meth:`DuckDBConnection.close` waits for the interrupted cursors of other threads.
+CLOSE_WAIT = 30.0
 
 
 class DuckDBRelation(ArrowConversions):
@@ -102,6 +114,8 @@ class DuckDBConnection:
         self.raw = raw
         self._engine = engine
         self._storage = LocalStorage()
+        self._cursors: weakref.WeakSet[DuckDBConnection] = weakref.WeakSet()
+        self._created: list[Path] = []
 
     @property
     def engine(self) -> DuckDBEngine:
@@ -175,11 +189,37 @@ class DuckDBConnection:
         return int(rows[0][0]) if rows else 0
 
     def cursor(self) -> DuckDBConnection:
-        """A connection to the same database for another thread (temp objects are shared)."""
-        return DuckDBConnection(self.raw.cursor(), self._engine)
+        """A connection to the same database for another thread (temp objects are shared);
+        :meth:`interrupt` and :meth:`close` of this connection reach it too."""
+        child = DuckDBConnection(self.raw.cursor(), self._engine)
+        self._cursors.add(child)
+        return child
 
     def interrupt(self) -> None:
+        """Interrupt the query running on this connection and on every open cursor of it
+        (DuckDB's own ``interrupt`` reaches only the connection it is called on)."""
+        for child in list(self._cursors):
+            with contextlib.suppress(duckdb.Error):  # a cursor closed meanwhile
+                child.raw.interrupt()
         self.raw.interrupt()
 
-    def close(self) -> None:
-        self.raw.close()
+    def close(self, *, wait: float = CLOSE_WAIT) -> None:
+        """Close the connection. DuckDB refuses to close one whose cursor runs a query in
+        another thread ("connection is busy"): the open cursors are interrupted first, and the
+        close is retried until they have stopped, for at most ``wait`` seconds. The spill
+        directory DuckDB made for this connection is then removed if empty."""
+        deadline = time.monotonic() + wait
+        while True:
+            for child in list(self._cursors):
+                with contextlib.suppress(duckdb.Error):
+                    child.raw.interrupt()
+            try:
+                self.raw.close()
+                break
+            except duckdb.ResourceInUseException:  # pragma: no cover - timing dependent
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        for directory in self._created:  # deepest first; a directory still in use stays
+            with contextlib.suppress(OSError):
+                directory.rmdir()

@@ -7,11 +7,14 @@
 - ``patients``: one row per person of ``int.persons``.
 - ``codes``: one row per code present in the events (description, parent codes).
 
-Every source is an ``int`` table resolved through the lake (:func:`sndslab.lake.relation`); an
-extractor whose table is absent is skipped, with the reason. Rows with a null person, code or
-start date, or a sentinel start date (before 1900, 1970-01-01), are not emitted but counted per
-extractor in :class:`EventsResult` (never silent); a sentinel end date becomes NULL (counted).
-An extractor that fails stops the run with its name, and nothing is committed.
+Every source is an ``int`` table resolved through the lake (:func:`sndslab.lake.relation`). An
+extractor whose source is not in the extract (no staged table it could come from) is skipped,
+with the reason; any other absent table is an error naming it and the extractors that need it,
+unless allowed (``allow_missing``, :mod:`sndslab.events._missing`), and then recorded.
+Rows with a null person, code or start date, or a sentinel start date (before 1900,
+1970-01-01), are not emitted but counted per extractor in :class:`EventsResult` (never
+silent); a sentinel end date becomes NULL (counted). An extractor that fails stops the run
+with its name, and nothing is committed.
 
 One implementation, two engines: the steps are DuckDB SQL strings run through the
 :class:`sndslab.engines.Connection` operations (``create_table``, ``create_view``, ``fetchone``,
@@ -23,14 +26,16 @@ contracts (``sndslab/lake/tables/events/*.yaml``) when written, and the events b
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sndslab._faults import failpoint
 from sndslab.engines import Connection, Engine, get_engine
 from sndslab.errors import SndslabError
 from sndslab.events._codes import codes_sql, nomenclatures
+from sndslab.events._missing import plan_sources
 from sndslab.events._patients import patients_sql
 from sndslab.events._schema import EventSchema, validate_relation
 from sndslab.events._spec import ExtractorSpec, compile_sql, load_extractors, tables_of
@@ -84,6 +89,12 @@ class EventsResult:
     events: int = 0
     patients: int = 0
     codes: int = 0
+    #: missing ``int`` tables the user allowed → ``{"why": ..., "extractors": [...]}``
+    missing: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def skipped(self) -> dict[str, str]:
+        """Extractor name → why it did not run."""
+        return {r.name: r.skipped for r in self.runs if r.skipped}
 
     def by_category(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -101,6 +112,7 @@ class EventsResult:
             "codes": self.codes,
             "by_category": self.by_category(),
             "extractors": [asdict(r) for r in self.runs],
+            "missing_sources": self.missing,
         }
 
 
@@ -131,14 +143,17 @@ def _empty_events() -> str:
 
 
 def _run_one(
-    con: Connection, paths: LakePaths, spec: ExtractorSpec, i: int
+    con: Connection, paths: LakePaths, spec: ExtractorSpec, i: int, skip: str | None = None
 ) -> tuple[ExtractorRun, str | None]:
     """Materialise the extractor's rows as ``_evx_<i>``, count them, and define the view
-    ``_ev_<i>`` of its emitted events; returns the run and the view (None when skipped)."""
+    ``_ev_<i>`` of its emitted events; returns the run and the view (None when skipped:
+    ``skip`` says why, :func:`sndslab.events._missing.plan_sources`)."""
+    if skip is not None:
+        return ExtractorRun(spec.name, spec.category.value, skipped=skip), None
     rels = {t: relation_or_none(con, paths, t) for t in tables_of(spec)}
     missing = [t for t, r in rels.items() if r is None]
-    if missing:
-        return ExtractorRun(spec.name, spec.category.value, skipped=f"absent: {missing}"), None
+    if missing:  # planned: never reached (a table vanished while the run went on)
+        raise SndslabError(f"extractor {spec.name}: {', '.join(missing)} disappeared")
 
     def resolve(name: str) -> str:
         rel = rels[name]
@@ -199,6 +214,7 @@ def _extract_all(
     specs: list[ExtractorSpec],
     created: list[str],
     step: Callable[[int, str], None] = lambda _done, _name: None,
+    skip: dict[str, str] | None = None,
 ) -> list[ExtractorRun]:
     """Run every extractor and materialise the union of their events as ``_events``
     (``step(i, name)`` as extractor ``i`` starts)."""
@@ -206,8 +222,9 @@ def _extract_all(
     views: list[str] = []
     for i, spec in enumerate(specs):
         step(i, spec.name)
+        failpoint("events.extract")
         try:
-            run, view = _run_one(con, paths, spec, i)
+            run, view = _run_one(con, paths, spec, i, (skip or {}).get(spec.name))
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ExtractorFailedError(  # one line (Spark errors carry a plan)
@@ -237,6 +254,7 @@ def extract_events(
     engine: str | Engine = "duckdb",
     notes: list[str] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    allow_missing: Collection[str] | bool = (),
 ) -> EventsResult:
     """Run ``extractors`` (default: every built-in spec, validated against ``lake``) and write
     the ``events`` layer of ``lake`` as one generation. See the module docstring.
@@ -245,6 +263,10 @@ def extract_events(
     ignored when a connection ``con`` is given. The tables are the same on every engine.
     ``progress(done, total, step)`` is called as each step starts (every extractor, then the
     ``patients``, ``events`` and ``codes`` tables) and once at the end (``done == total``).
+
+    ``allow_missing``: the missing ``int`` tables accepted (names, or True for all; see
+    :mod:`sndslab.events._missing`); without it a missing table raises
+    :class:`sndslab.errors.MissingSourceError` before anything is written.
     """
     root = str(lake)
     own = con is None
@@ -260,22 +282,28 @@ def extract_events(
         if relation_or_none(connection, paths, "int.persons") is None:
             raise SndslabError(f"{root} has no int.persons table: run `sndslab ingest` first")
         specs = _resolve(root, extractors, connection)
+        plan = plan_sources(paths, specs, allow_missing)
+        notes = [] if notes is None else notes  # the caller's list sees every note
+        notes.extend(plan.notes())
         steps = len(specs) + 3
 
         def step(done: int, name: str) -> None:
             if progress is not None:
                 progress(done, steps, name)
 
-        runs = _extract_all(connection, paths, specs, created, step)
+        runs = _extract_all(connection, paths, specs, created, step, plan.skip)
         total = sum(r.emitted for r in runs)
         inputs = {"int_generation": read_manifest(paths, "int").generation}
         config = {"extractors": [s.model_dump(mode="json") for s in specs]}
         with write_generation(
             paths, "events", connection, config=config, inputs=inputs, notes=notes
         ) as w:
+            failpoint("events.write")
             # patients first: the events' relationship test reads events.patients
             step(len(specs), "patients")
-            n_pat = w.write("patients", patients_sql(connection, paths), order_by=["person_id"])
+            n_pat = w.write(
+                "patients", patients_sql(connection, paths, plan.absent), order_by=["person_id"]
+            )
             step(len(specs) + 1, "events")
             written = w.write("events", "SELECT * FROM _events", order_by=list(EVENTS_ORDER))
             if written != total:
@@ -293,6 +321,7 @@ def extract_events(
                 events=total,
                 patients=n_pat,
                 codes=n_codes,
+                missing=plan.missing,
             )
             w.counts.update(result.to_dict())
         step(steps, "")

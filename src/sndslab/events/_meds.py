@@ -41,6 +41,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from sndslab import __version__
+from sndslab._faults import failpoint
 from sndslab.engines import Connection, Engine
 from sndslab.events._export import ExportTarget, events_relations, open_export
 from sndslab.events._ids import create_subject_map, new_salt
@@ -184,6 +185,7 @@ def to_meds(
         step(0, "subjects")
         create_subject_map(c, rels["patients"], salt)
         try:
+            failpoint("export.meds.write")
             _write(c, target, str(lake), rels, step)
         finally:
             c.drop("_subject")

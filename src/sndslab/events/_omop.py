@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from sndslab import __version__
+from sndslab._faults import failpoint
 from sndslab.engines import Connection, Engine, is_local_path
 from sndslab.errors import SndslabError
 from sndslab.events._codes import Nomenclatures, codes_sql, nomenclatures
@@ -472,6 +473,7 @@ def to_omop(
                 out_dir=out_dir, window=_stage(c, rels, nomenclatures(c, paths), window)
             )
             _accounting(c, result)
+            failpoint("export.omop.write")
             rows = {}
             for i, (t, q) in enumerate(tables.items(), start=1):
                 step(i, t)

@@ -11,18 +11,33 @@ Residence département and its région (``int.ref_ir_dpt_v``); identity flags co
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sndslab.engines import Connection
 from sndslab.lake import LakePaths, relation, relation_or_none
 
-__all__ = ["patients_sql"]
+__all__ = ["PATIENT_SOURCES", "patients_sql"]
+
+#: The optional tables of the patients table, and what each one gives.
+PATIENT_SOURCES: dict[str, str] = {
+    "int.deaths": "death dates from the CépiDc certificates",
+    "int.mco_stays": "deaths in an MCO stay",
+    "int.ref_ir_dpt_v": "residence région",
+}
 
 
-def patients_sql(con: Connection, paths: LakePaths) -> str:
-    """SQL of the patients table (``int.persons`` must exist; the others are optional)."""
+def patients_sql(con: Connection, paths: LakePaths, absent: Collection[str] = ()) -> str:
+    """SQL of the patients table (``int.persons`` must exist; the tables of
+    :data:`PATIENT_SOURCES` are optional: those in ``absent`` or not in the lake are left
+    out, their columns NULL)."""
+
+    def optional(name: str) -> str | None:
+        return None if name in absent else relation_or_none(con, paths, name)
+
     persons = relation(con, paths, "int.persons")
-    deaths_rel = relation_or_none(con, paths, "int.deaths")
-    stays_rel = relation_or_none(con, paths, "int.mco_stays")
-    dpt_rel = relation_or_none(con, paths, "int.ref_ir_dpt_v")
+    deaths_rel = optional("int.deaths")
+    stays_rel = optional("int.mco_stays")
+    dpt_rel = optional("int.ref_ir_dpt_v")
     deaths = (
         f"(SELECT person_id, min(death_date) AS d FROM {deaths_rel} "
         "WHERE person_id IS NOT NULL GROUP BY ALL)"

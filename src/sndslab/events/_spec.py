@@ -30,7 +30,7 @@ from sndslab.engines import Connection, Engine, get_engine
 from sndslab.errors import SndslabError
 from sndslab.events._schema import Category, DateQuality, Vocab
 from sndslab.events._vocabularies import vocabularies
-from sndslab.lake import LakePaths, contracts, relation_or_none
+from sndslab.lake import LakePaths, contracts, dataset_paths, relation_or_none
 
 __all__ = [
     "BUILTIN_DIR",
@@ -336,8 +336,9 @@ def check_against_lake(spec: ExtractorSpec, con: Connection, paths: LakePaths) -
     and check its code list; a spec whose tables are absent is left to run time (skipped)."""
     where = spec.path or spec.name
     rels = {t: relation_or_none(con, paths, t) for t in tables_of(spec)}
-    if any(r is None for r in rels.values()):
-        return  # table absent from this lake: the extractor is skipped at run time
+    gone = [p for t in rels for p in dataset_paths(paths, t) or [] if not paths.storage.exists(p)]
+    if gone or any(r is None for r in rels.values()):
+        return  # table absent from this lake: skipped or refused (sndslab.events._missing)
 
     def resolve(name: str) -> str:
         rel = rels[name]

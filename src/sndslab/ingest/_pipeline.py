@@ -15,7 +15,7 @@ through a pending view (:meth:`sndslab.lake.LakePaths.at`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -29,7 +29,15 @@ from sndslab.ingest._identity import IdentityResult, resolve_persons
 from sndslab.ingest._identity_score import find_truth, score_identity
 from sndslab.ingest._intermediate import build_intermediate, join_loss
 from sndslab.ingest._report import write_report
-from sndslab.ingest._rules import QualityRule, RuleCounts, apply_rules, load_rules, rule_units
+from sndslab.ingest._rules import (
+    QualityRule,
+    RuleCounts,
+    apply_rules,
+    load_rules,
+    rule_units,
+    stg_tables,
+)
+from sndslab.ingest._sources import check_sources, source_counts
 from sndslab.lake import (
     GenerationWriter,
     LakeCommit,
@@ -179,6 +187,7 @@ def build_int(
     publish_commit: bool = True,
     keep: int | None = None,
     phase: Callable[[str], None] | None = None,
+    allow_missing: Collection[str] | bool = (),
 ) -> IntResult:
     """Build one generation of the ``int`` layer from the staged tables of the lake (as
     ``paths`` sees them: a pending view during an ingest): rules, identity, intermediate
@@ -186,9 +195,19 @@ def build_int(
     False (then the caller publishes ``IntResult.generation``). Fictitious-NIR keys are claims
     attached to no person unless ``keep_fictitious_persons``
     (:func:`sndslab.ingest.resolve_persons`). ``phase(name)`` is called as each step starts
-    (``rules``, ``identity``, ``intermediate``)."""
+    (``rules``, ``identity``, ``intermediate``).
+
+    A staged table whose ``int`` table or rule needs another one that is not staged is a
+    :class:`sndslab.errors.MissingSourceError` unless ``allow_missing`` names it (or is True);
+    see :mod:`sndslab.ingest._sources`. The gaps are in ``counts["sources"]``."""
     rules = load_rules() if rules is None else rules
     enter = phase or (lambda _name: None)
+    staged = stg_tables(paths)
+    allowed = check_sources(staged, rules, allow_missing)
+    notes = [
+        f"missing source {t} allowed: {', '.join(who)} built without it"
+        for t, who in allowed.items()
+    ]
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -203,19 +222,27 @@ def build_int(
         config["identity"] = {"keep_fictitious_persons": True}
     inputs = dict(inputs or {})
     with write_generation(
-        paths, "int", con, config=config, inputs=inputs, publish_commit=publish_commit, keep=keep
+        paths,
+        "int",
+        con,
+        config=config,
+        inputs=inputs,
+        notes=notes,
+        publish_commit=publish_commit,
+        keep=keep,
     ) as w:
         plan = _plan(w.previous, config, con.engine.name, inputs)
         enter("rules")
+        failpoint("ingest.rules")
         counts = apply_rules(
             con, paths, w, rules, carry=plan.carry_rules, previous=plan.previous_rules
         )
         lap("rules")
-        failpoint("ingest.rules")
         enter("identity")
+        failpoint("ingest.identity")
         identity, persons_changed = _identity(con, w, plan, keep_fictitious_persons)
         lap("identity")
-        failpoint("ingest.identity")
+        failpoint("ingest.intermediate")
 
         def reusable(group: str, staged: set[str], links_persons: bool) -> bool:
             if plan.full or staged & plan.changed:
@@ -226,12 +253,13 @@ def build_int(
         rows = build_intermediate(con, paths, w, reusable=reusable)
         loss = join_loss(con, w)
         lap("intermediate")
-        failpoint("ingest.intermediate")
+        failpoint("ingest.int_built")
         w.counts.update(
             {
                 "rules": counts.model_dump(mode="json"),
                 "identity": identity.model_dump(mode="json"),
                 "intermediate": rows,
+                "sources": source_counts(staged, allowed, rows),
                 "incremental": {
                     "full": plan.full,
                     "changed_stg_tables": sorted(plan.changed),
@@ -276,6 +304,7 @@ def ingest(
     replace_extract: bool = False,
     keep: int | None = None,
     phase: Callable[[str], None] | None = None,
+    allow_missing: Collection[str] | bool = (),
 ) -> IngestResult:
     """Stage ``raw_dir`` into ``lake`` then apply ``rules`` (default: the built-in rules),
     resolve identity, build the ``int`` generation and write the report.
@@ -303,6 +332,8 @@ def ingest(
     ``rules``, ``identity``, ``intermediate``, ``report`` (the report's ``run`` section gives
     each phase's seconds; its ``report`` phase is the identity scoring and the report's
     building, measured before the files are written).
+
+    ``allow_missing``: the missing source tables accepted (see :func:`build_int`).
     """
     from sndslab.ingest import stage  # the staging step (its own module, other owner)
     from sndslab.ingest._state import IngestState
@@ -353,10 +384,12 @@ def ingest(
                 keep_fictitious_persons=keep_fictitious_persons,
                 publish_commit=False,
                 phase=phase,
+                allow_missing=allow_missing,
             )
             pending.layers["int"] = built.generation
             timings.update(built.timings)
             enter("report")
+            failpoint("ingest.report")
             clock = time.perf_counter()
             truth_dir = find_truth(raw_dir, truth) if paths.is_local else None
             score = _score(root, pending, truth_dir) if truth_dir is not None else None
@@ -378,7 +411,7 @@ def ingest(
                 started=started_at,
                 timings=timings,
             )
-            failpoint("ingest.report")
+            failpoint("ingest.reported")
             commit = publish(
                 paths,
                 command="ingest",

@@ -48,6 +48,7 @@ import importlib
 import logging
 import os
 import re
+import threading
 import time
 import uuid
 from collections import Counter
@@ -197,6 +198,7 @@ def stage_file(
     acc = base_account(rf)
     if rf.table is None:
         return acc.refuse(rf.reason or "table not recognised", rf.data_lines)
+    failpoint("ingest.stage.file")
     own_scratch = scratch is None
     work = scratch or paths.join(".tmp", f"stage-{uuid.uuid4().hex[:12]}")
     try:
@@ -501,20 +503,23 @@ def _stage_files(
             if progress is not None:
                 progress(done, len(files), files[i].name)
             acc = stage_file(con, files[i], paths, scratch=scratch)
+            failpoint("ingest.stage.record")
             decided[i] = _record(acc, state)
-            failpoint("stage.file")
+            failpoint("ingest.stage.recorded")
             done += 1
     else:
-        pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="stage")
+        prefix = f"stage-{uuid.uuid4().hex[:8]}"
+        pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix=prefix)
         futures: dict[Any, int] = {}
         try:
             futures = {
                 pool.submit(_stage_on_cursor, con, files[i], paths, scratch): i for i in todo
             }
             for future in as_completed(futures):
+                failpoint("ingest.stage.record")
                 i = futures[future]
                 decided[i] = _record(future.result(), state)
-                failpoint("stage.file")
+                failpoint("ingest.stage.recorded")
                 done += 1
                 if progress is not None:
                     progress(done, len(files), files[i].name)
@@ -527,12 +532,23 @@ def _stage_files(
         except BaseException:  # Ctrl-C: start nothing more, stop what runs
             pool.shutdown(wait=False, cancel_futures=True)
             con.interrupt()
+            failpoint("ingest.stage.stopping")
             raise
         finally:
             pool.shutdown(wait=True)
+            _join_workers(prefix)
     if progress is not None:
         progress(len(files), len(files), "")
     return [acc for acc in decided if acc is not None]
+
+
+def _join_workers(prefix: str) -> None:
+    """Wait for every thread of the pool: one started by ``submit`` just as a Ctrl-C landed
+    is not yet known to the pool, whose ``shutdown`` then does not wait for it (it would run
+    on after the connection is closed, and write after the scratch is deleted)."""
+    for thread in threading.enumerate():
+        if thread.name.startswith(prefix) and thread is not threading.current_thread():
+            thread.join()
 
 
 def _stage_on_cursor(con: Connection, rf: RawFile, paths: LakePaths, scratch: str) -> FileAccount:

@@ -54,6 +54,8 @@ def read_file(
             f"{rf.name}: out of memory while staging ({str(exc).splitlines()[0]}); raise the "
             "engine's memory_limit or lower its threads"
         ) from exc
+    except (duckdb.InterruptException, duckdb.ConnectionException):  # the run is stopping
+        raise  # (interrupted, or its connection closed): never the file's fault
     except duckdb.Error as exc:  # unreadable content: refuse the file, one clear line
         return refused_account(rf, exc)
     return acc

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 import sndslab
 from sndslab._atomic import atomic_output_dir
+from sndslab._faults import failpoint
 from sndslab.synth import _time
 from sndslab.synth._abuse import abuse_manifest, practitioner_truth
 from sndslab.synth._arrays import text_array as _text
@@ -126,8 +127,16 @@ class SynthResult:
             "deaths_per_1000_per_year",
         ):
             if key in cal:
-                out.append((key.replace("_", " "), f"{cal[key]:.4g}"))
+                value = f"{cal[key]:.4g}"
+                if key == "gp_per_100k" and m["config"]["patients"] < GP_DENSITY_MIN_PERSONS:
+                    value += f" (meaningful above ~{GP_DENSITY_MIN_PERSONS:,} persons only)"
+                out.append((key.replace("_", " "), value))
         return out
+
+
+#: Below this many persons the GP density is not a calibration figure: every region has at least
+#: one GP group, so a small population has far too many GPs per 100,000.
+GP_DENSITY_MIN_PERSONS = 20_000
 
 
 class _Calibration:
@@ -239,6 +248,7 @@ def generate(
                 if providers is None:
                     providers = Providers(chunk)
                 _generate_chunk(chunk, providers, writer, truth, calibration)
+                failpoint("synth.chunk")
                 del chunk
                 _release_memory()
                 done += n
@@ -253,6 +263,7 @@ def generate(
             files[name] = FileStats(table=name.removesuffix(".csv"), year=None, rows=-1, bytes=size)
         manifest = _manifest(config, world, ref, calibration, files)
         manifest = truth.close(manifest)
+        failpoint("synth.commit")
         (tmp / "manifest.json").write_text(
             json.dumps({k: manifest[k] for k in ("sndslab_version", "config", "files")}, indent=2)
             + "\n",
