@@ -27,6 +27,7 @@ RANK: dict[str, int] = {
     "synth": 2,
     "ingest": 3,
     "events": 3,
+    "indicators": 5,
     "analysis": 4,
     "cli": 9,
     "_api": 9,
