@@ -603,7 +603,9 @@ def _print_indicators(result: Any) -> None:
     table.add_column("skipped", justify="left")
     for r in result.runs:
         periods = f"{r.periods[0]}…{r.periods[-1]}" if len(r.periods) > 1 else ",".join(r.periods)
-        table.add_row(r.name, periods or "-", f"{r.rows:,}", str(len(r.skipped)) if r.skipped else "")
+        table.add_row(
+            r.name, periods or "-", f"{r.rows:,}", str(len(r.skipped)) if r.skipped else ""
+        )
     out.print(table)
     _print_summary(
         [

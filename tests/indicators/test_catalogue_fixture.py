@@ -29,7 +29,7 @@ def patients(opened: Lake) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def events(opened: Lake) -> pd.DataFrame:
     df = opened.sql(
-        "SELECT person_id, start, \"end\", code, category, modifier FROM events.events"
+        'SELECT person_id, start, "end", code, category, modifier FROM events.events'
     ).to_pandas()
     df["start"] = pd.to_datetime(df["start"])
     df["end"] = pd.to_datetime(df["end"])
@@ -58,7 +58,9 @@ def _top(table: pd.DataFrame, name: str) -> pd.DataFrame:
     return t[(t.age_level == "all") & (t.sex == "all")]
 
 
-def test_every_indicator_computes(indicators_lake: tuple[Path, IndicatorsResult], table: pd.DataFrame) -> None:
+def test_every_indicator_computes(
+    indicators_lake: tuple[Path, IndicatorsResult], table: pd.DataFrame
+) -> None:
     result = indicators_lake[1]
     assert result.data_years == (2019, 2020)
     names = {s.name for s in load_indicators()}
@@ -124,51 +126,96 @@ def test_grid_is_complete_with_zeros(table: pd.DataFrame, patients: pd.DataFrame
     assert not d.duplicated(["geo_level", "geo_code", "age_level", "age_band", "sex"]).any()
 
 
-def test_diabetes_equals_pandas(table: pd.DataFrame, patients: pd.DataFrame, events: pd.DataFrame) -> None:
+def test_diabetes_equals_pandas(
+    table: pd.DataFrame, patients: pd.DataFrame, events: pd.DataFrame
+) -> None:
     e = events
-    a10 = e[(e.category == "dispensing") & e.code.str.startswith("ATC//A10") & (e.start.dt.year.isin([2019, 2020]))]
+    a10 = e[
+        (e.category == "dispensing")
+        & e.code.str.startswith("ATC//A10")
+        & (e.start.dt.year.isin([2019, 2020]))
+    ]
     per_year = a10.groupby(["person_id", a10.start.dt.year])["start"].nunique()
     drugs = set(per_year[per_year >= 3].index.get_level_values(0))
     icd = e.code.str.match(r"ICD10//E1[0-4]")
-    ald = e[icd & (e.category == "ald") & (e.start <= "2020-12-31") & (e["end"].isna() | (e["end"] >= "2020-01-01"))]
-    hosp = e[icd & (e.category == "diagnosis") & e.modifier.isin(["DP", "DR", "DAS"]) & e.start.dt.year.isin([2019, 2020])]
+    ald = e[
+        icd
+        & (e.category == "ald")
+        & (e.start <= "2020-12-31")
+        & (e["end"].isna() | (e["end"] >= "2020-01-01"))
+    ]
+    hosp = e[
+        icd
+        & (e.category == "diagnosis")
+        & e.modifier.isin(["DP", "DR", "DAS"])
+        & e.start.dt.year.isin([2019, 2020])
+    ]
     cases = drugs | set(ald.person_id) | set(hosp.person_id)
     pop = _eligible(patients, 2020)
     pop["case"] = pop.person_id.isin(cases)
     by_region = pop.groupby("residence_region")["case"].agg(["sum", "count"])
-    got = table[(table.indicator == "diabetes") & (table.geo_level == "region") & (table.age_level == "all") & (table.sex == "all")]
+    got = table[
+        (table.indicator == "diabetes")
+        & (table.geo_level == "region")
+        & (table.age_level == "all")
+        & (table.sex == "all")
+    ]
     got = got.set_index("geo_code")[["numerator_persons", "denominator"]]
     assert got.loc[by_region.index, "numerator_persons"].tolist() == by_region["sum"].tolist()
     assert got.loc[by_region.index, "denominator"].tolist() == by_region["count"].tolist()
 
 
-def test_gp_visits_and_screening_equal_pandas(table: pd.DataFrame, patients: pd.DataFrame, events: pd.DataFrame) -> None:
+def test_gp_visits_and_screening_equal_pandas(
+    table: pd.DataFrame, patients: pd.DataFrame, events: pd.DataFrame
+) -> None:
     e = events
-    gp = e[(e.category == "visit") & e.code.isin(["SPECIALTY//1", "SPECIALTY//22", "SPECIALTY//23"]) & (e.start.dt.year == 2019)]
+    gp = e[
+        (e.category == "visit")
+        & e.code.isin(["SPECIALTY//1", "SPECIALTY//22", "SPECIALTY//23"])
+        & (e.start.dt.year == 2019)
+    ]
     pop = _eligible(patients, 2019)
-    gp = gp[gp.person_id.isin(pop.person_id)].merge(pop[["person_id", "residence_dpt", "sex"]], on="person_id")
-    want = gp.groupby(["residence_dpt", "sex"]).agg(n=("person_id", "size"), persons=("person_id", "nunique"))
-    got = table[(table.indicator == "gp_visits") & (table.year == 2019) & (table.geo_level == "departement") & (table.age_level == "all") & (table.sex != "all")]
+    gp = gp[gp.person_id.isin(pop.person_id)].merge(
+        pop[["person_id", "residence_dpt", "sex"]], on="person_id"
+    )
+    want = gp.groupby(["residence_dpt", "sex"]).agg(
+        n=("person_id", "size"), persons=("person_id", "nunique")
+    )
+    got = table[
+        (table.indicator == "gp_visits")
+        & (table.year == 2019)
+        & (table.geo_level == "departement")
+        & (table.age_level == "all")
+        & (table.sex != "all")
+    ]
     got = got.assign(sex=got.sex.astype(int)).set_index(["geo_code", "sex"])
     got = got[got.numerator > 0]
     assert sorted(got.index) == sorted(want.index)
     assert (got.loc[want.index, "numerator"].to_numpy() == want.n.to_numpy()).all()
     assert (got.loc[want.index, "numerator_persons"].to_numpy() == want.persons.to_numpy()).all()
     women = _eligible(patients, 2020, sex=2, min_age=50, max_age=74)
-    mammo = e[(e.category == "act") & e.code.isin(["CCAM//QEQK001", "CCAM//QEQK004", "CCAM//QEQK005"]) & e.start.dt.year.isin([2019, 2020])]
+    mammo = e[
+        (e.category == "act")
+        & e.code.isin(["CCAM//QEQK001", "CCAM//QEQK004", "CCAM//QEQK005"])
+        & e.start.dt.year.isin([2019, 2020])
+    ]
     top = _top(table, "breast_screening_50_74").iloc[0]
     assert top.denominator == len(women)
     assert top.numerator_persons == women.person_id.isin(mammo.person_id).sum()
 
 
-def test_rehospitalisation_and_mortality_equal_pandas(table: pd.DataFrame, patients: pd.DataFrame, events: pd.DataFrame) -> None:
+def test_rehospitalisation_and_mortality_equal_pandas(
+    table: pd.DataFrame, patients: pd.DataFrame, events: pd.DataFrame
+) -> None:
     e = events
     cmd = e.code.str.extract(r"^GHM//(\d\d)")[0]
     stays = e[(e.category == "stay") & cmd.notna() & cmd.astype(float).between(1, 27)].copy()
     stays["d"] = stays["end"].fillna(stays.start)
     pop = _eligible(patients, 2019)
     idx = stays[(stays.d.dt.year == 2019) & stays.person_id.isin(pop.person_id)]
-    merged = idx.reset_index().merge(stays[["person_id", "start"]], on="person_id", suffixes=("", "_r"))
+    merged = idx.reset_index().merge(
+        stays[["person_id", "start"]], on="person_id", suffixes=("", "_r")
+    )
     hit = merged[(merged.start_r > merged.d) & (merged.start_r <= merged.d + pd.Timedelta(days=30))]
     readmitted = hit["index"].nunique()
     top = _top(table, "rehospitalisation_30d").iloc[0]
@@ -191,7 +238,9 @@ def test_density_counts_practitioners(opened: Lake, table: pd.DataFrame) -> None
 
 def test_monthly_series_and_season(table: pd.DataFrame) -> None:
     gp = _top(table, "gp_visits_monthly")
-    assert sorted(zip(gp.year, gp.month, strict=True)) == [(y, m) for y in (2019, 2020) for m in range(1, 13)]
+    assert sorted(zip(gp.year, gp.month, strict=True)) == [
+        (y, m) for y in (2019, 2020) for m in range(1, 13)
+    ]
     april = gp.set_index(["year", "month"]).rate
     assert april[(2020, 4)] < 0.85 * april[(2019, 4)]  # the first lockdown (GP visits -35 %)
     flu = _top(table, "influenza_vaccination_65")
@@ -205,13 +254,20 @@ def test_indicator_set_is_the_same_computation(opened: Lake, table: pd.DataFrame
     got = fitted.summary().to_pandas()
     want = table[table.indicator.isin(["mortality", "density_gp"]) & (table.year == 2020)]
     key = ["indicator", "geo_level", "geo_code", "age_level", "age_band", "sex"]
-    got, want = got.sort_values(key).reset_index(drop=True), want.sort_values(key).reset_index(drop=True)
+    got, want = (
+        got.sort_values(key).reset_index(drop=True),
+        want.sort_values(key).reset_index(drop=True),
+    )
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
     cand = fitted.to_release()
     assert cand.count_column == "numerator_persons" and "rate" in cand.measures
 
 
-def test_cli(indicators_lake: tuple[Path, IndicatorsResult], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli(
+    indicators_lake: tuple[Path, IndicatorsResult],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     import shutil
 
     lake = tmp_path / "lake"

@@ -66,7 +66,8 @@ def tiny_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
         CAST({_lit(b)} AS DATE) AS birth_date, CAST({_lit(b[:8] + "01")} AS DATE) AS birth_date_min,
         CAST('month' AS VARCHAR) AS birth_precision, CAST({_lit(d)} AS DATE) AS death_date,
         CAST({_lit("KI_CCI_R" if d else None)} AS VARCHAR) AS death_source,
-        CAST({_lit(dpt)} AS VARCHAR) AS residence_dpt, CAST({_lit(reg)} AS VARCHAR) AS residence_region,
+        CAST({_lit(dpt)} AS VARCHAR) AS residence_dpt,
+        CAST({_lit(reg)} AS VARCHAR) AS residence_region,
         CAST(1 AS BIGINT) AS n_keys, FALSE AS fictitious_nir, FALSE AS provisional_nir,
         FALSE AS twin_shared_psa, FALSE AS multiple_psa, FALSE AS inconsistent_birth_or_sex"""
         for p, s, b, d, dpt, reg in PATIENTS
@@ -95,10 +96,14 @@ def _cell(root: Path, indicator: str, year: int, where: str = "") -> dict:
     all ages, both sexes cell)."""
     where = where or "geo_level = 'france' AND age_level = 'all' AND sex = 'all'"
     with sndslab.open_lake(root) as lake:
-        rows = lake.sql(
-            f"""SELECT * FROM marts.indicators WHERE indicator = '{indicator}'
+        rows = (
+            lake.sql(
+                f"""SELECT * FROM marts.indicators WHERE indicator = '{indicator}'
             AND year = {year} AND {where}"""
-        ).to_arrow().to_pylist()
+            )
+            .to_arrow()
+            .to_pylist()
+        )
     assert len(rows) == 1, rows
     return rows[0]
 
@@ -111,30 +116,65 @@ def test_diabetes_by_hand(tiny_lake: Path) -> None:
     # amounts: every event of the cases in 2020: P1 5 events, P3 1 visit, P4 1 stay
     assert top["amount_reimbursed"] == pytest.approx(7 * 7)
     assert top["amount_paid"] == pytest.approx(7 * 10)
-    paris = _cell(tiny_lake, "diabetes", 2020, "geo_level = 'region' AND geo_code = '11' AND age_level = 'all' AND sex = 'all'")
+    paris = _cell(
+        tiny_lake,
+        "diabetes",
+        2020,
+        "geo_level = 'region' AND geo_code = '11' AND age_level = 'all' AND sex = 'all'",
+    )
     assert (paris["numerator_persons"], paris["denominator"], paris["rate"]) == (1, 2, 50.0)
-    women = _cell(tiny_lake, "diabetes", 2020, "geo_level = 'france' AND age_level = 'all' AND sex = '2'")
+    women = _cell(
+        tiny_lake, "diabetes", 2020, "geo_level = 'france' AND age_level = 'all' AND sex = '2'"
+    )
     assert (women["numerator_persons"], women["denominator"]) == (2, 2)
     # P1 is 70 in 2020: 5-year band 70-74, broad band 65-74
-    band = _cell(tiny_lake, "diabetes", 2020, "geo_level = 'departement' AND geo_code = '075' AND age_level = '5y' AND age_band = '70-74' AND sex = '2'")
-    assert (band["numerator_persons"], band["denominator"], band["age_broad"], band["region"]) == (1, 1, "65-74", "11")
+    band = _cell(
+        tiny_lake,
+        "diabetes",
+        2020,
+        "geo_level = 'departement' AND geo_code = '075' AND age_level = '5y' "
+        "AND age_band = '70-74' AND sex = '2'",
+    )
+    assert (band["numerator_persons"], band["denominator"], band["age_broad"], band["region"]) == (
+        1,
+        1,
+        "65-74",
+        "11",
+    )
     # an empty cell of the grid is a zero, not a missing row
-    empty = _cell(tiny_lake, "diabetes", 2020, "geo_level = 'departement' AND geo_code = '013' AND age_level = '5y' AND age_band = '00-04' AND sex = '1'")
-    assert (empty["numerator"], empty["numerator_persons"], empty["denominator"], empty["rate"]) == (0, 0, 0, None)
+    empty = _cell(
+        tiny_lake,
+        "diabetes",
+        2020,
+        "geo_level = 'departement' AND geo_code = '013' AND age_level = '5y' "
+        "AND age_band = '00-04' AND sex = '1'",
+    )
+    assert (
+        empty["numerator"],
+        empty["numerator_persons"],
+        empty["denominator"],
+        empty["rate"],
+    ) == (0, 0, 0, None)
 
 
 def test_diabetes_2019_is_skipped_and_p5_is_outside(tiny_lake: Path) -> None:
     with sndslab.open_lake(tiny_lake) as lake:
         counts = lake.manifest("marts").counts["indicators"]
-        years = lake.sql("SELECT DISTINCT year FROM marts.indicators WHERE indicator = 'diabetes'").to_arrow()
+        years = lake.sql(
+            "SELECT DISTINCT year FROM marts.indicators WHERE indicator = 'diabetes'"
+        ).to_arrow()
     run = next(r for r in counts["indicators"] if r["name"] == "diabetes")
-    assert run["periods"] == ["2020"] and run["skipped"][0].startswith("2019: needs data from 2018-01-01")
+    assert run["periods"] == ["2020"] and run["skipped"][0].startswith(
+        "2019: needs data from 2018-01-01"
+    )
     assert (run["numerator_persons"], run["outside_denominator"]) == (3, 1)
     assert years.column("year").to_pylist() == [2020]
 
 
 def test_gp_visits_mortality_readmissions_by_hand(tiny_lake: Path) -> None:
-    gp = _cell(tiny_lake, "gp_visits", 2020)  # P1 two visits, P3 one (specialty 22); P2's is a cardiologist
+    gp = _cell(
+        tiny_lake, "gp_visits", 2020
+    )  # P1 two visits, P3 one (specialty 22); P2's is a cardiologist
     assert (gp["numerator"], gp["numerator_persons"], gp["denominator"]) == (3, 2, 5)
     assert gp["rate"] == pytest.approx(0.6)
     dead = _cell(tiny_lake, "mortality", 2019)
@@ -142,10 +182,17 @@ def test_gp_visits_mortality_readmissions_by_hand(tiny_lake: Path) -> None:
     assert dead["rate"] == pytest.approx(1000 / 6)
     # 2019 index stays: P6 A (readmitted by B), P6 B, P4 December (readmitted 10 January)
     re = _cell(tiny_lake, "rehospitalisation_30d", 2019)
-    assert (re["numerator"], re["numerator_persons"], re["denominator"], re["denominator_persons"]) == (2, 2, 3, 2)
+    assert (
+        re["numerator"],
+        re["numerator_persons"],
+        re["denominator"],
+        re["denominator_persons"],
+    ) == (2, 2, 3, 2)
     # 2020 needs 30 days of follow-up after 31 December 2020: skipped
     with sndslab.open_lake(tiny_lake) as lake:
-        years = lake.sql("SELECT DISTINCT year FROM marts.indicators WHERE indicator = 'rehospitalisation_30d'").to_arrow()
+        years = lake.sql(
+            "SELECT DISTINCT year FROM marts.indicators WHERE indicator = 'rehospitalisation_30d'"
+        ).to_arrow()
     assert years.column("year").to_pylist() == [2019]
 
 
@@ -155,12 +202,33 @@ def test_recomputing_one_indicator_keeps_the_others(tiny_lake: Path, tmp_path: P
     root = tmp_path / "lake"
     shutil.copytree(tiny_lake, root)
     with sndslab.open_lake(root) as lake:
-        before = lake.sql("SELECT indicator, count(*) AS n FROM marts.indicators GROUP BY 1 ORDER BY 1").to_arrow().to_pylist()
+        before = (
+            lake.sql("SELECT indicator, count(*) AS n FROM marts.indicators GROUP BY 1 ORDER BY 1")
+            .to_arrow()
+            .to_pylist()
+        )
     compute_indicators(root, only=["mortality"], years=[2020])
     with sndslab.open_lake(root) as lake:
-        after = lake.sql("SELECT indicator, count(*) AS n FROM marts.indicators GROUP BY 1 ORDER BY 1").to_arrow().to_pylist()
-        specs = lake.sql("SELECT indicator FROM marts.indicator_specs ORDER BY 1").to_arrow().column(0).to_pylist()
-        years = lake.sql("SELECT DISTINCT year FROM marts.indicators WHERE indicator = 'mortality' ORDER BY 1").to_arrow().column(0).to_pylist()
+        after = (
+            lake.sql("SELECT indicator, count(*) AS n FROM marts.indicators GROUP BY 1 ORDER BY 1")
+            .to_arrow()
+            .to_pylist()
+        )
+        specs = (
+            lake.sql("SELECT indicator FROM marts.indicator_specs ORDER BY 1")
+            .to_arrow()
+            .column(0)
+            .to_pylist()
+        )
+        years = (
+            lake.sql(
+                "SELECT DISTINCT year FROM marts.indicators "
+                "WHERE indicator = 'mortality' ORDER BY 1"
+            )
+            .to_arrow()
+            .column(0)
+            .to_pylist()
+        )
     assert after == before
     assert specs == ["diabetes", "gp_visits", "mortality", "rehospitalisation_30d"]
     assert years == [2019, 2020]

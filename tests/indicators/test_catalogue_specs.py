@@ -75,29 +75,56 @@ def test_every_code_set_is_used_and_cited() -> None:
     ("changes", "field", "message"),
     [
         (
-            {"numerator": {**GOOD["numerator"], "any_of": [{"code_set": "unicorns", "categories": ["dispensing"]}]}},  # type: ignore[dict-item]
+            {
+                "numerator": {
+                    **GOOD["numerator"],
+                    "any_of": [{"code_set": "unicorns", "categories": ["dispensing"]}],
+                }
+            },  # type: ignore[dict-item]
             "numerator.any_of.0.code_set",
             "unknown code set 'unicorns'",
         ),
         ({"strata": ["year", "canton"]}, "strata", "unknown stratum 'canton'"),
         ({"strata": ["region", "sex"]}, "strata", "exactly one time stratum"),
         (
-            {"numerator": {**GOOD["numerator"], "any_of": [{"code_set": "diabetes_drugs", "categories": ["potion"]}]}},  # type: ignore[dict-item]
+            {
+                "numerator": {
+                    **GOOD["numerator"],
+                    "any_of": [{"code_set": "diabetes_drugs", "categories": ["potion"]}],
+                }
+            },  # type: ignore[dict-item]
             "numerator.any_of.0.categories.0",
             "Input should be",
         ),
         (
-            {"numerator": {**GOOD["numerator"], "any_of": [{"code_set": "diabetes_icd10", "categories": ["diagnosis"], "sources": ["mco_stayz"]}]}},  # type: ignore[dict-item]
+            {
+                "numerator": {
+                    **GOOD["numerator"],
+                    "any_of": [
+                        {
+                            "code_set": "diabetes_icd10",
+                            "categories": ["diagnosis"],
+                            "sources": ["mco_stayz"],
+                        }
+                    ],
+                }
+            },  # type: ignore[dict-item]
             "numerator.any_of.0.sources",
             "unknown int table 'mco_stayz'",
         ),
         (
-            {"strata": ["year"], "numerator": {"source": "practitioners", "table": "int.practitionerz"}},
+            {
+                "strata": ["year"],
+                "numerator": {"source": "practitioners", "table": "int.practitionerz"},
+            },
             "numerator.table",
             "unknown lake table 'int.practitionerz'",
         ),
         (
-            {"strata": ["year"], "numerator": {"source": "practitioners", "specialty_column": "PFS_SPE_XXX"}},
+            {
+                "strata": ["year"],
+                "numerator": {"source": "practitioners", "specialty_column": "PFS_SPE_XXX"},
+            },
             "numerator.specialty_column",
             "has no column 'PFS_SPE_XXX'",
         ),
@@ -135,7 +162,7 @@ def test_good_spec_loads(tmp_path: Path) -> None:
 
 def test_name_must_match_file_and_be_unique(tmp_path: Path) -> None:
     folder = _write(tmp_path, {**GOOD, "name": "other"})
-    with pytest.raises(IndicatorSpecError, match="field 'name'.*differs from the file name"):
+    with pytest.raises(IndicatorSpecError, match=r"field 'name'.*differs from the file name"):
         load_indicators(builtin=False, extra_dirs=[folder])
     with pytest.raises(IndicatorSpecError, match="unknown indicator"):
         load_indicators(names=["no_such_indicator"])
@@ -147,11 +174,16 @@ def test_name_must_match_file_and_be_unique(tmp_path: Path) -> None:
 def test_bad_code_set_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "sets.yaml"
     for body, field, message in [
-        ({"x": {"description": "d", "source": "s", "codes": ["FOO//A10*"]}}, "x.codes", "unknown vocabulary 'FOO'"),
-        ({"x": {"description": "d", "source": "s", "codes": ["ATC//A*10"]}}, "x.codes", "only at the end"),
-        ({"x": {"description": "d", "source": "s", "codes": ["A10"]}}, "x.codes", "is not VOCAB//value"),
-        ({"x": {"description": "d", "codes": ["ATC//A10*"]}}, "x.source", "Field required"),
-    ]:  # fmt: skip
+        (["FOO//A10*"], "x.codes", "unknown vocabulary 'FOO'"),
+        (["ATC//A*10"], "x.codes", "only at the end"),
+        (["A10"], "x.codes", "is not VOCAB//value"),
+        (None, "x.source", "Field required"),
+    ]:
+        body = (
+            {"x": {"description": "d", "source": "s", "codes": body}}
+            if body is not None
+            else {"x": {"description": "d", "codes": ["ATC//A10*"]}}
+        )
         path.write_text(yaml.safe_dump({"code_sets": body}))
         with pytest.raises(IndicatorSpecError) as info:
             load_code_sets(path)

@@ -30,7 +30,7 @@ from sndslab.indicators._spec import (
 )
 
 # Plain sorted() order (tests/test_public_api.py), not ruff's isort-style order.
-__all__ = [  # noqa: RUF022
+__all__ = [
     "CodeSet",
     "IndicatorAccountingError",
     "IndicatorRun",

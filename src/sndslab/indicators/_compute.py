@@ -139,6 +139,12 @@ def _label(p: Period) -> str:
     return f"{p.year}" if p.month == 0 else f"{p.year}-{p.month:02d}"
 
 
+def _no_amounts(numerator: str) -> str:
+    """The numerator rows with NULL amounts (indicators without expenditure)."""
+    nulls = "CAST(NULL AS DOUBLE) AS amount_reimbursed, CAST(NULL AS DOUBLE) AS amount_paid"
+    return f"(SELECT *, {nulls} FROM {numerator})"
+
+
 class _Run:
     """One computation of the catalogue on a connection (temporary relations ``_ind_*``)."""
 
@@ -176,12 +182,15 @@ class _Run:
         fict = "fictitious_nir" in cols
         name = self.table(f"_ind_pop{len(self._pops)}", population_sql(rel, fictitious_column=fict))
         f_count = "count(*) FILTER (WHERE coalesce(fictitious_nir, FALSE))" if fict else "0"
-        row = self.con.fetchone(
-            f"""SELECT count(*), count(*) FILTER (WHERE birth_date IS NULL),
+        row = (
+            self.con.fetchone(
+                f"""SELECT count(*), count(*) FILTER (WHERE birth_date IS NULL),
                 count(*) FILTER (WHERE sex IS NULL OR sex NOT IN (1, 2)),
                 count(*) FILTER (WHERE residence_dpt IS NULL OR residence_region IS NULL),
                 {f_count} FROM {rel}"""
-        ) or (0,) * 5
+            )
+            or (0,) * 5
+        )
         kept = int(self.con.scalar(f"SELECT count(*) FROM {name}"))
         total, no_birth, bad_sex, no_res, fictitious = (int(v or 0) for v in row)
         self.population[table] = kept
@@ -207,7 +216,9 @@ class _Run:
         return self._dens[key]
 
     # ---- one indicator -------------------------------------------------------------------------
-    def indicator(self, i: int, spec: IndicatorSpec, items: Sequence[Period]) -> tuple[str, int, int]:
+    def indicator(
+        self, i: int, spec: IndicatorSpec, items: Sequence[Period]
+    ) -> tuple[str, int, int]:
         """Materialise the result rows of ``spec`` as ``_ind_res<i>``; returns (relation,
         numerator persons in the denominator, numerator persons outside it)."""
         pop = self.population_of(spec.denominator.table)
@@ -222,7 +233,7 @@ class _Run:
                 numx = (
                     self.table(f"_ind_amt{i}", expenditure_sql(self.events, items, raw))
                     if num.expenditure
-                    else f"(SELECT *, CAST(NULL AS DOUBLE) AS amount_reimbursed, CAST(NULL AS DOUBLE) AS amount_paid FROM {raw})"
+                    else _no_amounts(raw)
                 )
             else:
                 raw = self.table(
@@ -230,7 +241,7 @@ class _Run:
                     f"""SELECT person_id, year, month, CAST(1 AS DOUBLE) AS value FROM {den}
                     WHERE death_date >= p_start AND death_date <= p_end""",
                 )
-                numx = f"(SELECT *, CAST(NULL AS DOUBLE) AS amount_reimbursed, CAST(NULL AS DOUBLE) AS amount_paid FROM {raw})"
+                numx = _no_amounts(raw)
             cells = f"""(SELECT {keys}, count(*) AS den, count(*) AS den_persons,
                 count(n.person_id) AS num_persons, sum(n.value) AS num,
                 sum(n.amount_reimbursed) AS amount_reimbursed, sum(n.amount_paid) AS amount_paid
@@ -260,7 +271,8 @@ class _Run:
                 ),
             )
             pk = ", ".join(("year", "month", *dims))
-            cells = f"""(SELECT c.year, c.month, t.p_start, t.p_end{"".join(", c." + k for k in dims)},
+            cdims = "".join(", c." + k for k in dims)
+            cells = f"""(SELECT c.year, c.month, t.p_start, t.p_end{cdims},
                 sum(c.num) AS num, sum(c.num) AS num_persons, sum(c.den) AS den,
                 sum(c.den) AS den_persons, CAST(NULL AS DOUBLE) AS amount_reimbursed,
                 CAST(NULL AS DOUBLE) AS amount_paid
@@ -268,7 +280,7 @@ class _Run:
                       UNION ALL SELECT {pk}, practitioners AS num, 0 AS den FROM {prac}) c
                 JOIN (SELECT DISTINCT year, month, p_start, p_end FROM {den}) t
                     ON t.year = c.year AND t.month = c.month
-                GROUP BY c.year, c.month, t.p_start, t.p_end{"".join(", c." + k for k in dims)})"""
+                GROUP BY c.year, c.month, t.p_start, t.p_end{cdims})"""
             geo = f"(SELECT region, dpt FROM {pop} UNION SELECT region, dpt FROM {prac})"
             inside = int(self.con.scalar(f"SELECT coalesce(sum(practitioners), 0) FROM {prac}"))
             total = inside
@@ -376,7 +388,9 @@ def run_catalogue(
     paths: LakePaths,
     specs: Sequence[IndicatorSpec],
     years: Iterable[int] | None = None,
-) -> tuple[_Run, list[tuple[IndicatorSpec, str | None, IndicatorRun]], tuple[int, ...], tuple[int, int]]:
+) -> tuple[
+    _Run, list[tuple[IndicatorSpec, str | None, IndicatorRun]], tuple[int, ...], tuple[int, int]
+]:
     """Compute ``specs`` on ``con``; returns the run (its temporary relations are dropped by
     the caller with ``run.drop_all()``), per spec its result relation (None when no period
     could be computed) and run record, the years and the data years."""
@@ -390,7 +404,9 @@ def run_catalogue(
         for p in periods(spec.time, chosen):
             start, end = _window(spec, p)
             if start < lo or end > hi:
-                skipped.append(f"{_label(p)}: needs data from {start} to {end}, the lake has {lo} to {hi}")
+                skipped.append(
+                    f"{_label(p)}: needs data from {start} to {end}, the lake has {lo} to {hi}"
+                )
             else:
                 items.append(p)
         if not items:
@@ -462,7 +478,11 @@ def compute_indicators(
     and years not recomputed are carried over from the previous generation, and so are the
     other tables of the layer."""
     root = str(lake)
-    chosen_specs = list(specs) if specs is not None else load_indicators(names=only)
+    chosen_specs = (
+        list(specs)
+        if specs is not None
+        else load_indicators(names=None if only is None else list(only))
+    )
     own = con is None
     connection = (
         get_engine(engine, lake=root if "://" not in root else None).connect()
@@ -478,7 +498,9 @@ def compute_indicators(
         run, results, chosen, window = run_catalogue(connection, paths, chosen_specs, years)
         computed = [(s, r) for s, r, _ in results if r is not None]
         union = " UNION ALL ".join([_empty_result(), *(f"SELECT * FROM {r}" for _, r in computed)])
-        pairs = sorted({(s.name, int(p.split("-")[0])) for s, _, rec in results for p in rec.periods})
+        pairs = sorted(
+            {(s.name, int(p.split("-")[0])) for s, _, rec in results for p in rec.periods}
+        )
         inputs = {"events_generation": read_manifest(paths, "events").generation}
         config = {
             "indicators": [s.model_dump(mode="json") for s in chosen_specs],
@@ -497,7 +519,9 @@ def compute_indicators(
                 order_by=["indicator"],
             )
             total = w.write(
-                "indicators", " UNION ALL ".join([union, *prev_rows]), order_by=list(INDICATORS_ORDER)
+                "indicators",
+                " UNION ALL ".join([union, *prev_rows]),
+                order_by=list(INDICATORS_ORDER),
             )
             for name in list(w.previous.tables) if w.previous else []:
                 if name not in ("indicators", "indicator_specs"):
@@ -520,7 +544,9 @@ def compute_indicators(
             connection.close()
 
 
-def _previous(w: Any, pairs: list[tuple[str, int]], names: list[str]) -> tuple[list[str], list[str]]:
+def _previous(
+    w: Any, pairs: list[tuple[str, int]], names: list[str]
+) -> tuple[list[str], list[str]]:
     """Queries of the previous generation's rows to keep: indicator rows whose (indicator,
     year) was not recomputed, spec rows of indicators not recomputed."""
     rows: list[str] = []

@@ -75,7 +75,8 @@ def _check_code(entry: str) -> str:
         raise ValueError(f"code {entry!r} is not VOCAB//value or VOCAB//prefix*")
     if vocab not in {v.value for v in Vocab}:
         raise ValueError(
-            f"code {entry!r}: unknown vocabulary {vocab!r} (known: {', '.join(v.value for v in Vocab)})"
+            f"code {entry!r}: unknown vocabulary {vocab!r} "
+            f"(known: {', '.join(v.value for v in Vocab)})"
         )
     if "*" in value[:-1] or "'" in value:
         raise ValueError(f"code {entry!r}: '*' only at the end, no quote")
@@ -262,7 +263,9 @@ class IndicatorSpec(_Model):
         """``(field path, code set name)`` of every code set the spec names."""
         num = self.numerator
         if isinstance(num, EventsNumerator):
-            return [(f"numerator.any_of.{i}.code_set", c.code_set) for i, c in enumerate(num.any_of)]
+            return [
+                (f"numerator.any_of.{i}.code_set", c.code_set) for i, c in enumerate(num.any_of)
+            ]
         if isinstance(num, ReadmissionsNumerator):
             return [("numerator.index", num.index), ("numerator.readmission", num.readmission)]
         return []
@@ -301,7 +304,9 @@ _TAGS = {"events", "deaths", "practitioners", "readmissions"}
 def _loc(err: Any) -> str:
     """The field path of a pydantic error, without the numerator's union tag."""
     parts = [str(x) for x in err["loc"] if not str(x).startswith("function-")]
-    parts = [p for i, p in enumerate(parts) if not (i and parts[i - 1] == "numerator" and p in _TAGS)]
+    parts = [
+        p for i, p in enumerate(parts) if not (i and parts[i - 1] == "numerator" and p in _TAGS)
+    ]
     return ".".join(parts) or "<root>"
 
 
@@ -344,7 +349,14 @@ def _check_tables(spec: IndicatorSpec, where: Path | str) -> None:
         cols = _columns_of(den.table)
         if cols is None:
             raise _fail(where, "denominator.table", f"unknown lake table {den.table!r}")
-        needed = {"person_id", "sex", "birth_date", "death_date", "residence_dpt", "residence_region"}
+        needed = {
+            "person_id",
+            "sex",
+            "birth_date",
+            "death_date",
+            "residence_dpt",
+            "residence_region",
+        }
         missing = sorted(needed - cols)
         if missing:
             raise _fail(where, "denominator.table", f"{den.table} lacks column(s) {missing}")

@@ -245,7 +245,8 @@ def _criterion_persons(events: str, items: Sequence[Period], c: Criterion, sets:
             WHERE {where}"""
     on = "e.start >= w.w_start AND e.start <= w.p_end"
     if c.min_dates == 1:
-        return f"SELECT DISTINCT e.person_id, w.year, w.month FROM {events} e JOIN {w} w ON {on} WHERE {where}"
+        return f"""SELECT DISTINCT e.person_id, w.year, w.month FROM {events} e JOIN {w} w
+            ON {on} WHERE {where}"""
     if not c.per_year:
         return f"""SELECT e.person_id, w.year, w.month FROM {events} e JOIN {w} w ON {on}
             WHERE {where} GROUP BY e.person_id, w.year, w.month
@@ -300,19 +301,26 @@ def readmissions_sql(events: str, num: ReadmissionsNumerator) -> str:
     GROUP BY i.k, i.person_id, i.d"""
 
 
-def practitioners_sql(table: str, dpt_ref: str, items: Sequence[Period], num: PractitionersNumerator) -> str:
+def practitioners_sql(
+    table: str, dpt_ref: str, items: Sequence[Period], num: PractitionersNumerator
+) -> str:
     """``(year, month, dpt, region, practitioners)``: distinct practitioners per period and
     département of practice (from the commune of practice: ``97x`` codes for the overseas
     départements, ``0`` + 2 characters otherwise), listed in a snapshot of the period's year
     or later and installed by the period end (when the installation date is known)."""
     com = f"CAST(x.{num.commune_column} AS VARCHAR)"
-    dpt = f"CASE WHEN starts_with({com}, '97') THEN substr({com}, 1, 3) ELSE '0' || substr({com}, 1, 2) END"
+    dpt = (
+        f"CASE WHEN starts_with({com}, '97') THEN substr({com}, 1, 3) "
+        f"ELSE '0' || substr({com}, 1, 2) END"
+    )
     where = [f"x.{num.id_column} IS NOT NULL", f"{com} IS NOT NULL"]
     spe = f"CAST(x.{num.specialty_column} AS VARCHAR)"
     if num.specialties:
         where.append(f"{spe} IN ({', '.join(_lit(s) for s in num.specialties)})")
     if num.exclude_specialties:
-        where.append(f"coalesce({spe}, '') NOT IN ({', '.join(_lit(s) for s in num.exclude_specialties)})")
+        where.append(
+            f"coalesce({spe}, '') NOT IN ({', '.join(_lit(s) for s in num.exclude_specialties)})"
+        )
     if num.natures:
         nat = f"CAST(x.{num.nature_column} AS VARCHAR)"
         where.append(f"{nat} IN ({', '.join(_lit(s) for s in num.natures)})")
@@ -375,7 +383,8 @@ def cells_sql(spec: IndicatorSpec, items: Sequence[Period], geo: str, cells: str
     on = " AND ".join(f"c.{k} = g.{k}" for k in keys)
     amounts = isinstance(spec.numerator, EventsNumerator) and spec.numerator.expenditure
     amt = (
-        "coalesce(c.amount_reimbursed, 0) AS amount_reimbursed, coalesce(c.amount_paid, 0) AS amount_paid"
+        "coalesce(c.amount_reimbursed, 0) AS amount_reimbursed, "
+        "coalesce(c.amount_paid, 0) AS amount_paid"
         if amounts
         else "CAST(NULL AS DOUBLE) AS amount_reimbursed, CAST(NULL AS DOUBLE) AS amount_paid"
     )
