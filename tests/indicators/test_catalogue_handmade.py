@@ -167,7 +167,7 @@ def test_diabetes_2019_is_skipped_and_p5_is_outside(tiny_lake: Path) -> None:
     assert run["periods"] == ["2020"] and run["skipped"][0].startswith(
         "2019: needs data from 2018-01-01"
     )
-    assert (run["numerator_persons"], run["outside_denominator"]) == (3, 1)
+    assert (run["numerator_units"], run["outside_denominator"]) == (3, 1)
     assert years.column("year").to_pylist() == [2020]
 
 

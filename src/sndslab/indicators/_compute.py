@@ -74,13 +74,18 @@ class IndicatorAccountingError(SndslabError):
 
 @dataclass(frozen=True)
 class IndicatorRun:
-    """What was computed for one indicator: periods, rows, and the accounting."""
+    """What was computed for one indicator: periods, rows, and the accounting.
+
+    ``numerator_units``: numerator rows inside the denominator, summed over the periods
+    (person-periods; index stays for a readmission rate; practitioner-periods for a density);
+    ``outside_denominator``: numerator rows outside it (counted, not written).
+    """
 
     name: str
     periods: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     rows: int = 0
-    numerator_persons: int = 0
+    numerator_units: int = 0
     outside_denominator: int = 0
 
 
@@ -425,7 +430,7 @@ def run_catalogue(
             periods=tuple(_label(p) for p in items),
             skipped=tuple(skipped),
             rows=rows,
-            numerator_persons=inside,
+            numerator_units=inside,
             outside_denominator=outside,
         )
         out.append((spec, res, record))
