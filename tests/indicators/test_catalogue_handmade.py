@@ -232,3 +232,26 @@ def test_recomputing_one_indicator_keeps_the_others(tiny_lake: Path, tmp_path: P
     assert after == before
     assert specs == ["diabetes", "gp_visits", "mortality", "rehospitalisation_30d"]
     assert years == [2019, 2020]
+
+
+def test_accounting_check_fires_when_cells_do_not_add_up(tiny_lake: Path) -> None:
+    from sndslab.indicators import IndicatorAccountingError, load_indicators
+    from sndslab.indicators._compute import _Run
+    from sndslab.indicators._sql import periods
+
+    (spec,) = load_indicators(names=["gp_visits"])
+    items = periods(spec.time, [2020])
+    with sndslab.open_lake(tiny_lake) as lake:
+        run = _Run(lake.con, lake.paths)
+        try:
+            res, inside, outside = run.indicator(0, spec, items)
+            assert (inside, outside) == (2, 0)  # P1 and P3 (person-periods)
+            den = run.denominator(spec, items)
+            lake.con.create_table(
+                "_bad", f"SELECT * REPLACE (numerator_persons + 1 AS numerator_persons) FROM {res}"
+            )
+            run.created.append("_bad")
+            with pytest.raises(IndicatorAccountingError, match="period 2020: cells give"):
+                run._check(spec, "_bad", den, "_ind_num0", items)
+        finally:
+            run.drop_all()

@@ -310,67 +310,48 @@ class _Run:
         ) or (0, 0)
         return int(row[1] or 0), int(row[0] or 0)
 
+    def _per_period(self, query: str) -> dict[tuple[int, int], int]:
+        """``(year, month) -> count`` from a query of (year, month, count) rows."""
+        return {(int(y), int(m or 0)): int(n or 0) for y, m, n in self.con.fetchall(query)}
+
     def _check(
         self, spec: IndicatorSpec, res: str, den: str, raw: str, items: Sequence[Period]
     ) -> None:
         """The France / all / all cell of every period equals the direct counts."""
-        top = {
-            (int(y), int(m or 0)): (int(a or 0), int(b or 0))
-            for y, m, a, b in self.con.fetchall(
-                f"""SELECT year, month, numerator_persons, denominator FROM {res}
-                WHERE geo_level = 'france' AND age_level = 'all' AND sex = 'all'"""
-            )
-        }
+        top_where = "geo_level = 'france' AND age_level = 'all' AND sex = 'all'"
+        top_num = self._per_period(
+            f"SELECT year, month, numerator_persons FROM {res} WHERE {top_where}"
+        )
+        top_den = self._per_period(f"SELECT year, month, denominator FROM {res} WHERE {top_where}")
         num = spec.numerator
-        if isinstance(num, PractitionersNumerator):
-            direct_num = dict(
-                ((int(y), int(m)), int(n))
-                for y, m, n in self.con.fetchall(
-                    f"SELECT year, month, sum(practitioners) FROM {raw} GROUP BY year, month"
-                )
-            )
-        elif isinstance(num, ReadmissionsNumerator):
-            direct_num = dict(
-                ((int(y), int(m)), int(n))
-                for y, m, n in self.con.fetchall(
-                    f"""SELECT d.year, d.month, count(DISTINCT n.person_id) FROM {raw} n
-                    JOIN {den} d ON d.person_id = n.person_id AND n.d >= d.p_start
-                        AND n.d <= d.p_end
-                    WHERE n.readmitted = 1 GROUP BY d.year, d.month"""
-                )
-            )
-        else:
-            direct_num = dict(
-                ((int(y), int(m)), int(n))
-                for y, m, n in self.con.fetchall(
-                    f"""SELECT n.year, n.month, count(DISTINCT n.person_id) FROM {raw} n
-                    JOIN {den} d ON d.person_id = n.person_id AND d.year = n.year
-                        AND d.month = n.month GROUP BY n.year, n.month"""
-                )
-            )
+        in_den = f"{raw} n JOIN {den} d ON d.person_id = n.person_id"
         if isinstance(num, ReadmissionsNumerator):
-            direct_den = dict(
-                ((int(y), int(m)), int(n))
-                for y, m, n in self.con.fetchall(
-                    f"""SELECT d.year, d.month, count(*) FROM {raw} n JOIN {den} d
-                    ON d.person_id = n.person_id AND n.d >= d.p_start AND n.d <= d.p_end
-                    GROUP BY d.year, d.month"""
-                )
+            in_den += " AND n.d >= d.p_start AND n.d <= d.p_end"
+            direct_num = self._per_period(
+                f"""SELECT d.year, d.month, count(DISTINCT n.person_id) FROM {in_den}
+                WHERE n.readmitted = 1 GROUP BY d.year, d.month"""
+            )
+            direct_den = self._per_period(
+                f"SELECT d.year, d.month, count(*) FROM {in_den} GROUP BY d.year, d.month"
             )
         else:
-            direct_den = dict(
-                ((int(y), int(m)), int(n))
-                for y, m, n in self.con.fetchall(
-                    f"SELECT year, month, count(*) FROM {den} GROUP BY year, month"
-                )
+            direct_den = self._per_period(
+                f"SELECT year, month, count(*) FROM {den} GROUP BY year, month"
+            )
+            direct_num = self._per_period(
+                f"SELECT year, month, sum(practitioners) FROM {raw} GROUP BY year, month"
+                if isinstance(num, PractitionersNumerator)
+                else f"""SELECT n.year, n.month, count(DISTINCT n.person_id) FROM {in_den}
+                    AND d.year = n.year AND d.month = n.month GROUP BY n.year, n.month"""
             )
         for p in items:
             key = (p.year, p.month)
+            got = (top_num.get(key), top_den.get(key))
             want = (direct_num.get(key, 0), direct_den.get(key, 0))
-            if top.get(key) != want:
+            if got != want:
                 raise IndicatorAccountingError(
                     f"indicator {spec.name!r}, period {_label(p)}: cells give (numerator persons,"
-                    f" denominator) {top.get(key)}, direct counts {want}"
+                    f" denominator) {got}, direct counts {want}"
                 )
 
 
