@@ -28,6 +28,7 @@ RANK: dict[str, int] = {
     "synth": 2,
     "ingest": 3,
     "events": 3,
+    "indicators": 5,
     "analysis": 4,
     "indicators": 4,
     "cli": 9,

@@ -821,6 +821,69 @@ def events(
     _print_events(_events(lake, engine, spark_master, memory_limit, threads, allowed))
 
 
+# -- indicators ---------------------------------------------------------------------------------
+def _indicators(
+    lake: Path,
+    only: list[str] | None = None,
+    years: str | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+) -> Any:
+    if engine not in ("duckdb", "spark"):
+        raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
+    _require_layer(lake, "events", f"sndslab events {lake}")
+    from sndslab.indicators import compute_indicators, load_indicators
+
+    specs = load_indicators(names=only or None)  # an unknown name is one line, before any work
+    span = None if years is None else range(parse_years(years)[0], parse_years(years)[1] + 1)
+    return compute_indicators(
+        lake, specs=specs, years=span, engine=_spark_engine(engine, spark_master)
+    )
+
+
+def _print_indicators(result: Any) -> None:
+    table = Table(title=f"marts.indicators (generation {result.generation})", title_justify="left")
+    for col, justify in (("indicator", "left"), ("periods", "left"), ("rows", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table.add_column("skipped", justify="left")
+    for r in result.runs:
+        periods = f"{r.periods[0]}…{r.periods[-1]}" if len(r.periods) > 1 else ",".join(r.periods)
+        table.add_row(
+            r.name, periods or "-", f"{r.rows:,}", str(len(r.skipped)) if r.skipped else ""
+        )
+    out.print(table)
+    _print_summary(
+        [
+            ("rows", f"{result.rows:,}"),
+            ("data years", f"{result.data_years[0]}-{result.data_years[1]}"),
+            ("population", f"{result.population.get('events.patients', 0):,} persons"),
+        ]
+    )
+
+
+@app.command()
+def indicators(
+    lake: Annotated[Path, typer.Argument(help="Lake directory with an events layer.")],
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Compute only this indicator (repeat).")
+    ] = None,
+    years: Annotated[
+        str | None, typer.Option("--years", help="YYYY or YYYY-YYYY (default: the data years).")
+    ] = None,
+    engine: Annotated[str, typer.Option("--engine", help="duckdb or spark.")] = "duckdb",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            "--spark-master", help="Spark master URL (spark://host:port); --engine spark."
+        ),
+    ] = None,
+) -> None:
+    """Compute the indicator catalogue (src/sndslab/indicators/specs/*.yaml) into
+    LAKE/marts/indicators: counts, populations and crude rates by period, territory, age band
+    and sex (full detail, internal: release it through the gate)."""
+    _print_indicators(_indicators(lake, only, years, engine, spark_master))
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("demo_out"),

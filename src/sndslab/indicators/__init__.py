@@ -1,6 +1,48 @@
-"""Territorial indicators. :mod:`sndslab.indicators.stats` holds the statistics (rates,
-standardisation, funnel plots, interrupted time series)."""
+"""Territorial indicators: a catalogue of declarative specs (``specs/*.yaml``, code sets in
+``code_sets.yaml``) computed on the lake's events into ``marts.indicators`` (counts,
+populations and crude rates by period, territory, age band and sex).
+
+>>> from sndslab.indicators import load_indicators
+>>> len(load_indicators()) >= 40
+True
+
+``compute_indicators(lake)`` writes the ``marts`` generation; :class:`IndicatorSet` is the
+same computation as an analysis (``fit(lake)`` → ``summary()``, ``to_release()``).
+:mod:`sndslab.indicators.stats` holds the statistics (rates, standardisation, funnel plots,
+interrupted time series).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from sndslab.indicators._analysis import IndicatorSet
+from sndslab.indicators._compute import (
+    IndicatorAccountingError,
+    IndicatorRun,
+    IndicatorsResult,
+    compute_indicators,
+    data_years,
+)
+from sndslab.indicators._spec import (
+    CodeSet,
+    IndicatorSpec,
+    IndicatorSpecError,
+    code_sets,
+    load_code_sets,
+    load_indicators,
+)
+
+# Plain sorted() order (tests/test_public_api.py), not ruff's isort-style order.
+__all__ = [
+    "CodeSet",
+    "IndicatorAccountingError",
+    "IndicatorRun",
+    "IndicatorSet",
+    "IndicatorSpec",
+    "IndicatorSpecError",
+    "IndicatorsResult",
+    "code_sets",
+    "compute_indicators",
+    "data_years",
+    "load_code_sets",
+    "load_indicators",
+]
