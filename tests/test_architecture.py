@@ -30,7 +30,6 @@ RANK: dict[str, int] = {
     "events": 3,
     "indicators": 5,
     "analysis": 4,
-    "indicators": 4,
     "cli": 9,
     "_api": 9,
     "__main__": 10,

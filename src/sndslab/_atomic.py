@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ __all__ = [
     "check_output_dir",
     "is_sndslab_output",
     "mark_output",
+    "remove_stale_siblings",
 ]
 
 #: File written into every output directory sndslab creates (the licence to overwrite it).
@@ -46,8 +48,43 @@ def mark_output(directory: Path, kind: str) -> None:
         "format": "sndslab-output",
         "kind": kind,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
     }
     (Path(directory) / OUTPUT_MARKER).write_text(json.dumps(body) + "\n", "utf-8")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_siblings(final: Path) -> list[str]:
+    """Delete the hidden siblings ``.<name>.tmp-*`` / ``.<name>.old-*`` of output ``final`` left
+    by a run that was killed (their marker names a process of this host that no longer
+    exists); returns their names. A sibling of a live run, of another host or without a
+    readable marker is left alone."""
+    final = Path(final)
+    parent = final.absolute().parent
+    removed: list[str] = []
+    if not parent.is_dir():
+        return removed
+    for sibling in parent.glob(f".{final.name}.*-*"):
+        if not sibling.name.startswith((f".{final.name}.tmp-", f".{final.name}.old-")):
+            continue
+        try:
+            body = json.loads((sibling / OUTPUT_MARKER).read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        if body.get("host") == socket.gethostname() and not _alive(int(body.get("pid", 0))):
+            shutil.rmtree(sibling, ignore_errors=True)
+            removed.append(sibling.name)
+    return removed
 
 
 def is_sndslab_output(path: Path) -> bool:
@@ -173,6 +210,7 @@ def atomic_output_dir(
     final = Path(final)
     inputs = list(inputs)
     check_output_dir(final, overwrite=overwrite, inputs=inputs)
+    remove_stale_siblings(final)
     parent = final.absolute().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)

@@ -370,7 +370,7 @@ def _engine(
 ) -> Any:
     """The engine a command runs on: the name ``engine`` (``duckdb`` or ``spark``) when no
     option configures it, else a configured :class:`sndslab.engines.Engine` (``lake``: where
-    DuckDB spills, ``lake/.tmp/duckdb``). Options are checked before anything runs."""
+    DuckDB spills, ``lake/.tmp``). Options are checked before anything runs."""
     if engine not in ("duckdb", "spark"):
         raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
     if spark_master is not None and engine != "spark":
@@ -828,17 +828,16 @@ def _indicators(
     years: str | None = None,
     engine: str = "duckdb",
     spark_master: str | None = None,
+    memory_limit: str | None = None,
+    threads: int | None = None,
 ) -> Any:
-    if engine not in ("duckdb", "spark"):
-        raise InvalidArgumentError(f"--engine must be duckdb or spark, got {engine!r}")
+    eng = _engine(engine, spark_master, memory_limit, threads, lake=lake)
     _require_layer(lake, "events", f"sndslab events {lake}")
     from sndslab.indicators import compute_indicators, load_indicators
 
     specs = load_indicators(names=only or None)  # an unknown name is one line, before any work
     span = None if years is None else range(parse_years(years)[0], parse_years(years)[1] + 1)
-    return compute_indicators(
-        lake, specs=specs, years=span, engine=_spark_engine(engine, spark_master)
-    )
+    return compute_indicators(lake, specs=specs, years=span, engine=eng)
 
 
 def _print_indicators(result: Any) -> None:
@@ -877,11 +876,13 @@ def indicators(
             "--spark-master", help="Spark master URL (spark://host:port); --engine spark."
         ),
     ] = None,
+    memory_limit: _MemoryLimit = None,
+    threads: _Threads = None,
 ) -> None:
     """Compute the indicator catalogue (src/sndslab/indicators/specs/*.yaml) into
     LAKE/marts/indicators: counts, populations and crude rates by period, territory, age band
     and sex (full detail, internal: release it through the gate)."""
-    _print_indicators(_indicators(lake, only, years, engine, spark_master))
+    _print_indicators(_indicators(lake, only, years, engine, spark_master, memory_limit, threads))
 
 
 @app.command()

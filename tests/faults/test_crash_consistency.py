@@ -157,3 +157,26 @@ def test_events_killed_before_its_commit_leave_the_previous_events(
     assert _cli(["events", str(lake)]).returncode == 0
     with open_lake(lake) as opened:
         assert opened.stale_layers() == {}
+
+
+@pytest.mark.parametrize("command", ["omop", "meds"])
+def test_an_export_killed_mid_write_leaves_no_output_and_the_next_run_cleans_up(
+    command: str, tiny_lake: Path, tmp_path: Path, lake_copy: Any
+) -> None:
+    lake = lake_copy(tiny_lake, tmp_path / "lake")
+    out = tmp_path / command
+    done = _cli(["export", command, str(lake), "--out", str(out)], f"export.{command}.write:KILL")
+    assert done.returncode == -signal.SIGKILL
+    assert not out.exists()
+    (left,) = [p.name for p in tmp_path.glob(f".{command}.tmp-*")]  # a killed run's sibling
+    done = _cli(["export", command, str(lake), "--out", str(out)])
+    assert done.returncode == 0, done.stderr
+    assert out.is_dir() and not list(tmp_path.glob(f".{command}.*-*")), left
+    # killed while replacing an existing output: the previous output stays whole
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    done = _cli(
+        ["export", command, str(lake), "--out", str(out), "--overwrite"],
+        f"export.{command}.write:KILL",
+    )
+    assert done.returncode == -signal.SIGKILL
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
