@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from sndslab.events import EventsResult, ExtractorSpecError, extract_events, load_extractors
+from sndslab.lake import LakePaths, current_commit, publish
 
 GOOD = """
 name: femur_fracture
@@ -29,11 +31,20 @@ source_key: [s.ETA_NUM, s.RSA_NUM, s._year]
 
 
 def _lake_without_events(lake: Path, src: Path) -> Path:
-    """A lake sharing ``src``'s marker, staging and int layer (symlinks), without events."""
+    """A copy of ``src``'s marker, staging and int layer, published without events."""
     lake.mkdir()
-    for name in ("_lake.json", "_state", "stg", "int"):
-        if (src / name).exists():
-            (lake / name).symlink_to(src / name)
+    for name in ("_lake.json", "_state", "stg", "quarantine", "int"):
+        if (src / name).is_dir():
+            shutil.copytree(src / name, lake / name)
+        elif (src / name).exists():
+            shutil.copy2(src / name, lake / name)
+    commit = current_commit(LakePaths(str(src)))
+    assert commit is not None
+    publish(
+        LakePaths(str(lake)),
+        command="test",
+        base=commit.model_copy(update={"layers": {"int": commit.layers["int"]}, "report": None}),
+    )
     return lake
 
 

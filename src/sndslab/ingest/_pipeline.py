@@ -14,6 +14,7 @@ through a pending view (:meth:`sndslab.lake.LakePaths.at`).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ from sndslab.lake import (
     commit_numbers,
     config_hash,
     current_commit,
+    discard_generation,
     kept_parts,
     open_lake,
     publish,
@@ -387,41 +389,48 @@ def ingest(
                 allow_missing=allow_missing,
             )
             pending.layers["int"] = built.generation
-            timings.update(built.timings)
-            enter("report")
-            failpoint("ingest.report")
-            clock = time.perf_counter()
-            truth_dir = find_truth(raw_dir, truth) if paths.is_local else None
-            score = _score(root, pending, truth_dir) if truth_dir is not None else None
-            timings["report"] = round(time.perf_counter() - clock, 3)
             numbers = commit_numbers(paths)
             number = (numbers[-1] + 1) if numbers else 1
-            report = write_report(
-                paths,
-                staged,
-                built.rules,
-                built.identity,
-                built.intermediate,
-                built.join_loss,
-                identity_score=score,
-                out_dir=paths.report_dir(number),
-                extra={"extract": {"raw_dirs": staged.raw_dirs, "changes": staged.changes}},
-                raw_dir=Path(raw_dir).resolve(),
-                engine=eng.name,
-                started=started_at,
-                timings=timings,
-            )
-            failpoint("ingest.reported")
-            commit = publish(
-                paths,
-                command="ingest",
-                base=pending,
-                report=f"_reports/{number:08d}",
-                keep=keep,
-                notes=list(staged.notes),
-            )
-            if commit.number != number:  # the writer lock makes this impossible
-                raise AssertionError(f"commit {commit.number} published, {number} expected")
+            try:
+                timings.update(built.timings)
+                enter("report")
+                failpoint("ingest.report")
+                clock = time.perf_counter()
+                truth_dir = find_truth(raw_dir, truth) if paths.is_local else None
+                score = _score(root, pending, truth_dir) if truth_dir is not None else None
+                timings["report"] = round(time.perf_counter() - clock, 3)
+                report = write_report(
+                    paths,
+                    staged,
+                    built.rules,
+                    built.identity,
+                    built.intermediate,
+                    built.join_loss,
+                    identity_score=score,
+                    out_dir=paths.report_dir(number),
+                    extra={"extract": {"raw_dirs": staged.raw_dirs, "changes": staged.changes}},
+                    raw_dir=Path(raw_dir).resolve(),
+                    engine=eng.name,
+                    started=started_at,
+                    timings=timings,
+                )
+                failpoint("ingest.reported")
+                commit = publish(
+                    paths,
+                    command="ingest",
+                    base=pending,
+                    report=f"_reports/{number:08d}",
+                    keep=keep,
+                    notes=list(staged.notes),
+                )
+                if commit.number != number:  # the writer lock makes this impossible
+                    raise AssertionError(f"commit {commit.number} published, {number} expected")
+            except BaseException:  # not published: the run leaves nothing behind
+                discard_generation(paths, "int", built.generation)  # unless a commit names it
+                with contextlib.suppress(Exception):
+                    if number not in commit_numbers(paths):
+                        paths.storage.delete(paths.report_dir(number))
+                raise
             IngestState.load(paths).keep_only(kept_parts(paths))
     finally:
         con.close()

@@ -18,6 +18,7 @@ columns and paths, counts and timings.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
@@ -43,6 +44,7 @@ __all__ = [
     "LayerManifest",
     "TableEntry",
     "config_hash",
+    "discard_generation",
     "git_revision",
     "has_manifest",
     "published_generation",
@@ -232,6 +234,20 @@ def _contract_validator(writer: GenerationWriter) -> Any:
     return validate
 
 
+def discard_generation(paths: LakePaths, layer: str, generation: int) -> None:
+    """Delete generation ``generation`` of ``layer`` (directory and manifest) unless a kept
+    commit names it: what a failed run does on its way out (errors while deleting are left to
+    the next run's cleanup, never raised over the run's own error)."""
+    from sndslab.lake._commit import commit_numbers, read_commit
+
+    with contextlib.suppress(Exception):
+        named = {read_commit(paths, n).layers.get(layer) for n in commit_numbers(paths)}
+        if generation in named:
+            return
+        paths.storage.delete(paths.generation_dir(layer, generation))
+        paths.storage.delete(paths.manifest_file(layer, generation))
+
+
 def _clean_unpublished(paths: LakePaths, layer: str) -> list[str]:
     """Delete the generation directories and manifests of ``layer`` no kept commit names (left
     by a failed or interrupted run); returns the directory names."""
@@ -299,32 +315,32 @@ def write_generation(
     started = datetime.now(UTC)
     try:
         yield writer
-    except BaseException:
-        paths.storage.delete(paths.generation_dir(layer, generation))
-        raise
-    manifest = LayerManifest(
-        layer=layer,
-        generation=generation,
-        created=started.isoformat(timespec="seconds"),
-        git_revision=git_revision(),
-        engine=con.engine.name,
-        config_hash=config_hash(dict(config or {})),
-        inputs=dict(inputs or {}),
-        tables=writer.tables,
-        counts=writer.counts,
-        timings=writer.timings,
-        notes=list(notes or []),
-    )
-    failpoint(f"{layer}.manifest")
-    paths.storage.write_text(
-        paths.manifest_file(layer, generation), manifest.model_dump_json(indent=1) + "\n"
-    )
-    if publish_commit:
-        publish(
-            paths,
-            command=command or layer,
-            base=current_commit(paths),
-            layers={layer: generation},
-            keep=keep,
+        manifest = LayerManifest(
+            layer=layer,
+            generation=generation,
+            created=started.isoformat(timespec="seconds"),
+            git_revision=git_revision(),
+            engine=con.engine.name,
+            config_hash=config_hash(dict(config or {})),
+            inputs=dict(inputs or {}),
+            tables=writer.tables,
+            counts=writer.counts,
+            timings=writer.timings,
             notes=list(notes or []),
         )
+        failpoint(f"{layer}.manifest")
+        paths.storage.write_text(
+            paths.manifest_file(layer, generation), manifest.model_dump_json(indent=1) + "\n"
+        )
+        if publish_commit:
+            publish(
+                paths,
+                command=command or layer,
+                base=current_commit(paths),
+                layers={layer: generation},
+                keep=keep,
+                notes=list(notes or []),
+            )
+    except BaseException:
+        discard_generation(paths, layer, generation)
+        raise
