@@ -28,6 +28,7 @@ RANK: dict[str, int] = {
     "ingest": 3,
     "events": 3,
     "analysis": 4,
+    "release": 3,
     "cli": 9,
     "_api": 9,
     "__main__": 10,

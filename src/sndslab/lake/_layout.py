@@ -11,6 +11,7 @@
                                                       marts)
     <lake>/<layer>/_manifests/<NNNNNNNN>.json         the generation's commit (see _manifest.py)
     <lake>/_reports/                                  ingest report (JSON and Markdown)
+    <lake>/_releases/<release id>/                    release log of the gate (sndslab.release)
     <lake>/.tmp/                                      engine spill files (deleted after a run)
 
 A dataset is a directory of Parquet parts (``part-*.parquet``), written by the engine's own
@@ -158,6 +159,13 @@ class LakePaths:
     def dataset(self, layer: str, relative: str) -> str:
         """Absolute path of a dataset given its path relative to its layer directory."""
         return self.join(layer, *relative.split("/"))
+
+    # ---- release log -------------------------------------------------------------------------
+    @property
+    def releases_dir(self) -> str:
+        """The release gate's log (``sndslab.release``): one folder per release, with the true
+        values of every released cell (internal: never leaves the lake)."""
+        return self.join("_releases")
 
     # ---- reports and scratch ------------------------------------------------------------------
     @property
