@@ -198,3 +198,42 @@ def test_non_additive_months_within_year() -> None:
     p = protect(t, spec)
     assert int(p.primary.sum()) == 1
     assert attack([p], exact=True).passed
+
+
+def test_nested_age_bands_in_one_column() -> None:
+    spec = TableSpec.model_validate(
+        {
+            "name": "ages",
+            "count": "n",
+            "dimensions": [
+                {
+                    "name": "age",
+                    "parents": {"0-4": "0-17", "5-17": "0-17"},
+                    "levels": [{"column": "age", "total": "ALL"}],
+                },
+                {"name": "sex", "levels": [{"column": "sex", "total": "0"}]},
+            ],
+        }
+    )
+    ages = ["0-4", "5-17", "0-17", "18+", "ALL"]
+    inner = np.array([[3, 12], [40, 38], [60, 70]])  # 0-4, 5-17, 18+ by sex 1, 2
+    rows = {
+        "0-4": inner[0],
+        "5-17": inner[1],
+        "0-17": inner[0] + inner[1],
+        "18+": inner[2],
+        "ALL": inner.sum(axis=0),
+    }
+    t = pa.table(
+        {
+            "age": [a for a in ages for _ in range(3)],
+            "sex": ["1", "2", "0"] * len(ages),
+            "n": [int(v) for a in ages for v in (*rows[a], rows[a].sum())],
+        }
+    )
+    p = protect(t, spec)
+    assert int(p.primary.sum()) == 1
+    # the 3 is protected within 0-17 (its parent band), not only within all ages
+    assert attack([p], exact=True).passed
+    hidden = {(r["age"], r["sex"]) for r, s in zip(t.to_pylist(), p.suppressed, strict=True) if s}
+    assert ("0-4", "1") in hidden and len(hidden) >= 4

@@ -45,12 +45,12 @@ from sndslab.release._spec import (
 from sndslab.release._system import DEFAULT_MINIMUM, DEFAULT_RATIO, protection_levels
 from sndslab.release._write import ReleaseResult, release
 
-__all__ = [
+# Plain sorted() order (tests/test_public_api.py), not ruff's isort-style order.
+__all__ = [  # noqa: RUF022
+    "AttackResult",
     "DEFAULT_MINIMUM",
     "DEFAULT_RATIO",
     "DEFAULT_THRESHOLD",
-    "STATUS_COLUMN",
-    "AttackResult",
     "Dimension",
     "IdentifierError",
     "Level",
@@ -60,6 +60,7 @@ __all__ = [
     "ReleaseLog",
     "ReleaseRefusedError",
     "ReleaseResult",
+    "STATUS_COLUMN",
     "TableSpec",
     "attack",
     "protect",

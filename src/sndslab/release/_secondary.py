@@ -14,7 +14,10 @@ on upward deviations, the largest cell, which only strengthens the modelled atta
 optimum is below the protection level, LP duality gives the violated inequality
 ``Σ_j (a_j d_j⁺ + U_j d_j⁻) x_j >= level`` (``d`` the reduced costs), valid for every pattern;
 it is added and the master solved again, until every sensitive cell is protected. Cuts for
-single relations (a sensitive cell alone in a relation is recoverable) seed the master.
+single relations (a sensitive cell alone in a relation is recoverable) seed the master, and
+each round also adds the no-good cut "hide at least one cell this pattern publishes" (valid:
+hiding fewer cells never protects more), so the loop always progresses even when a dual cut is
+weak.
 
 The modelled attacker knows every relation as an equation, also along non-additive dimensions
 (distinct persons over months), which makes it stronger than the real one: the pattern is
@@ -153,6 +156,14 @@ def secondary(
         found = _separate(system, matrix, x, sens, upl, lpl, a, bound_up, cuts, cache, stats)
         if not found:
             break
+        # Monotonicity: hiding fewer cells never helps, so any protecting pattern hides some
+        # cell that x does not: a valid cut that x violates (the loop always progresses).
+        free = np.flatnonzero(~x & ~public)
+        if not len(free):
+            raise ReleaseRefusedError(
+                "no suppression pattern protects the small cells (the table is unprotectable)"
+            )
+        cuts.add(free, np.ones(len(free)), 1.0)
     stats.seconds = time.perf_counter() - t0
     stats.cuts = len(cuts.rhs)
     stats.objective = float(w[x].sum())
