@@ -275,3 +275,16 @@ def test_release_refuses_a_lake_that_is_not_one(tmp_path: Path) -> None:
     (tmp_path / "notlake").mkdir()
     with pytest.raises(sndslab.lake.LakeLayoutError):
         release([(_sex_table(), _spec())], tmp_path / "out", lake=tmp_path / "notlake")
+
+
+def test_an_analysis_release_candidate_goes_through_the_gate() -> None:
+    from sndslab.analysis import ReleaseCandidate
+
+    table = pa.table({"sex": ["1", "2", "0"], "persons": [4, 30, 34], "events": [9, 70, 79]})
+    cand = ReleaseCandidate(table, ("sex",), "persons", ("events",), title="persons with X")
+    spec = TableSpec.from_candidate(cand, name="x", totals={"sex": "0"}, kinds={"events": "events"})
+    p = protect(cand.table, spec)
+    assert p.suppressed.tolist() == [True, True, False] and attack([p]).passed
+    # without a declared total, the cells are independent: only the small one is hidden
+    flat = protect(cand.table.slice(0, 2), TableSpec.from_candidate(cand, name="y"))
+    assert flat.suppressed.tolist() == [True, False]

@@ -221,6 +221,44 @@ class TableSpec(_Model):
             loc = ".".join(str(p) for p in first["loc"]) or "(root)"
             raise ReleaseError(f"{where}: {loc}: {first['msg']}") from exc
 
+    @classmethod
+    def from_candidate(
+        cls,
+        candidate: Any,
+        *,
+        name: str,
+        totals: dict[str, str] | None = None,
+        kinds: dict[str, MeasureKind] | None = None,
+    ) -> TableSpec:
+        """A flat spec for an analysis' release candidate (``sndslab.analysis.ReleaseCandidate``:
+        ``dimensions``, ``count_column``, ``measures``): one single-level dimension per column,
+        with its total code from ``totals`` (a dimension without one has no margin, so its
+        cells are independent), measures of kind ``amount`` unless ``kinds`` says otherwise.
+
+        >>> from types import SimpleNamespace
+        >>> c = SimpleNamespace(dimensions=("sex",), count_column="persons", measures=("events",))
+        >>> spec = TableSpec.from_candidate(c, name="x", totals={"sex": "0"},
+        ...                                 kinds={"events": "events"})
+        >>> spec.dimensions[0].levels[0].total, spec.measures[0].kind
+        ('0', 'events')
+        """
+        totals, kinds = totals or {}, kinds or {}
+        return cls.parse(
+            {
+                "name": name,
+                "count": candidate.count_column,
+                "dimensions": [
+                    {"name": d, "levels": [{"column": d, "total": totals.get(d)}]}
+                    for d in candidate.dimensions
+                ],
+                "measures": [
+                    {"column": m, "kind": kinds.get(m, "amount")} for m in candidate.measures
+                ],
+                "description": str(getattr(candidate, "title", "")),
+            },
+            where=f"release candidate {name}",
+        )
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(exclude_defaults=True), sort_keys=False)
 
