@@ -77,7 +77,7 @@ def test_after_the_gate_the_attack_recovers_nothing(
     case: tuple[pa.Table, TableSpec], zeros: str
 ) -> None:
     table, spec = case
-    p = protect(table, spec, zeros=zeros)  # type: ignore[arg-type]
+    p = protect(table, spec, zeros=zeros, time_limit=2.0)  # type: ignore[arg-type]
     res = attack([p], exact=True)
     assert res.passed, res.failures
     v = p.cube.values
@@ -104,7 +104,7 @@ def test_removing_any_secondary_suppression_is_caught_or_harmless(
     """The attack is the independent check: un-suppress one secondary cell at a time; the
     attack's verdict must agree with a fresh exact evaluation of the same pattern."""
     table, spec = case
-    p = protect(table, spec)
+    p = protect(table, spec, time_limit=2.0)
     for cell in np.flatnonzero(p.secondary)[:3]:
         p.secondary[cell] = False
         res = attack([p], exact=True)
