@@ -71,7 +71,7 @@ def hierarchical_tables(draw: st.DrawFn) -> tuple[pa.Table, TableSpec]:
     return table, spec
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hierarchical_tables(), st.sampled_from(["publish", "suppress"]))
 def test_after_the_gate_the_attack_recovers_nothing(
     case: tuple[pa.Table, TableSpec], zeros: str
