@@ -30,6 +30,7 @@ RANK: dict[str, int] = {
     "events": 3,
     "indicators": 5,
     "analysis": 4,
+    "release": 3,
     "cli": 9,
     "_api": 9,
     "__main__": 10,

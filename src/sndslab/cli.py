@@ -1109,6 +1109,58 @@ def _last_run_rows(run: dict[str, Any] | None) -> list[tuple[str, str]]:
     return rows
 
 
+@app.command("release-table")
+def release_table(
+    lake: Annotated[Path, typer.Argument(help="Lake directory (its release log is updated).")],
+    table: Annotated[
+        str, typer.Option("--table", help="A Parquet file or directory, or a lake table name.")
+    ],
+    spec: Annotated[Path, typer.Option("--spec", help="Table spec (YAML, docs/release.md).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Released folder (created).")],
+    threshold: Annotated[
+        int, typer.Option("--threshold", help="Smallest releasable count (>= 11).")
+    ] = 11,
+    zeros: Annotated[str, typer.Option("--zeros", help="publish or suppress.")] = "publish",
+    decimal_comma: Annotated[
+        bool, typer.Option("--decimal-comma", help="French decimal comma in the CSV.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+) -> None:
+    """Release one aggregate table through the gate: small cells and their complements
+    suppressed, LP attack against every earlier release of the lake, audit and README."""
+    from sndslab.release import TableSpec, release
+
+    the_spec = TableSpec.from_yaml(spec)
+    if Path(table).exists():
+        import pyarrow.parquet as pq
+
+        data = pq.read_table(table)
+    else:
+        with sndslab.open_lake(lake) as opened:
+            data = opened.table(table).to_arrow()
+    result = release(
+        [(data, the_spec)],
+        out_dir,
+        lake=lake,
+        threshold=threshold,
+        zeros=zeros,  # type: ignore[arg-type]
+        decimal_comma=decimal_comma,
+        overwrite=overwrite,
+        requested_by="sndslab release-table",
+    )
+    summary = result.audit["tables"][0]
+    _print_summary(
+        [
+            ("release", result.release_id),
+            ("cells", f"{summary['cells']:,}"),
+            ("primary suppressions", f"{summary['primary']:,}"),
+            ("secondary suppressions", f"{summary['secondary']:,}"),
+            ("attack", "passed"),
+            ("written", str(out_dir)),
+        ]
+    )
+
+
 @lake_app.command("info")
 def lake_info(
     lake: Annotated[Path, typer.Argument(help="Lake directory.")],

@@ -11,6 +11,7 @@
                                                       marts)
     <lake>/<layer>/_manifests/<NNNNNNNN>.json         the generation's record (see _manifest.py)
     <lake>/_reports/<NNNNNNNN>/                       ingest report of a commit (JSON, Markdown)
+    <lake>/_releases/<release id>/                    release log of the gate (sndslab.release)
     <lake>/.tmp/                                      engine spill files (deleted after a run)
     <lake>/.lock                                      the writer lock (see _commit.writer_lock)
 
@@ -196,6 +197,13 @@ class LakePaths:
     def dataset(self, layer: str, relative: str) -> str:
         """Absolute path of a dataset given its path relative to its layer directory."""
         return self.join(layer, *relative.split("/"))
+
+    # ---- release log -------------------------------------------------------------------------
+    @property
+    def releases_dir(self) -> str:
+        """The release gate's log (``sndslab.release``): one folder per release, with the true
+        values of every released cell (internal: never leaves the lake)."""
+        return self.join("_releases")
 
     # ---- reports and scratch ------------------------------------------------------------------
     @property
