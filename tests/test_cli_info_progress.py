@@ -75,7 +75,7 @@ def test_engine_builder_configures_duckdb(tmp_path: Path) -> None:
     assert _engine("duckdb") == "duckdb"  # no option: the commands' default engine, unchanged
     eng = _engine("duckdb", None, "1GiB", 2, lake=tmp_path)
     assert isinstance(eng, DuckDBEngine)
-    assert eng.temp_directory == tmp_path / ".tmp" / "duckdb"
+    assert eng.temp_directory == tmp_path / ".tmp"
     con = eng.connect()
     try:
         assert con.scalar("SELECT current_setting('memory_limit')") == "1.0 GiB"
