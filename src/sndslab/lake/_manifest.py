@@ -35,7 +35,7 @@ from sndslab import __version__
 from sndslab._faults import failpoint
 from sndslab.engines import Connection
 from sndslab.errors import SndslabError
-from sndslab.lake._commit import DEFAULT_KEEP, current_commit, publish
+from sndslab.lake._commit import DEFAULT_KEEP, current_commit, publish, writer_lock
 from sndslab.lake._layout import LakePaths
 
 __all__ = [
@@ -292,11 +292,45 @@ def write_generation(
 
     On any exception (``KeyboardInterrupt`` included) nothing is published: the generation's
     directory is deleted and readers keep the previous generation. Leftovers of earlier failed
-    runs are deleted first and listed in ``notes`` (a list the caller passes to see them).
+    runs are deleted first and listed in ``notes`` (a list the caller passes to see them). The
+    lake's writer lock is held throughout (:func:`sndslab.lake.writer_lock`).
     With ``validate`` every public dataset is checked against its table contract when it is
     recorded (:func:`sndslab.lake.check_dataset`); a public table without a contract is an
     error.
     """
+    with (
+        writer_lock(paths),
+        _write_generation(
+            paths,
+            layer,
+            con,
+            config=config,
+            inputs=inputs,
+            keep=keep,
+            notes=notes,
+            validate=validate,
+            publish_commit=publish_commit,
+            command=command,
+        ) as writer,
+    ):
+        yield writer
+
+
+@contextmanager
+def _write_generation(
+    paths: LakePaths,
+    layer: str,
+    con: Connection,
+    *,
+    config: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    keep: int | None = None,
+    notes: list[str] | None = None,
+    validate: bool = True,
+    publish_commit: bool = True,
+    command: str | None = None,
+) -> Iterator[GenerationWriter]:
+    """See :func:`write_generation` (called with the writer lock held)."""
     removed = _clean_unpublished(paths, layer)
     if notes is not None and removed:
         notes.append(
