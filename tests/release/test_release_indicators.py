@@ -51,7 +51,7 @@ def released(
 def test_release_writes_the_tables_of_each_indicator(
     released: tuple[Path, ReleasedIndicators],
 ) -> None:
-    lake, r = released
+    _, r = released
     out = r.out_dir
     names = {p.name for p in out.iterdir()}
     for stem in (

@@ -259,7 +259,8 @@ def indicator_tables(
     ``marts.indicators``: two per indicator (one when it has no age strata)."""
     if standard not in STANDARDS:
         raise IndicatorReleaseError(f"unknown standard {standard!r}: one of {', '.join(STANDARDS)}")
-    specs: dict[str, IndicatorSpec] = {s.name: s for s in load_indicators(names=only or None)}
+    chosen = load_indicators(names=list(only) if only else None)
+    specs: dict[str, IndicatorSpec] = {s.name: s for s in chosen}
     where = _years_filter(years)
     out: list[tuple[pa.Table, TableSpec]] = []
     with sndslab.open_lake(lake) as opened:
