@@ -910,6 +910,10 @@ def demo(
     """
     _check_positive("--patients", patients, 1)
     _engine("duckdb", None, memory_limit, threads)  # options checked before any work
+    from sndslab.indicators import DEMO_INDICATORS, load_indicators
+
+    chosen = None if only and "all" in only else list(only or DEMO_INDICATORS)
+    load_indicators(names=chosen)  # an unknown --only is one line, before any work
     check_output_dir(out_dir, overwrite=overwrite)  # refuses a directory sndslab did not make
     if overwrite and out_dir.exists():
         import shutil
@@ -942,9 +946,6 @@ def demo(
         _omop(lake, out_dir / "omop", True, None, _engine("duckdb", None, memory_limit, threads)),
         out_dir / "omop",
     )
-    from sndslab.indicators import DEMO_INDICATORS
-
-    chosen = None if only and "all" in only else list(only or DEMO_INDICATORS)
     _print_indicators(_indicators(lake, chosen, memory_limit=memory_limit, threads=threads))
     _print_release(
         _release_indicators(lake, out_dir / "released", only=chosen, requested_by="sndslab demo")
