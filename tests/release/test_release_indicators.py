@@ -158,6 +158,13 @@ def test_standardised_rate_matches_standardise_table_on_marts(
     terr = r.tables["diabetes__territory_sex"]
     fr = terr.filter((pc.field("region") == "ALL") & (pc.field("sex") == "all")).to_pylist()
     assert all(x["std_rate"] is not None and x["std_lower"] < x["std_rate"] for x in fr)
+    # released rounded to 3 significant digits
+    for x in fr:
+        exact = mine.filter(
+            (pc.field("period") == x["period"]) & (pc.field("sex") == "all")
+        ).to_pylist()[0]
+        assert x["std_rate"] == pytest.approx(exact["std_rate"], rel=5e-3)
+        assert x["std_rate"] == float(f"{exact['std_rate']:.3g}")
 
 
 def test_tables_of_one_indicator_are_linked(released: tuple[Path, ReleasedIndicators]) -> None:

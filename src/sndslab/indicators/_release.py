@@ -45,6 +45,7 @@ __all__ = [
     "indicator_tables",
     "region_age_spec",
     "release_indicators",
+    "round_significant",
     "territory_spec",
 ]
 
@@ -244,6 +245,29 @@ def _standardised(lake: Any, name: str, where: str, unit: int, standard: str) ->
     )
 
 
+#: Significant digits of a released standardised rate (see ``round_significant``).
+STD_DIGITS = 3
+
+
+def round_significant(values: Any, digits: int = STD_DIGITS) -> pa.Array:
+    """Round to ``digits`` significant digits (nulls kept). A standardised rate is a weighted
+    sum of the unreleased 5-year band counts with weights ``s_i / n_i``; at full precision
+    and with the band populations known (census), one number could pin those counts, so it
+    is released rounded, as public tables do.
+
+    >>> round_significant(pa.array([5.871400913, 0.0012345, None, 0.0, 12345.6])).to_pylist()
+    [5.87, 0.00123, None, 0.0, 12300.0]
+    """
+    arr = pa.array(values) if not isinstance(values, pa.ChunkedArray) else values.combine_chunks()
+    x = arr.to_numpy(zero_copy_only=False).astype(np.float64)
+    finite = np.isfinite(x) & (x != 0)
+    mag = np.floor(np.log10(np.abs(np.where(finite, x, 1.0))))
+    k = digits - 1 - mag  # decimals to keep (negative: round to tens, hundreds, ...)
+    up, down = 10.0 ** np.maximum(k, 0), 10.0 ** np.maximum(-k, 0)  # exact powers of ten
+    out = np.where(finite, np.round(x * up / down) * down / up, x)
+    return pa.array(out, type=pa.float64(), mask=np.isnan(x) if arr.null_count else None)
+
+
 def _years_filter(years: tuple[int, int] | None) -> str:
     return "" if years is None else f"AND year BETWEEN {int(years[0])} AND {int(years[1])}"
 
@@ -299,6 +323,9 @@ def indicator_tables(
                 terr = terr.join(std, _KEYS, join_type="left outer").sort_by(
                     [(k, "ascending") for k in _KEYS]
                 )
+                for col in ("std_rate", "std_lower", "std_upper"):
+                    i = terr.schema.get_field_index(col)
+                    terr = terr.set_column(i, col, round_significant(terr.column(col)))
             t_spec = territory_spec(name, unit=spec.unit, standardised=has_age, persons=persons)
             out.append((terr.select(t_spec.columns()), t_spec))
             if "age_broad" in spec.strata:
