@@ -187,6 +187,10 @@ def test_demo_runs_synth_ingest_events_omop(tmp_path: Path) -> None:
     assert "events.patients" in sndslab.open_lake(out / "lake").tables("events")
     assert (out / "omop" / "person").is_dir()
     assert "events" in result.output and "OMOP CDM 5.4" in result.output
+    # indicators (the headline subset) and their release through the gate
+    assert (out / "released" / "audit.json").is_file()
+    assert (out / "released" / "diabetes__territory_sex.parquet").is_file()
+    assert "attack" in result.output and "passed" in result.output
     # a second run refuses to overwrite, then replaces with --overwrite
     _fails_cleanly(["demo", "--out", str(out), "--patients", "300"])
     again = runner.invoke(app, ["demo", "--out", str(out), "--patients", "300", "--overwrite"])

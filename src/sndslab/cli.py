@@ -892,16 +892,28 @@ def demo(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
     memory_limit: _MemoryLimit = None,
     threads: _Threads = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Indicator to compute and release (repeat; 'all': every one)."),
+    ] = None,
 ) -> None:
     """Run the whole pipeline end to end on a small synthetic population.
 
     Generates --patients persons over 2019-2021 (seed 42) into --out/synth (raw files and
     truth), ingests them into --out/lake (typed stg/, quarantine/, int/, report), extracts
-    the event table (--out/lake/events) and exports it to OMOP CDM 5.4 (--out/omop, validated
-    against the CDM DDL). Later stages (indicators) will be chained here.
+    the event table (--out/lake/events), exports it to OMOP CDM 5.4 (--out/omop, validated
+    against the CDM DDL), computes the indicators (--out/lake/marts/indicators) and releases
+    them through the gate into --out/released. By default only six headline indicators
+    (diabetes, hospitalisation_rate, mortality, influenza_vaccination_65, density_gp,
+    gp_visits_monthly: one per family) are computed and released, to keep the demo short;
+    --only NAME (repeat) picks others, --only all the whole catalogue.
     """
     _check_positive("--patients", patients, 1)
     _engine("duckdb", None, memory_limit, threads)  # options checked before any work
+    from sndslab.indicators import DEMO_INDICATORS, load_indicators
+
+    chosen = None if only and "all" in only else list(only or DEMO_INDICATORS)
+    load_indicators(names=chosen)  # an unknown --only is one line, before any work
     check_output_dir(out_dir, overwrite=overwrite)  # refuses a directory sndslab did not make
     if overwrite and out_dir.exists():
         import shutil
@@ -933,6 +945,10 @@ def demo(
     _print_omop(
         _omop(lake, out_dir / "omop", True, None, _engine("duckdb", None, memory_limit, threads)),
         out_dir / "omop",
+    )
+    _print_indicators(_indicators(lake, chosen, memory_limit=memory_limit, threads=threads))
+    _print_release(
+        _release_indicators(lake, out_dir / "released", only=chosen, requested_by="sndslab demo")
     )
 
 
@@ -1158,6 +1174,88 @@ def release_table(
             ("attack", "passed"),
             ("written", str(out_dir)),
         ]
+    )
+
+
+# -- release: the indicator catalogue through the gate --------------------------------------------
+def _release_indicators(
+    lake: Path,
+    out_dir: Path,
+    *,
+    only: list[str] | None = None,
+    years: str | None = None,
+    standard: str = "esp2013",
+    threshold: int = 11,
+    decimal_comma: bool = False,
+    overwrite: bool = False,
+    requested_by: str = "sndslab release",
+) -> Any:
+    from sndslab.indicators import release_indicators
+
+    return release_indicators(
+        lake,
+        out_dir,
+        only=only or None,
+        years=None if years is None else parse_years(years),
+        standard=standard,  # type: ignore[arg-type]
+        threshold=threshold,
+        decimal_comma=decimal_comma,
+        overwrite=overwrite,
+        requested_by=requested_by,
+    )
+
+
+def _print_release(result: Any) -> None:
+    _print_summary(
+        [
+            ("release", result.release_id),
+            ("indicators", f"{len(result.indicators)}"),
+            ("tables", f"{len(result.tables)}"),
+            ("cells", f"{result.cells():,}"),
+            ("suppressed", f"{result.suppressed():,}"),
+            ("attack", "passed"),
+            ("duration", f"{result.seconds:.1f} s"),
+            ("written", str(result.out_dir)),
+        ]
+    )
+
+
+@app.command("release")
+def release_cmd(
+    lake: Annotated[Path, typer.Argument(help="Lake with marts.indicators (sndslab indicators).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Released folder (created).")],
+    threshold: Annotated[
+        int, typer.Option("--threshold", help="Smallest releasable count (>= 11).")
+    ] = 11,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Release only this indicator (repeat).")
+    ] = None,
+    years: Annotated[
+        str | None, typer.Option("--years", help="YYYY or YYYY-YYYY (default: every period).")
+    ] = None,
+    standard: Annotated[
+        str, typer.Option("--standard", help="esp2013 (default) or france (census 2018).")
+    ] = "esp2013",
+    decimal_comma: Annotated[
+        bool, typer.Option("--decimal-comma", help="French decimal comma in the CSV.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+) -> None:
+    """Release the indicator catalogue (LAKE/marts/indicators) through the gate: per
+    indicator, period x territory x sex (crude and age-standardised rates) and period x région
+    x broad age band x sex; small cells and their complements suppressed, LP attack against
+    every earlier release of the lake, Parquet + CSV + data dictionary + README + audit."""
+    _print_release(
+        _release_indicators(
+            lake,
+            out_dir,
+            only=only,
+            years=years,
+            standard=standard,
+            threshold=threshold,
+            decimal_comma=decimal_comma,
+            overwrite=overwrite,
+        )
     )
 
 

@@ -7,7 +7,8 @@ populations and crude rates by period, territory, age band and sex).
 True
 
 ``compute_indicators(lake)`` writes the ``marts`` generation; :class:`IndicatorSet` is the
-same computation as an analysis (``fit(lake)`` → ``summary()``, ``to_release()``).
+same computation as an analysis (``fit(lake)`` → ``summary()``, ``to_release()``);
+``release_indicators(lake, out_dir)`` releases them through the gate (``sndslab.release``).
 :mod:`sndslab.indicators.stats` holds the statistics (rates, standardisation, funnel plots,
 interrupted time series).
 """
@@ -22,6 +23,13 @@ from sndslab.indicators._compute import (
     compute_indicators,
     data_years,
 )
+from sndslab.indicators._release import (
+    DEMO_INDICATORS,
+    IndicatorReleaseError,
+    ReleasedIndicators,
+    indicator_tables,
+    release_indicators,
+)
 from sndslab.indicators._spec import (
     CodeSet,
     IndicatorSpec,
@@ -32,17 +40,22 @@ from sndslab.indicators._spec import (
 )
 
 # Plain sorted() order (tests/test_public_api.py), not ruff's isort-style order.
-__all__ = [
+__all__ = [  # noqa: RUF022
     "CodeSet",
+    "DEMO_INDICATORS",
     "IndicatorAccountingError",
+    "IndicatorReleaseError",
     "IndicatorRun",
     "IndicatorSet",
     "IndicatorSpec",
     "IndicatorSpecError",
     "IndicatorsResult",
+    "ReleasedIndicators",
     "code_sets",
     "compute_indicators",
     "data_years",
+    "indicator_tables",
     "load_code_sets",
     "load_indicators",
+    "release_indicators",
 ]

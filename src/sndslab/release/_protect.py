@@ -126,6 +126,7 @@ class ProtectedTable:
         """Counts only (the audit log's view of the table)."""
         return {
             "name": self.spec.name,
+            "file": self.spec.stem,
             "cells": self.cube.n_cells,
             "cells_added_as_empty_strata": int(self.cube.filled.sum()),
             "relations": self.cube.n_relations,

@@ -95,7 +95,7 @@ _DAY_VALUE = (
     r"|(19|20)[0-9]{2}(0[1-9]|1[0-2])[0-3][0-9]$)"
 )
 
-MeasureKind = Literal["rate", "percentage", "amount", "events", "mean"]
+MeasureKind = Literal["rate", "percentage", "amount", "events", "mean", "population"]
 
 
 class _Model(BaseModel):
@@ -171,6 +171,10 @@ class TableSpec(_Model):
     name: str
     count: str
     dimensions: list[Dimension] = Field(min_length=1)
+    #: File stem of the released table (default: ``name``). Two tables of one release may share
+    #: a ``name`` (they count the same persons and are protected as one linked table) but not a
+    #: file.
+    file: str | None = None
     measures: list[Measure] = Field(default_factory=list)
     description: str = ""
     count_description: str = "number of distinct persons"
@@ -185,6 +189,11 @@ class TableSpec(_Model):
         if len(set(names)) != len(names):
             raise ValueError("dimension names must be unique")
         return self
+
+    @property
+    def stem(self) -> str:
+        """The released files' stem: ``file`` or ``name``."""
+        return self.file or self.name
 
     def columns(self) -> list[str]:
         """Every declared column: dimension levels, the count, the measures."""

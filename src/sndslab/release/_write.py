@@ -72,9 +72,11 @@ def release(
     out = Path(out_dir)
     log = ReleaseLog(lake)
     check_output_dir(out, overwrite=overwrite, inputs=[log.paths.root])
-    names = [spec.name for _, spec in tables]
+    names = [spec.stem for _, spec in tables]
     if len(set(names)) != len(names):
-        raise ReleaseRefusedError("two tables of one release share a name: give each its own")
+        raise ReleaseRefusedError(
+            "two tables of one release share a file name: give each its own (spec.file)"
+        )
     done: list[ProtectedTable] = []
     for table, spec in tables:
         done.append(
@@ -163,7 +165,7 @@ def _render(t: ProtectedTable, decimal_comma: bool) -> dict[str, bytes]:
         text,
         pacsv.WriteOptions(delimiter=";", quoting_style="needed"),
     )
-    return {f"{t.spec.name}.parquet": sink.getvalue(), f"{t.spec.name}.csv": text.getvalue()}
+    return {f"{t.spec.stem}.parquet": sink.getvalue(), f"{t.spec.stem}.csv": text.getvalue()}
 
 
 def _dictionary(done: list[ProtectedTable]) -> bytes:
@@ -186,14 +188,14 @@ def _dictionary(done: list[ProtectedTable]) -> bytes:
             for lv in dim.levels:
                 total = f"; total code {lv.total!r}" if lv.total is not None else ""
                 add(
-                    spec.name,
+                    spec.stem,
                     lv.column,
                     str(schema.field(lv.column).type),
                     f"dimension {dim.name}",
                     (lv.description or dim.description) + total,
                 )
         add(
-            spec.name,
+            spec.stem,
             spec.count,
             str(schema.field(spec.count).type),
             "count of distinct persons",
@@ -201,14 +203,14 @@ def _dictionary(done: list[ProtectedTable]) -> bytes:
         )
         for m in spec.measures:
             add(
-                spec.name,
+                spec.stem,
                 m.column,
                 str(schema.field(m.column).type),
                 f"measure ({m.kind})",
                 m.description + "; empty when the count is suppressed",
             )
         add(
-            spec.name,
+            spec.stem,
             STATUS_COLUMN,
             "string",
             "status",
@@ -256,7 +258,7 @@ def _readme(done: list[ProtectedTable], audit: dict[str, Any]) -> str:
     for t in done:
         s = t.summary()
         lines.append(
-            f"- `{t.spec.name}`: {s['cells']} cells, {s['published']} published, "
+            f"- `{t.spec.stem}`: {s['cells']} cells, {s['published']} published, "
             f"{s['primary'] + s['secondary']} suppressed. {t.spec.description}".rstrip()
         )
     return "\n".join(lines) + "\n"
