@@ -71,7 +71,9 @@ __all__ = [
     "RiskMetrics",
     "RiskReport",
     "SECURE_SPACE_NOTICE",
+    "level_column",
     "node_metrics",
+    "nodes_metrics",
     "prepare",
     "risk_report",
 ]
@@ -234,37 +236,76 @@ class RiskReport:
         return out
 
 
-def node_metrics(con: Connection, qi: str, columns: Sequence[str], target: int) -> RiskMetrics:
-    """Equivalence classes of ``qi`` grouped by the SQL expressions ``columns`` (none: one
-    class of everyone), in one query."""
-    group = f"GROUP BY {', '.join(columns)}" if columns else ""
+def node_metrics(con: Connection, table: str, columns: Sequence[str], target: int) -> RiskMetrics:
+    """Equivalence classes of ``table`` grouped by ``columns`` (none: one class of
+    everyone), in one query."""
+    return nodes_metrics(con, table, [columns], target)[0]
+
+
+def nodes_metrics(
+    con: Connection, table: str, nodes: Sequence[Sequence[str]], target: int
+) -> list[RiskMetrics]:
+    """:func:`node_metrics` of several nodes (distinct lists of columns) in one query: one
+    ``GROUP BY GROUPING SETS`` gives the class sizes of every node, tagged by ``GROUPING()``."""
+    cols = list(dict.fromkeys(c for node in nodes for c in node))
     buckets = ", ".join(
         f"coalesce(sum(f) FILTER (WHERE f >= {lo}"
         + ("" if hi is None else f" AND f <= {hi}")
         + "), 0)"
         for _, lo, hi in K_BUCKETS
     )
-    row = con.fetchone(
-        f"""WITH c AS (SELECT count(*) AS f FROM {qi} {group})
-        SELECT coalesce(sum(f), 0), count(*), coalesce(min(f), 0),
+    if cols:
+        sets = ", ".join(f"({', '.join(node)})" for node in nodes)
+        classes = (
+            f"SELECT GROUPING({', '.join(cols)}) AS g, count(*) AS f FROM {table} "
+            f"GROUP BY GROUPING SETS ({sets})"
+        )
+    else:
+        classes = f"SELECT 0 AS g, count(*) AS f FROM {table}"
+    rows = con.fetchall(
+        f"""SELECT g, coalesce(sum(f), 0), count(*), coalesce(min(f), 0),
                coalesce(sum(f) FILTER (WHERE f = 1), 0),
                coalesce(sum(f) FILTER (WHERE f < {int(target)}), 0),
                coalesce(sum(f * f), 0), {buckets}
-        FROM c"""
+        FROM ({classes}) GROUP BY g"""
     )
-    assert row is not None
-    persons, classes, k, unique, at_risk, disc, *dist = (int(v) for v in row)
-    if persons == 0:
-        classes = 0
-    return RiskMetrics(
-        persons=persons,
-        classes=classes,
-        k=k,
-        unique=unique,
-        at_risk=at_risk,
-        k_distribution={name: n for (name, _, _), n in zip(K_BUCKETS, dist, strict=True)},
-        discernibility=disc,
+    by_mask = {int(r[0]): r[1:] for r in rows}
+    out = []
+    for node in nodes:
+        # GROUPING(): bit set for each column left out of the set, first column highest
+        mask = sum(1 << (len(cols) - 1 - i) for i, c in enumerate(cols) if c not in node)
+        row = by_mask.get(mask)
+        if row is None:  # an empty table has no class
+            out.append(RiskMetrics(0, 0, 0, 0, 0, {n: 0 for n, _, _ in K_BUCKETS}, 0))
+            continue
+        persons, n_classes, k, unique, at_risk, disc, *dist = (int(v) for v in row)
+        out.append(
+            RiskMetrics(
+                persons=persons,
+                classes=n_classes,
+                k=k,
+                unique=unique,
+                at_risk=at_risk,
+                k_distribution={n: v for (n, _, _), v in zip(K_BUCKETS, dist, strict=True)},
+                discernibility=disc,
+            )
+        )
+    return out
+
+
+def level_column(attribute: str, level: int) -> str | None:
+    """Column of ``_risk_levels`` holding ``attribute`` at ``level`` (None: suppressed)."""
+    return None if HIERARCHIES[attribute][level][1] is None else f"{attribute}__{level}"
+
+
+def _levels_sql(qi: str) -> str:
+    cols = ", ".join(
+        f"{expr} AS {level_column(a, i)}"
+        for a, levels in HIERARCHIES.items()
+        for i, (_, expr) in enumerate(levels)
+        if expr is not None
     )
+    return f"SELECT {cols} FROM {qi}"
 
 
 def _search(
@@ -279,14 +320,21 @@ def _search(
     heights = [len(HIERARCHIES[a]) - 1 for a in attrs]
     cache: dict[tuple[int, ...], RiskMetrics] = {}
 
+    def columns(node: tuple[int, ...]) -> list[str]:
+        return [
+            col
+            for a, lvl in zip(attrs, node, strict=True)
+            if (col := level_column(a, lvl)) is not None
+        ]
+
+    def evaluate(batch: Sequence[tuple[int, ...]]) -> None:
+        todo = [n for n in batch if n not in cache]
+        if todo:
+            found = nodes_metrics(con, qi, [columns(n) for n in todo], target)
+            cache.update(zip(todo, found, strict=True))
+
     def metrics(node: tuple[int, ...]) -> RiskMetrics:
-        if node not in cache:
-            cols = [
-                expr
-                for a, lvl in zip(attrs, node, strict=True)
-                if (expr := HIERARCHIES[a][lvl][1]) is not None
-            ]
-            cache[node] = node_metrics(con, qi, cols, target)
+        evaluate([node])
         return cache[node]
 
     def ok(m: RiskMetrics) -> bool:
@@ -298,16 +346,27 @@ def _search(
     def levels(node: tuple[int, ...]) -> dict[str, str]:
         return {a: HIERARCHIES[a][lv][0] for a, lv in zip(attrs, node, strict=True)}
 
-    nodes = sorted(itertools.product(*(range(h + 1) for h in heights)), key=lambda n: sum(n))
+    nodes = list(itertools.product(*(range(h + 1) for h in heights)))
     satisfied: set[tuple[int, ...]] = set()
     minimal: list[tuple[int, ...]] = []
-    for node in nodes:
-        preds = [node[:i] + (lv - 1,) + node[i + 1 :] for i, lv in enumerate(node) if lv > 0]
-        if any(p in satisfied for p in preds):
-            satisfied.add(node)  # implied by monotonicity: not minimal, not evaluated
-        elif ok(metrics(node)):
-            satisfied.add(node)
-            minimal.append(node)
+    # one query per lattice height: the nodes with no satisfied direct predecessor (the
+    # others are satisfied by monotonicity, hence not minimal, and are not evaluated)
+    for height in range(sum(heights) + 1):
+        level = [n for n in nodes if sum(n) == height]
+        implied = {
+            n
+            for n in level
+            if any(
+                n[:i] + (lv - 1,) + n[i + 1 :] in satisfied for i, lv in enumerate(n) if lv > 0
+            )
+        }
+        candidates = [n for n in level if n not in implied]
+        evaluate(candidates)
+        satisfied |= implied
+        for n in candidates:
+            if ok(cache[n]):
+                satisfied.add(n)
+                minimal.append(n)
     bottom = tuple(0 for _ in attrs)
     best = min(minimal, key=lambda n: (loss(n), metrics(n).discernibility, n), default=None)
     path: list[Coarsening] = []
@@ -389,10 +448,10 @@ def risk_report(
         for n, attrs in combos.items():
             used = tuple(a for a in attrs if has[a])
             missing = tuple(a for a in attrs if not has[a])
-            results.append(_search(c, "_risk_qi", n, used, missing, k, max_suppressed))
+            results.append(_search(c, "_risk_levels", n, used, missing, k, max_suppressed))
         return RiskReport(label, kind, persons, k, max_suppressed, has, results)
     finally:
-        for t in ("_risk_qi", "_risk_base"):
+        for t in ("_risk_levels", "_risk_qi", "_risk_base"):
             c.drop(t)
         if own:
             c.close()
@@ -401,8 +460,9 @@ def risk_report(
 def prepare(
     con: Connection, source: Path | str | pa.Table, k: int
 ) -> tuple[str, str, dict[str, bool]]:
-    """Create the temp tables ``_risk_base`` and ``_risk_qi`` (one row per person, no
-    identifier) of ``source``; returns (kind, label, attribute → in the source)."""
+    """Create the temp tables ``_risk_base``, ``_risk_qi`` and ``_risk_levels`` (one row per
+    person, no identifier; ``_risk_levels`` has a column per attribute and level,
+    :func:`level_column`) of ``source``; returns (kind, label, attribute → in the source)."""
     if isinstance(source, pa.Table):
         kind, base, label = "table", _arrow_base(con, source), "<arrow table>"
     else:
@@ -411,4 +471,5 @@ def prepare(
     con.create_table("_risk_base", f"SELECT * FROM {base}")
     has = available(con, "_risk_base")
     con.create_table("_risk_qi", qi_sql("_risk_base", k))
+    con.create_table("_risk_levels", _levels_sql("_risk_qi"))
     return kind, label, has
