@@ -19,7 +19,13 @@ from sndslab.release import (
     RiskSourceError,
     risk_report,
 )
-from sndslab.release._risk_qi import LAKE_STAY, MEDS_ADMISSION, MEDS_BIRTH, MEDS_DEATH, OMOP_STAY_VISITS
+from sndslab.release._risk_qi import (
+    LAKE_STAY,
+    MEDS_ADMISSION,
+    MEDS_BIRTH,
+    MEDS_DEATH,
+    OMOP_STAY_VISITS,
+)
 
 
 def _one(t: pa.Table, attrs: tuple[str, ...], k: int = 11, **kw: float):  # type: ignore[no-untyped-def]
@@ -94,9 +100,7 @@ def test_coarsening_residence_and_dates() -> None:
 def test_rare_codes_top_coded() -> None:
     # code X is held by 1 person (rare at k=3), Y by 4 (not rare): the rare-code set makes
     # one person unique; its count top-coded still does; suppressed does not
-    t = pa.table(
-        {"birth_year": [1980] * 4, "codes": [["X", "Y"], ["Y"], ["Y"], ["Y"]]}
-    )
+    t = pa.table({"birth_year": [1980] * 4, "codes": [["X", "Y"], ["Y"], ["Y"], ["Y"]]})
     c = _one(t, ("birth_year", "rare_codes"), k=3)
     assert c.finest.unique == 1 and c.finest.k == 1
     assert c.chosen is not None
@@ -111,9 +115,7 @@ def test_rare_codes_top_coded() -> None:
 def test_pooled_extreme_ages() -> None:
     # reference year 2020 (latest stay): born ≤ 1939 pooled ("before 1940"), ≥ 2010 pooled
     years = [1921, 1935, 1938, 1952, 1955, 1958, 2011, 2015, 2020]
-    t = pa.table(
-        {"birth_year": years, "stays": [[date(2020, 1, 1)]] + [[]] * (len(years) - 1)}
-    )
+    t = pa.table({"birth_year": years, "stays": [[date(2020, 1, 1)]] + [[]] * (len(years) - 1)})
     c = _one(t, ("birth_year",), k=3)
     assert c.chosen is not None
     assert c.chosen.levels == {"birth_year": "10-year band, <10 and 90+ pooled"}
@@ -125,9 +127,10 @@ def test_unreachable_target() -> None:
     c = _one(t, ("birth_year", "sex"), k=11)
     assert c.chosen is None and c.path == [] and c.minimal == []
     assert c.evaluated == c.lattice_nodes == 5 * 2
-    assert "No generalisation reaches k = 11" in risk_report(
-        t, combinations={"c": ("birth_year", "sex")}
-    ).to_markdown()
+    assert (
+        "No generalisation reaches k = 11"
+        in risk_report(t, combinations={"c": ("birth_year", "sex")}).to_markdown()
+    )
 
 
 def _oracle(rows: list[tuple[int, str, str, str]], node: tuple[int, int, int]) -> int:
@@ -145,9 +148,7 @@ def _oracle(rows: list[tuple[int, str, str, str]], node: tuple[int, int, int]) -
 
 
 def test_search_is_optimal_against_oracle() -> None:
-    rows = [
-        (1950 + (i * 7) % 23, "12"[i % 2], f"{i % 6:02d}", "AB"[i % 6 // 3]) for i in range(60)
-    ]
+    rows = [(1950 + (i * 7) % 23, "12"[i % 2], f"{i % 6:02d}", "AB"[i % 6 // 3]) for i in range(60)]
     t = pa.table(
         {
             "birth_year": [r[0] for r in rows],
@@ -165,8 +166,7 @@ def test_search_is_optimal_against_oracle() -> None:
     minimal = [
         names[i]
         for i, n in enumerate(nodes)
-        if n in ok
-        and not any(n[:j] + (n[j] - 1,) + n[j + 1 :] in ok for j in range(3) if n[j] > 0)
+        if n in ok and not any((*n[:j], n[j] - 1, *n[j + 1 :]) in ok for j in range(3) if n[j] > 0)
     ]
     assert sorted(map(str, c.minimal)) == sorted(map(str, minimal))
     best = min(sum(lv / h for lv, h in zip(n, heights, strict=True)) / 3 for n in ok)
@@ -235,4 +235,4 @@ def test_format_constants_match_the_exports() -> None:
 
     assert (MEDS_ADMISSION, MEDS_BIRTH, MEDS_DEATH) == (ADMISSION, BIRTH, DEATH)
     assert set(OMOP_STAY_VISITS) == {INPATIENT_VISIT, HOME_VISIT}
-    assert LAKE_STAY == Category.STAY.value
+    assert Category.STAY.value == LAKE_STAY

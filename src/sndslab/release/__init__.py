@@ -5,9 +5,9 @@
 additive relation of the table and of the tables released before it); ``attack`` plays the
 adversary with linear programming; ``release`` does both, refuses unless the attack recovers
 nothing, writes Parquet + CSV with a data dictionary, a README and an audit log into an atomic
-output directory, and records the release in the lake's release log. ``risk_report`` measures the re-identification risk of a row-level
-export (MEDS, OMOP) or a lake: uniqueness, k-anonymity, and the least-loss coarsening that
-reaches k. See docs/release.md.
+output directory, and records the release in the lake's release log. ``risk_report`` measures
+the re-identification risk of a row-level export (MEDS, OMOP) or a lake: uniqueness,
+k-anonymity, and the least-loss coarsening that reaches k. See docs/release.md.
 
 >>> import pyarrow as pa
 >>> from sndslab.release import TableSpec, protect, attack

@@ -65,12 +65,12 @@ from sndslab.release._spec import DEFAULT_THRESHOLD
 
 __all__ = [
     "DEFAULT_COMBINATIONS",
+    "SECURE_SPACE_NOTICE",
     "Coarsening",
     "CombinationRisk",
     "RiskError",
     "RiskMetrics",
     "RiskReport",
-    "SECURE_SPACE_NOTICE",
     "level_column",
     "node_metrics",
     "nodes_metrics",
@@ -356,9 +356,7 @@ def _search(
         implied = {
             n
             for n in level
-            if any(
-                n[:i] + (lv - 1,) + n[i + 1 :] in satisfied for i, lv in enumerate(n) if lv > 0
-            )
+            if any((*n[:i], lv - 1, *n[i + 1 :]) in satisfied for i, lv in enumerate(n) if lv > 0)
         }
         candidates = [n for n in level if n not in implied]
         evaluate(candidates)
@@ -375,9 +373,7 @@ def _search(
         path.append(Coarsening(levels(node), metrics(node), loss(node)))
         while node != best:
             steps = [
-                node[:i] + (lv + 1,) + node[i + 1 :]
-                for i, lv in enumerate(node)
-                if lv < best[i]
+                (*node[:i], lv + 1, *node[i + 1 :]) for i, lv in enumerate(node) if lv < best[i]
             ]
             node = max(steps, key=lambda n: (metrics(n).k, -metrics(n).unique))
             path.append(Coarsening(levels(node), metrics(node), loss(node)))

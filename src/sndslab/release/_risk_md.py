@@ -40,8 +40,7 @@ def report_markdown(report: RiskReport) -> str:
         "",
         f"- source: `{report.source}` ({report.kind})",
         f"- persons: {report.persons:,}",
-        f"- target k: {report.target_k} (rare codes: held by fewer than {report.target_k} "
-        "persons)",
+        f"- target k: {report.target_k} (rare codes: held by fewer than {report.target_k} persons)",
         f"- suppression allowed: {_pct(report.max_suppressed)} of persons",
         "- not in the source: "
         + (", ".join(a for a, ok in report.available.items() if not ok) or "none"),
@@ -59,9 +58,7 @@ def report_markdown(report: RiskReport) -> str:
             label = "; ".join(f"{a}: {lv}" for a, lv in step.levels.items())
             lines.append(_row(f"step {i}: {label}", step.metrics))
         lines.append("")
-        dist = ", ".join(
-            f"{name}: {c.finest.k_distribution[name]:,}" for name, _, _ in K_BUCKETS
-        )
+        dist = ", ".join(f"{name}: {c.finest.k_distribution[name]:,}" for name, _, _ in K_BUCKETS)
         lines.append(f"Persons by class size at the finest level: {dist}.")
         lines.append("")
         if c.chosen is None:

@@ -148,10 +148,10 @@ _NEEDS = {
 def detect_source(path: Path | str) -> str:
     """``"meds"``, ``"omop"`` or ``"lake"``; a one-line :class:`RiskSourceError` otherwise.
 
-    >>> detect_source("/nonexistent")
+    >>> detect_source("/nonexistent")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    sndslab.release._risk_qi.RiskSourceError: /nonexistent: not a MEDS export, an OMOP export nor a lake
+    sndslab.release._risk_qi.RiskSourceError: /nonexistent: not a MEDS export, ... nor a lake
     """
     p = Path(path)
     if (p / "data").is_dir() and (p / "metadata" / "dataset.json").is_file():
