@@ -1182,6 +1182,11 @@ def risk(
 
     if not source.exists():
         raise InvalidArgumentError(f"{source} does not exist")
+    if out_file is not None:
+        if out_file.resolve().is_relative_to(source.resolve()):
+            raise InvalidArgumentError(f"--out {out_file} is inside the source {source}")
+        if out_file.is_dir():
+            raise InvalidArgumentError(f"--out {out_file} is a directory: give a file name")
     report = risk_report(source, k=k, max_suppressed=max_suppressed)
     rows = [("source", f"{report.source} ({report.kind})"), ("persons", f"{report.persons:,}")]
     for c in report.combinations:

@@ -127,3 +127,11 @@ def test_cli_writes_json_and_markdown(risk_sources: dict[str, Path], tmp_path: P
     assert bad.exit_code != 0
     assert "not a MEDS export, an OMOP export nor a lake" in bad.output
     assert "Traceback" not in bad.output
+    # the report is never written into the export (or the lake) it assesses, nor over a folder
+    inside = runner.invoke(
+        app, ["risk", str(risk_sources["lake"]), "--out", str(risk_sources["lake"] / "_lake.json")]
+    )
+    assert inside.exit_code != 0 and "is inside the source" in inside.output
+    assert json.loads((risk_sources["lake"] / "_lake.json").read_text())
+    folder = runner.invoke(app, ["risk", str(risk_sources["meds"]), "--out", str(tmp_path)])
+    assert folder.exit_code != 0 and "is a directory" in folder.output
