@@ -1174,6 +1174,10 @@ def risk(
         Path | None,
         typer.Option("--out", help="Write the report: .json, or Markdown for any other suffix."),
     ] = None,
+    population: Annotated[
+        Path | None,
+        typer.Option("--population", help="Lake or export the source is a sample of (journalist)."),
+    ] = None,
 ) -> None:
     """Re-identification risk of a row-level export: unique persons, k-anonymity and the
     least-loss coarsening reaching k, per combination of quasi-identifiers. Aggregate counts
@@ -1187,7 +1191,9 @@ def risk(
             raise InvalidArgumentError(f"--out {out_file} is inside the source {source}")
         if out_file.is_dir():
             raise InvalidArgumentError(f"--out {out_file} is a directory: give a file name")
-    report = risk_report(source, k=k, max_suppressed=max_suppressed)
+    if population is not None and not population.exists():
+        raise InvalidArgumentError(f"{population} does not exist")
+    report = risk_report(source, k=k, max_suppressed=max_suppressed, population=population)
     rows = [("source", f"{report.source} ({report.kind})"), ("persons", f"{report.persons:,}")]
     for c in report.combinations:
         found = "none" if c.chosen is None else f"k={c.chosen.metrics.k:,}"

@@ -236,3 +236,31 @@ def test_format_constants_match_the_exports() -> None:
     assert (MEDS_ADMISSION, MEDS_BIRTH, MEDS_DEATH) == (ADMISSION, BIRTH, DEATH)
     assert set(OMOP_STAY_VISITS) == {INPATIENT_VISIT, HOME_VISIT}
     assert Category.STAY.value == LAKE_STAY
+
+
+def test_journalist_risk_against_a_population() -> None:
+    # population: 10 persons, (1950, 1) x4, (1950, 2) x3, (1960, 1) x2, (1970, 2) x1
+    pop = pa.table(
+        {
+            "birth_year": [1950] * 7 + [1960] * 2 + [1970],
+            "sex": ["1"] * 4 + ["2"] * 3 + ["1"] * 2 + ["2"],
+        }
+    )
+    # sample: one of each class but the last, plus one person absent from the population
+    sample = pa.table({"birth_year": [1950, 1950, 1960, 1980], "sex": ["1", "2", "1", "1"]})
+    r = risk_report(sample, k=3, combinations={"c": ("birth_year", "sex")}, population=pop)
+    c = r.combinations[0]
+    # prosecutor: every sample class has one person
+    assert c.finest.k == 1 and c.finest.unique == 4
+    j = c.finest.risks()["journalist"]
+    # F = 4, 3, 2 and 1 (unmatched: its own size)
+    assert j["population_k"] == 1 and j["unmatched"] == 1
+    assert j["average_risk"] == pytest.approx((1 / 4 + 1 / 3 + 1 / 2 + 1) / 4)
+    assert j["records_at_risk_share"] == pytest.approx(2 / 4)
+    assert j["max_risk"] == 1.0
+    assert r.population == "<arrow table>"
+    md = r.to_markdown()
+    assert "journalist model" in md and "Journalist risk (finest)" in md
+    # without a population, the journalist risk is the prosecutor risk
+    alone = risk_report(sample, k=3, combinations={"c": ("birth_year", "sex")}).combinations[0]
+    assert alone.finest.risks()["journalist"] == alone.finest.risks()["prosecutor"]

@@ -135,3 +135,18 @@ def test_cli_writes_json_and_markdown(risk_sources: dict[str, Path], tmp_path: P
     assert json.loads((risk_sources["lake"] / "_lake.json").read_text())
     folder = runner.invoke(app, ["risk", str(risk_sources["meds"]), "--out", str(tmp_path)])
     assert folder.exit_code != 0 and "is a directory" in folder.output
+
+
+def test_journalist_against_the_lake(risk_sources: dict[str, Path]) -> None:
+    """The MEDS export covers every person of its lake: each class of the export meets a class
+    of the same size in the lake, so the journalist risks equal the prosecutor risks."""
+    r = risk_report(risk_sources["meds"], population=risk_sources["lake"])
+    assert r.population == "lake"
+    for c in r.combinations:
+        for m in [c.finest] + [p.metrics for p in c.path]:
+            risks = m.risks()
+            j = risks["journalist"]
+            assert j["unmatched"] == 0, c.name
+            assert j["population_k"] == m.k
+            for key in ("max_risk", "average_risk", "records_at_risk_share"):
+                assert j[key] == pytest.approx(risks["prosecutor"][key]), (c.name, key)

@@ -122,6 +122,9 @@ class RiskMetrics:
     at_risk: int
     k_distribution: dict[str, int]
     discernibility: int
+    #: journalist risks against a population (``population_k``, ``max_risk``,
+    #: ``average_risk``, ``records_at_risk_share``, ``unmatched``), when one is given
+    journalist: dict[str, float] | None = None
 
     @property
     def unique_share(self) -> float:
@@ -138,10 +141,12 @@ class RiskMetrics:
             "average_risk": self.classes / self.persons if self.persons else 0.0,
             "records_at_risk_share": self.at_risk_share,
         }
-        return {"prosecutor": prosecutor, "journalist": dict(prosecutor)}
+        journalist = dict(prosecutor) if self.journalist is None else dict(self.journalist)
+        return {"prosecutor": prosecutor, "journalist": journalist}
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        del d["journalist"]
         d["unique_share"] = self.unique_share
         d["at_risk_share"] = self.at_risk_share
         d.update(self.risks())
@@ -199,6 +204,7 @@ class RiskReport:
     max_suppressed: float
     available: dict[str, bool]
     combinations: list[CombinationRisk]
+    population: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -209,6 +215,7 @@ class RiskReport:
             "target_k": self.target_k,
             "rare_code_threshold": self.target_k,
             "max_suppressed": self.max_suppressed,
+            "journalist_population": self.population,
             "attributes": {
                 a: {
                     "description": ATTRIBUTES[a],
@@ -242,11 +249,60 @@ def node_metrics(con: Connection, table: str, columns: Sequence[str], target: in
     return nodes_metrics(con, table, [columns], target)[0]
 
 
+def _classes(table: str, cols: Sequence[str], nodes: Sequence[Sequence[str]], f: str) -> str:
+    if not cols:
+        return f"SELECT 0 AS g, count(*) AS {f} FROM {table}"
+    sets = ", ".join(f"({', '.join(node)})" for node in nodes)
+    return (
+        f"SELECT GROUPING({', '.join(cols)}) AS g, {', '.join(cols)}, count(*) AS {f} "
+        f"FROM {table} GROUP BY GROUPING SETS ({sets})"
+    )
+
+
+def _journalist(
+    con: Connection,
+    table: str,
+    population: str,
+    cols: Sequence[str],
+    nodes: Sequence[Sequence[str]],
+    target: int,
+) -> dict[int, dict[str, float]]:
+    """grouping mask → journalist risks: each sample class is matched (NULL-safe) with the
+    class of the same values in the population, of size F; a sample class absent from the
+    population (the sample is not a subset) counts with F = its own size, as ``unmatched``."""
+    on = "".join(f" AND s.{c} IS NOT DISTINCT FROM p.{c}" for c in cols)
+    big_f = "coalesce(p.pf, s.f)"
+    rows = con.fetchall(
+        f"""SELECT s.g, min({big_f}), sum(s.f / {big_f}), sum(s.f),
+               coalesce(sum(s.f) FILTER (WHERE {big_f} < {int(target)}), 0),
+               coalesce(sum(s.f) FILTER (WHERE p.pf IS NULL), 0)
+        FROM ({_classes(table, cols, nodes, "f")}) s
+        LEFT JOIN ({_classes(population, cols, nodes, "pf")}) p ON s.g = p.g{on}
+        GROUP BY s.g"""
+    )
+    return {
+        int(g): {
+            "population_k": int(k),
+            "max_risk": 1 / int(k),
+            "average_risk": float(avg) / int(n),
+            "records_at_risk_share": int(risky) / int(n),
+            "unmatched": int(unmatched),
+        }
+        for g, k, avg, n, risky, unmatched in rows
+    }
+
+
 def nodes_metrics(
-    con: Connection, table: str, nodes: Sequence[Sequence[str]], target: int
+    con: Connection,
+    table: str,
+    nodes: Sequence[Sequence[str]],
+    target: int,
+    population: str | None = None,
 ) -> list[RiskMetrics]:
     """:func:`node_metrics` of several nodes (distinct lists of columns) in one query: one
-    ``GROUP BY GROUPING SETS`` gives the class sizes of every node, tagged by ``GROUPING()``."""
+    ``GROUP BY GROUPING SETS`` gives the class sizes of every node, tagged by ``GROUPING()``.
+    With ``population`` (a table of the same columns), the journalist risks are computed
+    against its class sizes."""
     cols = list(dict.fromkeys(c for node in nodes for c in node))
     buckets = ", ".join(
         f"coalesce(sum(f) FILTER (WHERE f >= {lo}"
@@ -254,14 +310,10 @@ def nodes_metrics(
         + "), 0)"
         for _, lo, hi in K_BUCKETS
     )
-    if cols:
-        sets = ", ".join(f"({', '.join(node)})" for node in nodes)
-        classes = (
-            f"SELECT GROUPING({', '.join(cols)}) AS g, count(*) AS f FROM {table} "
-            f"GROUP BY GROUPING SETS ({sets})"
-        )
-    else:
-        classes = f"SELECT 0 AS g, count(*) AS f FROM {table}"
+    classes = _classes(table, cols, nodes, "f")
+    journalist = (
+        {} if population is None else _journalist(con, table, population, cols, nodes, target)
+    )
     rows = con.fetchall(
         f"""SELECT g, coalesce(sum(f), 0), count(*), coalesce(min(f), 0),
                coalesce(sum(f) FILTER (WHERE f = 1), 0),
@@ -288,6 +340,7 @@ def nodes_metrics(
                 at_risk=at_risk,
                 k_distribution={n: v for (n, _, _), v in zip(K_BUCKETS, dist, strict=True)},
                 discernibility=disc,
+                journalist=journalist.get(mask),
             )
         )
     return out
@@ -316,6 +369,7 @@ def _search(
     missing: tuple[str, ...],
     target: int,
     max_suppressed: float,
+    population: str | None = None,
 ) -> CombinationRisk:
     heights = [len(HIERARCHIES[a]) - 1 for a in attrs]
     cache: dict[tuple[int, ...], RiskMetrics] = {}
@@ -330,7 +384,7 @@ def _search(
     def evaluate(batch: Sequence[tuple[int, ...]]) -> None:
         todo = [n for n in batch if n not in cache]
         if todo:
-            found = nodes_metrics(con, qi, [columns(n) for n in todo], target)
+            found = nodes_metrics(con, qi, [columns(n) for n in todo], target, population)
             cache.update(zip(todo, found, strict=True))
 
     def metrics(node: tuple[int, ...]) -> RiskMetrics:
@@ -390,9 +444,9 @@ def _search(
     )
 
 
-def _arrow_base(con: Connection, table: pa.Table) -> str:
+def _arrow_base(con: Connection, table: pa.Table, name: str = "_risk_arrow") -> str:
     """Register a hand-made per-person table (missing columns become NULL / empty)."""
-    con.register_arrow("_risk_arrow", table)
+    con.register_arrow(name, table)
     have = set(table.column_names)
 
     def col(name: str, cast: str, empty: str = "NULL") -> str:
@@ -403,7 +457,7 @@ def _arrow_base(con: Connection, table: pa.Table) -> str:
         {col("region", "VARCHAR")} AS region,
         coalesce({col("stays", "DATE[]")}, CAST([] AS DATE[])) AS stays,
         coalesce({col("codes", "VARCHAR[]")}, CAST([] AS VARCHAR[])) AS codes
-        FROM _risk_arrow)"""
+        FROM {name})"""
 
 
 def risk_report(
@@ -412,6 +466,7 @@ def risk_report(
     k: int = DEFAULT_THRESHOLD,
     combinations: Mapping[str, Sequence[str]] | None = None,
     max_suppressed: float = 0.0,
+    population: Path | str | pa.Table | None = None,
     con: Connection | None = None,
 ) -> RiskReport:
     """The re-identification risk report of ``source``: a MEDS or OMOP export directory, a
@@ -422,6 +477,8 @@ def risk_report(
     persons); ``combinations`` maps a name to attributes of
     :data:`~sndslab.release._risk_qi.ATTRIBUTES` (default :data:`DEFAULT_COMBINATIONS`);
     ``max_suppressed`` is the share of persons that may be suppressed (default none).
+    ``population`` (a lake, an export or a table, of which the source is a sample) gives the
+    journalist risks; without it they equal the prosecutor risks (the export is the population).
     """
     if k < 1:
         raise RiskError(f"k must be at least 1, not {k}")
@@ -439,33 +496,50 @@ def risk_report(
     c = get_engine("duckdb").connect() if con is None else con
     try:
         kind, label, has = prepare(c, source, k)
+        pop_table, pop_label = None, None
+        if population is not None:
+            _, pop_label, pop_has = prepare(
+                c, population, k, prefix="_risk_p", reference="_risk_base"
+            )
+            has = {a: ok and pop_has[a] for a, ok in has.items()}
+            pop_table = "_risk_p_levels"
         persons = int(c.scalar("SELECT count(*) FROM _risk_qi"))
         results = []
         for n, attrs in combos.items():
             used = tuple(a for a in attrs if has[a])
             missing = tuple(a for a in attrs if not has[a])
-            results.append(_search(c, "_risk_levels", n, used, missing, k, max_suppressed))
-        return RiskReport(label, kind, persons, k, max_suppressed, has, results)
+            results.append(
+                _search(c, "_risk_levels", n, used, missing, k, max_suppressed, pop_table)
+            )
+        return RiskReport(label, kind, persons, k, max_suppressed, has, results, pop_label)
     finally:
-        for t in ("_risk_levels", "_risk_qi", "_risk_base"):
-            c.drop(t)
+        for prefix in ("_risk", "_risk_p"):
+            for t in ("levels", "qi", "base"):
+                c.drop(f"{prefix}_{t}")
         if own:
             c.close()
 
 
 def prepare(
-    con: Connection, source: Path | str | pa.Table, k: int
+    con: Connection,
+    source: Path | str | pa.Table,
+    k: int,
+    *,
+    prefix: str = "_risk",
+    reference: str | None = None,
 ) -> tuple[str, str, dict[str, bool]]:
-    """Create the temp tables ``_risk_base``, ``_risk_qi`` and ``_risk_levels`` (one row per
-    person, no identifier; ``_risk_levels`` has a column per attribute and level,
-    :func:`level_column`) of ``source``; returns (kind, label, attribute → in the source)."""
+    """Create the temp tables ``<prefix>_base``, ``<prefix>_qi`` and ``<prefix>_levels`` (one
+    row per person, no identifier; ``_levels`` has a column per attribute and level,
+    :func:`level_column`) of ``source``; rare codes and the reference year of ages come from
+    ``reference`` (a base table; default: the source). Returns (kind, label, attribute → in
+    the source)."""
     if isinstance(source, pa.Table):
-        kind, base, label = "table", _arrow_base(con, source), "<arrow table>"
+        kind, base, label = "table", _arrow_base(con, source, f"{prefix}_arrow"), "<arrow table>"
     else:
         kind, sql = base_sql(con, source)
         base, label = f"({sql})", Path(source).name
-    con.create_table("_risk_base", f"SELECT * FROM {base}")
-    has = available(con, "_risk_base")
-    con.create_table("_risk_qi", qi_sql("_risk_base", k))
-    con.create_table("_risk_levels", _levels_sql("_risk_qi"))
+    con.create_table(f"{prefix}_base", f"SELECT * FROM {base}")
+    has = available(con, f"{prefix}_base")
+    con.create_table(f"{prefix}_qi", qi_sql(f"{prefix}_base", k, reference))
+    con.create_table(f"{prefix}_levels", _levels_sql(f"{prefix}_qi"))
     return kind, label, has

@@ -46,7 +46,12 @@ def report_markdown(report: RiskReport) -> str:
         + (", ".join(a for a, ok in report.available.items() if not ok) or "none"),
         "",
         "Risks: prosecutor model (El Emam & Dankar 2008), risk of a person = 1 / size of its "
-        "class; the export covers the whole population, so the journalist risk is the same.",
+        "class in the source; "
+        + (
+            "the export covers the whole population, so the journalist risk is the same."
+            if report.population is None
+            else f"journalist model: 1 / size of its class in the population `{report.population}`."
+        ),
         "",
     ]
     for c in report.combinations:
@@ -58,6 +63,18 @@ def report_markdown(report: RiskReport) -> str:
             label = "; ".join(f"{a}: {lv}" for a, lv in step.levels.items())
             lines.append(_row(f"step {i}: {label}", step.metrics))
         lines.append("")
+        if report.population is not None:
+            picked = None if c.chosen is None else c.chosen.metrics
+            for label, m in (("finest", c.finest), ("chosen", picked)):
+                j = None if m is None else m.journalist
+                if j is not None:
+                    lines.append(
+                        f"Journalist risk ({label}): population k = {int(j['population_k']):,}, "
+                        f"max risk {j['max_risk']:.3f}, average risk {j['average_risk']:.3f}, "
+                        f"records at risk {_pct(j['records_at_risk_share'])}; persons of the "
+                        f"source absent from the population: {int(j['unmatched']):,}."
+                    )
+            lines.append("")
         dist = ", ".join(f"{name}: {c.finest.k_distribution[name]:,}" for name, _, _ in K_BUCKETS)
         lines.append(f"Persons by class size at the finest level: {dist}.")
         lines.append("")

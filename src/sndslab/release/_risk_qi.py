@@ -243,16 +243,20 @@ def available(con: Connection, base: str) -> dict[str, bool]:
     return {a: all(has[c] for c in needs) for a, needs in _NEEDS.items()}
 
 
-def qi_sql(base: str, rare_threshold: int) -> str:
+def qi_sql(base: str, rare_threshold: int, reference: str | None = None) -> str:
     """SQL of the quasi-identifier table: the base columns plus ``rare`` (the sorted codes of
-    the person held by fewer than ``rare_threshold`` persons of the source) and ``ref_year``
-    (the reference year of ages: the latest stay year, else the latest birth year)."""
+    the person held by fewer than ``rare_threshold`` persons of ``reference``, by default the
+    source itself) and ``ref_year`` (the reference year of ages: the latest stay year of
+    ``reference``, else its latest birth year). A population is prepared with the sample as
+    ``reference``, so that both share the rare codes and the age bands."""
     return f"""WITH b AS (SELECT row_number() OVER () AS rid, * FROM {base}),
+    rb AS (SELECT * FROM {reference or base}),
+    n AS (SELECT code, count(*) AS persons
+          FROM (SELECT unnest(list_distinct(codes)) AS code FROM rb) GROUP BY code),
     pc AS (SELECT rid, unnest(list_distinct(codes)) AS code FROM b),
-    n AS (SELECT code, count(*) AS persons FROM pc GROUP BY code),
     r AS (SELECT pc.rid, list_sort(list(pc.code)) AS rare FROM pc JOIN n USING (code)
           WHERE n.persons < {int(rare_threshold)} GROUP BY pc.rid),
-    y AS (SELECT coalesce(max(year(list_max(stays))), max(birth_year)) AS ref_year FROM b)
+    y AS (SELECT coalesce(max(year(list_max(stays))), max(birth_year)) AS ref_year FROM rb)
     SELECT b.birth_year, b.sex, b.dpt, b.region, b.stays,
            coalesce(r.rare, CAST([] AS VARCHAR[])) AS rare, y.ref_year
     FROM b LEFT JOIN r USING (rid) CROSS JOIN y"""
