@@ -9,10 +9,10 @@ smallest class; Sweeney 2002) and the records at risk under the **prosecutor** a
 **journalist** models (El Emam & Dankar 2008): the risk of a person is 1 / (size of the class),
 the maximum risk is 1 / k, the average risk is classes / persons, and a record is at risk when
 its risk exceeds 1 / target (its class has fewer than ``target`` persons). The journalist model
-needs the class sizes in the population the adversary draws from; the SNDS covers the whole
-insured population and the exports cover every person of the lake, so population and sample
-are the same and the journalist risk equals the prosecutor risk (it is reported as such; for a
-sample export it would be lower).
+needs the class sizes in the population the adversary draws from: pass ``population`` (a lake,
+an export or a table of which the source is a sample) and each class of the source is matched
+with its class in the population. Without it the journalist risk equals the prosecutor risk:
+the SNDS covers the whole insured population and the exports cover every person of the lake.
 
 Then a **lattice search** over full-domain generalisations (Incognito, LeFevre, DeWitt &
 Ramakrishnan 2005; ARX's optimal lattice search, Prasser & Kohlmayer 2015): every node is a
