@@ -1259,6 +1259,52 @@ def release_cmd(
     )
 
 
+@app.command("risk")
+def risk(
+    source: Annotated[
+        Path, typer.Argument(help="A MEDS or OMOP export directory, or a lake (detected).")
+    ],
+    k: Annotated[int, typer.Option("--k", help="Target k (and rare-code threshold).")] = 11,
+    max_suppressed: Annotated[
+        float, typer.Option("--max-suppressed", help="Share of persons that may be suppressed.")
+    ] = 0.0,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the report: .json, or Markdown for any other suffix."),
+    ] = None,
+    population: Annotated[
+        Path | None,
+        typer.Option("--population", help="Lake or export the source is a sample of (journalist)."),
+    ] = None,
+) -> None:
+    """Re-identification risk of a row-level export: unique persons, k-anonymity and the
+    least-loss coarsening reaching k, per combination of quasi-identifiers. Aggregate counts
+    only; the report must stay inside the secure space."""
+    from sndslab.release import SECURE_SPACE_NOTICE, risk_report
+
+    if not source.exists():
+        raise InvalidArgumentError(f"{source} does not exist")
+    if out_file is not None:
+        if out_file.resolve().is_relative_to(source.resolve()):
+            raise InvalidArgumentError(f"--out {out_file} is inside the source {source}")
+        if out_file.is_dir():
+            raise InvalidArgumentError(f"--out {out_file} is a directory: give a file name")
+    if population is not None and not population.exists():
+        raise InvalidArgumentError(f"{population} does not exist")
+    report = risk_report(source, k=k, max_suppressed=max_suppressed, population=population)
+    rows = [("source", f"{report.source} ({report.kind})"), ("persons", f"{report.persons:,}")]
+    for c in report.combinations:
+        found = "none" if c.chosen is None else f"k={c.chosen.metrics.k:,}"
+        rows.append(
+            (c.name, f"unique {100 * c.finest.unique_share:.1f} %, k={c.finest.k}; target {found}")
+        )
+    if out_file is not None:
+        report.write(out_file)
+        rows.append(("written", str(out_file)))
+    _print_summary(rows)
+    out.print(SECURE_SPACE_NOTICE)
+
+
 @lake_app.command("info")
 def lake_info(
     lake: Annotated[Path, typer.Argument(help="Lake directory.")],

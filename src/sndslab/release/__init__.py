@@ -5,7 +5,9 @@
 additive relation of the table and of the tables released before it); ``attack`` plays the
 adversary with linear programming; ``release`` does both, refuses unless the attack recovers
 nothing, writes Parquet + CSV with a data dictionary, a README and an audit log into an atomic
-output directory, and records the release in the lake's release log. See docs/release.md.
+output directory, and records the release in the lake's release log. ``risk_report`` measures
+the re-identification risk of a row-level export (MEDS, OMOP) or a lake: uniqueness,
+k-anonymity, and the least-loss coarsening that reaches k. See docs/release.md.
 
 >>> import pyarrow as pa
 >>> from sndslab.release import TableSpec, protect, attack
@@ -32,6 +34,17 @@ from sndslab.release._protect import (
     attack,
     protect,
 )
+from sndslab.release._risk import (
+    DEFAULT_COMBINATIONS,
+    SECURE_SPACE_NOTICE,
+    Coarsening,
+    CombinationRisk,
+    RiskError,
+    RiskMetrics,
+    RiskReport,
+    risk_report,
+)
+from sndslab.release._risk_qi import ATTRIBUTES, HIERARCHIES, RiskSourceError
 from sndslab.release._spec import (
     DEFAULT_THRESHOLD,
     Dimension,
@@ -47,11 +60,16 @@ from sndslab.release._write import ReleaseResult, release
 
 # Plain sorted() order (tests/test_public_api.py), not ruff's isort-style order.
 __all__ = [  # noqa: RUF022
+    "ATTRIBUTES",
     "AttackResult",
+    "Coarsening",
+    "CombinationRisk",
+    "DEFAULT_COMBINATIONS",
     "DEFAULT_MINIMUM",
     "DEFAULT_RATIO",
     "DEFAULT_THRESHOLD",
     "Dimension",
+    "HIERARCHIES",
     "IdentifierError",
     "Level",
     "Measure",
@@ -60,10 +78,16 @@ __all__ = [  # noqa: RUF022
     "ReleaseLog",
     "ReleaseRefusedError",
     "ReleaseResult",
+    "RiskError",
+    "RiskMetrics",
+    "RiskReport",
+    "RiskSourceError",
+    "SECURE_SPACE_NOTICE",
     "STATUS_COLUMN",
     "TableSpec",
     "attack",
     "protect",
     "protection_levels",
     "release",
+    "risk_report",
 ]
