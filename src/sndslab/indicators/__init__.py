@@ -9,7 +9,8 @@ True
 ``compute_indicators(lake)`` writes the ``marts`` generation; :class:`IndicatorSet` is the
 same computation as an analysis (``fit(lake)`` → ``summary()``, ``to_release()``).
 :mod:`sndslab.indicators.stats` holds the statistics (rates, standardisation, funnel plots,
-interrupted time series).
+interrupted time series); ``score_lockdown`` and ``score_regional_ranking`` score the
+indicators against the synthetic generator's injected truth.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ from sndslab.indicators._spec import (
     load_code_sets,
     load_indicators,
 )
+from sndslab.indicators._truth import (
+    LockdownScore,
+    LockdownTruth,
+    RankingScore,
+    lockdown_truth,
+    region_multipliers,
+    score_lockdown,
+    score_regional_ranking,
+)
 
 # Plain sorted() order (tests/test_public_api.py), not ruff's isort-style order.
 __all__ = [
@@ -40,9 +50,16 @@ __all__ = [
     "IndicatorSpec",
     "IndicatorSpecError",
     "IndicatorsResult",
+    "LockdownScore",
+    "LockdownTruth",
+    "RankingScore",
     "code_sets",
     "compute_indicators",
     "data_years",
     "load_code_sets",
     "load_indicators",
+    "lockdown_truth",
+    "region_multipliers",
+    "score_lockdown",
+    "score_regional_ranking",
 ]
