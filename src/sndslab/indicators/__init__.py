@@ -10,7 +10,8 @@ True
 same computation as an analysis (``fit(lake)`` → ``summary()``, ``to_release()``);
 ``release_indicators(lake, out_dir)`` releases them through the gate (``sndslab.release``).
 :mod:`sndslab.indicators.stats` holds the statistics (rates, standardisation, funnel plots,
-interrupted time series).
+interrupted time series); ``score_lockdown`` and ``score_regional_ranking`` score the
+indicators against the synthetic generator's injected truth.
 """
 
 from __future__ import annotations
@@ -38,6 +39,15 @@ from sndslab.indicators._spec import (
     load_code_sets,
     load_indicators,
 )
+from sndslab.indicators._truth import (
+    LockdownScore,
+    LockdownTruth,
+    RankingScore,
+    lockdown_truth,
+    region_multipliers,
+    score_lockdown,
+    score_regional_ranking,
+)
 
 # Plain sorted() order (tests/test_public_api.py), not ruff's isort-style order.
 __all__ = [  # noqa: RUF022
@@ -50,6 +60,9 @@ __all__ = [  # noqa: RUF022
     "IndicatorSpec",
     "IndicatorSpecError",
     "IndicatorsResult",
+    "LockdownScore",
+    "LockdownTruth",
+    "RankingScore",
     "ReleasedIndicators",
     "code_sets",
     "compute_indicators",
@@ -57,5 +70,9 @@ __all__ = [  # noqa: RUF022
     "indicator_tables",
     "load_code_sets",
     "load_indicators",
+    "lockdown_truth",
+    "region_multipliers",
     "release_indicators",
+    "score_lockdown",
+    "score_regional_ranking",
 ]

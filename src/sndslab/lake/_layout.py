@@ -76,7 +76,7 @@ def part_id(name: str, sha256: str) -> str:
     """Name of the part directories of raw file ``name`` with content ``sha256``.
 
     >>> part_id("ER_PRS_F.csv", "0" * 64)
-    'c4b5ff5a4bb1c2dc'
+    '0bc6a8145e008918'
     """
     return hashlib.sha256(f"{name}\0{sha256}".encode()).hexdigest()[:16]
 
