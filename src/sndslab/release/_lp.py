@@ -11,6 +11,10 @@ simplex is warm-started from the previous optimum.
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import highspy
 import numpy as np
 import scipy.sparse as sp
@@ -18,6 +22,26 @@ import scipy.sparse as sp
 __all__ = ["WarmLP"]
 
 _INF = highspy.kHighsInf
+_BANNER_SHOWN = [False]
+
+
+def _quiet_highs() -> highspy.Highs:
+    """A HiGHS instance; the first one of the process is made with the standard output file
+    descriptor pointed at /dev/null, since HiGHS prints its copyright banner there when it is
+    constructed, before any option can silence it (a command's stdout is for its results)."""
+    if _BANNER_SHOWN[0]:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with Path(os.devnull).open("w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        _BANNER_SHOWN[0] = True
+    return h
 
 
 class WarmLP:
@@ -57,7 +81,7 @@ class WarmLP:
         lp.a_matrix_.start_ = a.indptr.astype(np.int32)
         lp.a_matrix_.index_ = a.indices.astype(np.int32)
         lp.a_matrix_.value_ = a.data.astype(np.float64)
-        self._h = highspy.Highs()
+        self._h = _quiet_highs()
         self._h.setOptionValue("output_flag", False)
         self._h.setOptionValue("presolve", "off")
         self._h.setOptionValue("simplex_strategy", 4)  # primal: warm after a cost change
