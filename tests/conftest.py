@@ -125,7 +125,7 @@ def copy_staged(source: Path, dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def staged_copy() -> Any:
     """:func:`copy_staged` (``staged_copy(source_lake, dest)``)."""
     return copy_staged

@@ -288,7 +288,7 @@ def test_same_output_files_and_rows(lakes: dict[str, Any]) -> None:
     # every layer is there: stg, quarantine, clean/flags, identity, int tables
     for expected in (
         "stg/",
-        "quarantine/ER_PHA_F/orphans",
+        "int.orphans__ER_PHA_F",
         "int.clean__",
         "int.flags__",
         "int.persons",
@@ -315,11 +315,13 @@ def test_same_output_files_and_rows(lakes: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def int_lakes(
-    staged: dict[str, Any], spark_engine: Any, tmp_path_factory: pytest.TempPathFactory
+    staged: dict[str, Any],
+    spark_engine: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    staged_copy: Any,
 ) -> dict[str, tuple[Path, Any]]:
     """``{engine: (lake, IntResult)}``: the int generation built on each engine from copies of
     the DuckDB-staged lake (the int layer alone, whatever engine staged)."""
-    import shutil
 
     from sndslab.engines import get_engine
     from sndslab.ingest import build_int
@@ -329,8 +331,7 @@ def int_lakes(
     engines = {"duckdb": get_engine("duckdb"), "spark": spark_engine}
     out: dict[str, tuple[Path, Any]] = {}
     for engine in ENGINES:
-        lake = base / engine
-        shutil.copytree(staged["duckdb"][0], lake, ignore=shutil.ignore_patterns("int"))
+        lake = staged_copy(staged["duckdb"][0], base / engine)
         con = engines[engine].connect()
         try:
             out[engine] = (lake, build_int(con, LakePaths(str(lake), con.storage)))
@@ -351,7 +352,7 @@ def test_int_layer_is_the_same_on_both_engines(int_lakes: dict[str, tuple[Path, 
     assert s_res.join_loss == pytest.approx(d_res.join_loss)
 
     def names(lake: Path) -> list[str]:
-        return [n for n in _datasets(lake) if n.startswith(("int.", "quarantine/ER_PHA_F/orph"))]
+        return [n for n in _datasets(lake) if n.startswith("int.")]
 
     assert names(duck) == names(spark)
     assert "int.ssr_diagnoses" in names(duck) and "int.death_causes" in names(duck)
