@@ -243,10 +243,11 @@ def test_lake_info(demo: tuple[Path, str, dict[str, Any]]) -> None:
     info = _lake_info(lake)
     assert _listing(lake) == before  # reading a lake writes nothing into it
     layers = {layer["layer"]: layer for layer in info["layers"]}
-    assert list(layers) == ["stg", "int", "events"]
+    assert list(layers) == ["stg", "int", "events", "marts"]  # the demo computes indicators
+    assert info["commit"] == max(info["kept_commits"]) and info["stale"] == {}
     with sndslab.open_lake(lake) as lk:
         assert [t["table"] for t in info["tables"]] == lk.tables()
-        for name in ("int", "events"):
+        for name in ("int", "events", "marts"):
             manifest = lk.manifest(name)
             assert layers[name]["generation"] == manifest.generation
             assert layers[name]["created"] == manifest.created
