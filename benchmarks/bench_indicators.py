@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_events import CACHE, _lake
+from bench_events import CACHE, _lake, _tree_rss
 
 RESULTS = Path(__file__).parent / "results" / "indicators.json"
 PARTS = ("catalogue", "truth", "gate", "spark")
@@ -104,18 +104,6 @@ def _child(args: argparse.Namespace) -> None:
         rows = lake.table("marts.indicators").count()
     payload = {"session_s": session, "families": families, "events": events, "rows": rows}
     Path(args.report).write_text(json.dumps(payload))
-
-
-def _tree_rss(proc: Any) -> int:
-    import psutil
-
-    total = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            total += p.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return total
 
 
 def _catalogue(engine: str, lake: Path, args: argparse.Namespace) -> dict[str, Any]:
