@@ -655,7 +655,7 @@ def ingest(
             "--keep",
             min=1,
             help="Commits kept for `sndslab lake rollback` (default: as the lake's last "
-            "commit says; 2 for a new lake).",
+            "commit says; 5 for a new lake).",
         ),
     ] = None,
     memory_limit: _MemoryLimit = None,

@@ -57,7 +57,7 @@ def test_rerun_is_idempotent_and_new_files_only(tmp_path: Path) -> None:
 
 def test_changed_file_replaces_its_previous_parts(tmp_path: Path) -> None:
     raw, lake = _raw(tmp_path, 1), tmp_path / "lake"
-    stage(raw, lake)
+    stage(raw, lake, keep=2)
     (raw / "IR_BEN_R.csv").write_text(HEADER + "Z1;1;1970\n")
     result = stage(raw, lake)
     (acc,) = result.accounts

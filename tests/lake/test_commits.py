@@ -139,4 +139,4 @@ def test_commit_files_are_json_with_the_published_state(tmp_path: Path) -> None:
     _write(lake, 1)
     body = json.loads((lake / "_commits" / "00000001.json").read_text())
     assert body["layers"] == {"marts": 1} and body["command"] == "marts"
-    assert body["stg"] == {} and body["keep"] == 2
+    assert body["stg"] == {} and body["keep"] == 5

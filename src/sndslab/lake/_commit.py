@@ -59,8 +59,9 @@ __all__ = [
     "writer_lock",
 ]
 
-#: Commits kept after a new one (the current one and the one before): what can be rolled back.
-DEFAULT_KEEP = 2
+#: Commits kept after a new one: what can be rolled back. An ingest, the events built on it
+#: and the indicators are three commits, so 5 keeps the previous ingest's state reachable.
+DEFAULT_KEEP = 5
 
 
 class StagedFile(BaseModel):
