@@ -105,9 +105,24 @@ def _tree_rss(proc: Any) -> int:
     return total
 
 
-def _run(engine: str, lake: Path, args: argparse.Namespace) -> dict[str, Any]:
+def _run_child(cmd: list[str], what: str) -> tuple[float, int]:
+    """Run ``cmd`` to completion, sampling the RSS of its process tree every 0.1 s; returns
+    (seconds, peak bytes). A failed child ends the benchmark with ``what`` in the message."""
     import psutil
 
+    t = time.perf_counter()
+    child = subprocess.Popen(cmd)
+    proc, peak = psutil.Process(child.pid), 0
+    while child.poll() is None:
+        peak = max(peak, _tree_rss(proc))
+        time.sleep(0.1)
+    seconds = time.perf_counter() - t
+    if child.returncode != 0:
+        raise SystemExit(f"{what} failed (exit code {child.returncode})")
+    return seconds, peak
+
+
+def _run(engine: str, lake: Path, args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"sndslab-bench-events-{engine}-"))
     try:
         scratch = work / "lake"
@@ -122,15 +137,7 @@ def _run(engine: str, lake: Path, args: argparse.Namespace) -> dict[str, Any]:
             cmd += ["--threads", str(args.threads)]
         if args.memory_limit:
             cmd += ["--memory-limit", args.memory_limit]
-        t = time.perf_counter()
-        child = subprocess.Popen(cmd)
-        proc, peak = psutil.Process(child.pid), 0
-        while child.poll() is None:
-            peak = max(peak, _tree_rss(proc))
-            time.sleep(0.1)
-        process_s = time.perf_counter() - t
-        if child.returncode != 0:
-            raise SystemExit(f"the {engine} extraction failed (exit code {child.returncode})")
+        process_s, peak = _run_child(cmd, f"the {engine} extraction")
         r = json.loads(report.read_text())
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_events import CACHE, _lake, _tree_rss
+from bench_events import CACHE, _lake, _run_child
 
 RESULTS = Path(__file__).parent / "results" / "indicators.json"
 PARTS = ("catalogue", "truth", "gate", "spark")
@@ -107,20 +106,10 @@ def _child(args: argparse.Namespace) -> None:
 
 
 def _catalogue(engine: str, lake: Path, args: argparse.Namespace) -> dict[str, Any]:
-    import psutil
-
     report = Path(tempfile.mkdtemp(prefix="sndslab-bench-ind-")) / "report.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", engine]
     cmd += ["--lake", str(lake), "--report", str(report), "--threads", str(args.threads)]
-    t = time.perf_counter()
-    child = subprocess.Popen(cmd)
-    proc, peak = psutil.Process(child.pid), 0
-    while child.poll() is None:
-        peak = max(peak, _tree_rss(proc))
-        time.sleep(0.1)
-    process_s = time.perf_counter() - t
-    if child.returncode != 0:
-        raise SystemExit(f"the {engine} catalogue failed (exit code {child.returncode})")
+    process_s, peak = _run_child(cmd, f"the {engine} catalogue")
     r = json.loads(report.read_text())
     wall = sum(f["wall_s"] for f in r["families"])
     cells = sum(f["cells"] for f in r["families"])

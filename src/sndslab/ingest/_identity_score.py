@@ -244,14 +244,17 @@ def _score_pmsi(con: Connection, records: dict[str, str], truth_dir: Path) -> Pm
     )
 
 
-def score_lake(lake: Path | str, truth_dir: Path) -> dict[str, Any] | None:
+def score_lake(lake: Path | str, truth_dir: Path, commit: Any = None) -> dict[str, Any] | None:
     """JSON-ready :func:`score_identity` of the local lake ``lake`` (read on a DuckDB
-    connection of its own, whatever engine built it), None without identity tables."""
+    connection of its own, whatever engine built it), None without identity tables.
+    ``commit`` (a :class:`sndslab.lake.LakeCommit`) scores that state instead of the latest
+    published one: how an ingest scores what it is about to publish."""
     from sndslab.lake import open_lake
 
     opened = open_lake(lake)
     try:
-        score = score_identity(opened.con, opened.paths, Path(truth_dir))
+        paths = opened.paths if commit is None else opened.paths.at(commit)
+        score = score_identity(opened.con, paths, Path(truth_dir))
     finally:
         opened.close()
     return None if score is None else score.model_dump(mode="json")

@@ -27,7 +27,7 @@ from sndslab._faults import failpoint
 from sndslab.engines import Connection, DuckDBConnection, Engine, get_engine, is_uri
 from sndslab.errors import SndslabError
 from sndslab.ingest._identity import IdentityResult, resolve_persons
-from sndslab.ingest._identity_score import find_truth, score_identity
+from sndslab.ingest._identity_score import find_truth, score_lake
 from sndslab.ingest._intermediate import build_intermediate, join_loss
 from sndslab.ingest._report import write_report
 from sndslab.ingest._rules import (
@@ -49,7 +49,6 @@ from sndslab.lake import (
     current_commit,
     discard_generation,
     kept_parts,
-    open_lake,
     publish,
     write_generation,
     writer_lock,
@@ -281,17 +280,6 @@ def build_int(
     )
 
 
-def _score(root: str, pending: LakeCommit, truth_dir: Path) -> dict[str, Any] | None:
-    """Identity score of the pending commit (read on a DuckDB connection of its own, whatever
-    engine built it), None without identity tables."""
-    opened = open_lake(root)
-    try:
-        score = score_identity(opened.con, opened.paths.at(pending), truth_dir)
-    finally:
-        opened.close()
-    return None if score is None else score.model_dump(mode="json")
-
-
 def ingest(
     raw_dir: Path | str,
     lake: Path | str,
@@ -397,7 +385,7 @@ def ingest(
                 failpoint("ingest.report")
                 clock = time.perf_counter()
                 truth_dir = find_truth(raw_dir, truth) if paths.is_local else None
-                score = _score(root, pending, truth_dir) if truth_dir is not None else None
+                score = score_lake(root, truth_dir, pending) if truth_dir is not None else None
                 timings["report"] = round(time.perf_counter() - clock, 3)
                 report = write_report(
                     paths,

@@ -47,7 +47,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import re
 import threading
 import time
 import uuid
@@ -70,6 +69,7 @@ from sndslab.lake import (
     LakePaths,
     StagedFile,
     current_commit,
+    delete_unlisted_parts,
     kept_parts,
     publish,
     writer_lock,
@@ -97,8 +97,6 @@ STAGERS: dict[str, str] = {
 }
 Progress = Callable[[int, int, str], None]
 Reader = Callable[[Connection, RawFile, LakePaths, str, FileAccount], FileAccount]
-#: Names of part directories (and of their temporary siblings) under stg/ and quarantine/.
-_PART_NAME = re.compile(r"\.?[0-9a-f]{16}(\..*)?")
 _RELATIVE = LakePaths(".")  # part paths as the state records them (relative, posix)
 
 
@@ -288,22 +286,6 @@ class StageResult:
         }
 
 
-def _delete_unlisted(paths: LakePaths, listed: set[str]) -> int:
-    """Delete the part directories under ``stg/`` and ``quarantine/`` that neither the cache
-    nor a kept commit lists (left by an interrupted run; invisible to readers); returns how
-    many."""
-    from sndslab.lake._commit import part_parents
-
-    st = paths.storage
-    removed = 0
-    for parent in part_parents(paths):
-        for name in st.list_dir(paths.join(*parent)):
-            if _PART_NAME.fullmatch(name) and "/".join((*parent, name)) not in listed:
-                st.delete(paths.join(*parent, name))
-                removed += 1
-    return removed
-
-
 def _check_extract(
     raw: Path, files: list[RawFile], commit: LakeCommit | None, *, append: bool, replace: bool
 ) -> None:
@@ -448,7 +430,8 @@ def stage(
             _check_extract(raw, files, commit, append=append_extract, replace=replace_extract)
             scratch = paths.join(".tmp", "stage")
             con.storage.delete(scratch)
-            removed = _delete_unlisted(paths, state.listed_parts() | kept_parts(paths))
+            # parts neither the cache nor a kept commit lists: left by an interrupted run
+            removed = len(delete_unlisted_parts(paths, state.listed_parts() | kept_parts(paths)))
             if removed:
                 result.notes.append(
                     f"{removed} part director(ies) not listed in the state deleted "
@@ -474,7 +457,7 @@ def stage(
                     keep=keep,
                     notes=list(result.notes),
                 )
-                state.keep_only(result.commit.parts() | kept_parts(paths))
+                state.keep_only(kept_parts(paths))  # the new commit is kept
     finally:
         con.close()
         con.storage.delete(paths.tmp_dir)

@@ -32,11 +32,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -47,11 +47,14 @@ from sndslab.lake._layout import GENERATION_LAYERS, LakePaths
 
 __all__ = [
     "DEFAULT_KEEP",
+    "PART_NAME",
     "LakeCommit",
     "StagedFile",
     "collect_garbage",
+    "collect_layer",
     "commit_numbers",
     "current_commit",
+    "delete_unlisted_parts",
     "kept_parts",
     "publish",
     "read_commit",
@@ -218,33 +221,48 @@ def collect_garbage(paths: LakePaths, keep: int) -> list[str]:
         if n not in kept_numbers:
             st.delete(paths.commit_file(n))
     for layer in GENERATION_LAYERS:
-        gens = _referenced_generations(paths, layer, kept)
-        named = {c.layers[layer] for c in kept if layer in c.layers}
-        for name in st.list_dir(paths.manifests_dir(layer)):
-            stem = name[:-5] if name.endswith(".json") else ""
-            if stem.isdigit() and int(stem) not in named:
-                st.delete(paths.join(layer, "_manifests", name))
-        for name in st.list_dir(paths.layer_dir(layer)):
-            if name.startswith("g") and name[1:].isdigit() and int(name[1:]) not in gens:
-                st.delete(paths.join(layer, name))
-                removed.append(f"{layer}/{name}")
+        removed += [f"{layer}/{name}" for name in collect_layer(paths, layer, kept)]
     reports = {c.report for c in kept if c.report}
     for name in st.list_dir(paths.reports_dir):
         if f"_reports/{name}" not in reports:
             st.delete(paths.join("_reports", name))
     parts = set().union(*(c.parts() for c in kept)) if kept else set()
-    removed += _delete_parts(paths, parts)
+    removed += delete_unlisted_parts(paths, parts)
     return removed
 
 
-def _delete_parts(paths: LakePaths, keep: set[str]) -> list[str]:
-    """Delete part directories under ``stg/`` and ``quarantine/`` not in ``keep``."""
+def collect_layer(paths: LakePaths, layer: str, commits: list[LakeCommit]) -> list[str]:
+    """Delete the manifests of ``layer`` that none of ``commits`` names and the generation
+    directories none of them refers to (named, or carried by a named one): what a commit no
+    longer keeps, or what a failed or interrupted run left. Returns the directory names."""
+    st = paths.storage
+    referenced = _referenced_generations(paths, layer, commits)
+    named = {c.layers[layer] for c in commits if layer in c.layers}
+    for name in st.list_dir(paths.manifests_dir(layer)):
+        stem = name[:-5] if name.endswith(".json") else ""
+        if stem.isdigit() and int(stem) not in named:
+            st.delete(paths.join(layer, "_manifests", name))
+    removed = []
+    for name in st.list_dir(paths.layer_dir(layer)):
+        if name.startswith("g") and name[1:].isdigit() and int(name[1:]) not in referenced:
+            st.delete(paths.join(layer, name))
+            removed.append(name)
+    return removed
+
+
+#: Names of part directories (and of their hidden temporary siblings) under stg/, quarantine/.
+PART_NAME = re.compile(r"\.?[0-9a-f]{16}(\..*)?")
+
+
+def delete_unlisted_parts(paths: LakePaths, keep: set[str]) -> list[str]:
+    """Delete the part directories under ``stg/`` and ``quarantine/`` not in ``keep``
+    (lake-relative paths); returns them."""
     st = paths.storage
     removed = []
     for parent in part_parents(paths):
         for name in st.list_dir(paths.join(*parent)):
             rel = "/".join((*parent, name))
-            if rel not in keep:
+            if PART_NAME.fullmatch(name) and rel not in keep:
                 st.delete(paths.join(*parent, name))
                 removed.append(rel)
     return removed
@@ -308,15 +326,3 @@ def writer_lock(paths: LakePaths) -> Iterator[None]:
                 del _held[key]
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
-
-
-def describe(commit: LakeCommit) -> dict[str, Any]:
-    """A short JSON-able summary of a commit (for ``sndslab lake history``)."""
-    return {
-        "commit": commit.number,
-        "created": commit.created,
-        "command": commit.command,
-        "layers": dict(commit.layers),
-        "files": len(commit.stg),
-        "notes": commit.notes,
-    }

@@ -249,26 +249,11 @@ def discard_generation(paths: LakePaths, layer: str, generation: int) -> None:
 
 
 def _clean_unpublished(paths: LakePaths, layer: str) -> list[str]:
-    """Delete the generation directories and manifests of ``layer`` no kept commit names (left
-    by a failed or interrupted run); returns the directory names."""
-    from sndslab.lake._commit import commit_numbers, read_commit
+    """Delete the generation directories and manifests of ``layer`` no kept commit refers to
+    (left by a failed or interrupted run); returns the directory names."""
+    from sndslab.lake._commit import collect_layer, commit_numbers, read_commit
 
-    kept = [read_commit(paths, n) for n in commit_numbers(paths)]
-    used: set[int] = set()
-    for c in kept:
-        gen = c.layers.get(layer)
-        if gen is not None:
-            used.add(gen)
-            used |= {t.generation for t in read_manifest(paths, layer, gen).tables.values()}
-    removed = []
-    for gen in _generations(paths, layer):
-        if gen not in used:
-            paths.storage.delete(paths.manifest_file(layer, gen))
-    for name in paths.storage.list_dir(paths.layer_dir(layer)):
-        if name.startswith("g") and name[1:].isdigit() and int(name[1:]) not in used:
-            paths.storage.delete(paths.join(layer, name))
-            removed.append(name)
-    return removed
+    return collect_layer(paths, layer, [read_commit(paths, n) for n in commit_numbers(paths)])
 
 
 @contextmanager
@@ -298,83 +283,51 @@ def write_generation(
     recorded (:func:`sndslab.lake.check_dataset`); a public table without a contract is an
     error.
     """
-    with (
-        writer_lock(paths),
-        _write_generation(
-            paths,
-            layer,
-            con,
-            config=config,
-            inputs=inputs,
-            keep=keep,
-            notes=notes,
-            validate=validate,
-            publish_commit=publish_commit,
-            command=command,
-        ) as writer,
-    ):
-        yield writer
-
-
-@contextmanager
-def _write_generation(
-    paths: LakePaths,
-    layer: str,
-    con: Connection,
-    *,
-    config: Mapping[str, Any] | None = None,
-    inputs: Mapping[str, Any] | None = None,
-    keep: int | None = None,
-    notes: list[str] | None = None,
-    validate: bool = True,
-    publish_commit: bool = True,
-    command: str | None = None,
-) -> Iterator[GenerationWriter]:
-    """See :func:`write_generation` (called with the writer lock held)."""
-    removed = _clean_unpublished(paths, layer)
-    if notes is not None and removed:
-        notes.append(
-            f"{layer}/: removed {len(removed)} unpublished generation(s) {removed} "
-            "(left by an interrupted or failed run)"
-        )
-    dirs = [
-        int(n[1:])
-        for n in paths.storage.list_dir(paths.layer_dir(layer))
-        if n.startswith("g") and n[1:].isdigit()
-    ]
-    generation = max([0, *_generations(paths, layer), *dirs]) + 1
-    writer = GenerationWriter(paths, layer, con, generation)
-    if validate:
-        writer.validators.append(_contract_validator(writer))
-    started = datetime.now(UTC)
-    try:
-        yield writer
-        manifest = LayerManifest(
-            layer=layer,
-            generation=generation,
-            created=started.isoformat(timespec="seconds"),
-            git_revision=git_revision(),
-            engine=con.engine.name,
-            config_hash=config_hash(dict(config or {})),
-            inputs=dict(inputs or {}),
-            tables=writer.tables,
-            counts=writer.counts,
-            timings=writer.timings,
-            notes=list(notes or []),
-        )
-        failpoint(f"{layer}.manifest")
-        paths.storage.write_text(
-            paths.manifest_file(layer, generation), manifest.model_dump_json(indent=1) + "\n"
-        )
-        if publish_commit:
-            publish(
-                paths,
-                command=command or layer,
-                base=current_commit(paths),
-                layers={layer: generation},
-                keep=keep,
+    with writer_lock(paths):
+        removed = _clean_unpublished(paths, layer)
+        if notes is not None and removed:
+            notes.append(
+                f"{layer}/: removed {len(removed)} unpublished generation(s) {removed} "
+                "(left by an interrupted or failed run)"
+            )
+        dirs = [
+            int(n[1:])
+            for n in paths.storage.list_dir(paths.layer_dir(layer))
+            if n.startswith("g") and n[1:].isdigit()
+        ]
+        generation = max([0, *_generations(paths, layer), *dirs]) + 1
+        writer = GenerationWriter(paths, layer, con, generation)
+        if validate:
+            writer.validators.append(_contract_validator(writer))
+        started = datetime.now(UTC)
+        try:
+            yield writer
+            manifest = LayerManifest(
+                layer=layer,
+                generation=generation,
+                created=started.isoformat(timespec="seconds"),
+                git_revision=git_revision(),
+                engine=con.engine.name,
+                config_hash=config_hash(dict(config or {})),
+                inputs=dict(inputs or {}),
+                tables=writer.tables,
+                counts=writer.counts,
+                timings=writer.timings,
                 notes=list(notes or []),
             )
-    except BaseException:
-        discard_generation(paths, layer, generation)
-        raise
+            failpoint(f"{layer}.manifest")
+            paths.storage.write_text(
+                paths.manifest_file(layer, generation), manifest.model_dump_json(indent=1) + "\n"
+            )
+            if publish_commit:
+                publish(
+                    paths,
+                    command=command or layer,
+                    base=current_commit(paths),
+                    layers={layer: generation},
+                    keep=keep,
+                    notes=list(notes or []),
+                )
+        except BaseException:
+            discard_generation(paths, layer, generation)
+            raise
