@@ -31,6 +31,7 @@ RANK: dict[str, int] = {
     "indicators": 5,
     "analysis": 4,
     "release": 3,
+    "opendamir": 4,
     "cli": 9,
     "_api": 9,
     "__main__": 10,

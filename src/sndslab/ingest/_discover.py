@@ -37,6 +37,39 @@ SNIFF_BYTES = 1 << 20  # encoding is decided on the first ~1 MB
 JACCARD_MIN = 0.8
 _SUFFIXES: tuple[str, ...] = (".csv.gz", ".txt.gz", ".csv", ".txt", ".parquet")
 _YEAR = re.compile(r"(?<!\d)(19\d\d|20\d\d)(?!\d)")
+#: Open DAMIR month files (CNAM's open-data product): ``A{YYYYMM}.csv[.gz]``.
+OPENDAMIR_NAME = re.compile(r"^A(\d{4})(0[1-9]|1[0-2])\.csv(\.gz)?$", re.IGNORECASE)
+_OPENDAMIR_SIGNATURE = frozenset(
+    {"FLX_ANN_MOI", "AGE_BEN_SNDS", "BEN_RES_REG", "BEN_SEX_COD", "PRS_NAT", "SOI_ANN",
+     "PRS_ACT_QTE", "PRS_PAI_MNT", "PSE_SPE_SNDS", "PRS_REM_MNT"}
+)  # fmt: skip
+
+
+def head_columns(path: Path) -> tuple[str, ...]:
+    """The header names of a CSV file (gzip or not) from its first bytes; () if unreadable."""
+    try:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as f:
+            head = f.read(1 << 16)
+    except (OSError, EOFError, zlib.error):
+        return ()
+    return _header(head, _encoding(head))[1] if head else ()
+
+
+def is_opendamir(name: str, columns: tuple[str, ...] | list[str]) -> bool:
+    """Whether a raw file is an Open DAMIR month file: by its name (``A{YYYYMM}.csv[.gz]``) AND
+    its header (at least 3 of the product's signature columns). Such files are not staged as
+    an SNDS table: ``sndslab ingest`` reads them into the lake's ``opendamir/`` layer
+    (:mod:`sndslab.opendamir`), and :func:`discover` leaves them out.
+
+    >>> is_opendamir("A201901.csv.gz", ("FLX_ANN_MOI", "ORG_CLE_REG", "AGE_BEN_SNDS"))
+    True
+    >>> is_opendamir("A201901.csv", ("BEN_NIR_PSA", "EXE_SOI_DTD")), is_opendamir("x.csv", ())
+    (False, False)
+    """
+    base = name.rsplit("/", 1)[-1]
+    upper = {c.strip().upper() for c in columns}
+    return OPENDAMIR_NAME.match(base) is not None and len(upper & _OPENDAMIR_SIGNATURE) >= 3
 
 
 @dataclass
@@ -231,7 +264,8 @@ def _mapped_table(mapping: Mapping[str, str], rel: str, used: set[str]) -> str |
 
 
 def discover(raw_dir: Path | str, mapping: Mapping[str, str] | None = None) -> list[RawFile]:
-    """Every file under ``raw_dir`` (recursively, hidden files excluded), sorted by name.
+    """Every file under ``raw_dir`` (recursively, hidden files excluded), sorted by name; Open
+    DAMIR month files (:func:`is_opendamir`) are left out: they go to ``opendamir/``.
 
     ``mapping`` files a raw file into a registry table explicitly: keys are a file's path
     relative to ``raw_dir``, its name or its stem; values registry table names. An unknown
@@ -253,6 +287,7 @@ def discover(raw_dir: Path | str, mapping: Mapping[str, str] | None = None) -> l
     found = [
         inspect_file(p, raw, _mapped_table(mapping, p.relative_to(raw).as_posix(), used))
         for p in files
+        if not (OPENDAMIR_NAME.match(p.name) and is_opendamir(p.name, head_columns(p)))
     ]
     unused = sorted(set(mapping) - used)
     if unused:

@@ -75,7 +75,7 @@ class Relationship(_Model):
 class TableContract(_Model):
     """One table of the lake contract (see the module docstring)."""
 
-    name: str = Field(pattern=r"^(int|events|marts)\.[a-z][a-z0-9_]*$")
+    name: str = Field(pattern=r"^(int|events|marts|opendamir)\.[a-z][a-z0-9_]*$")
     grain: str = Field(pattern=r"^One row per ")
     built_by: str
     description: str = ""

@@ -8,7 +8,7 @@
     <lake>/quarantine/<TABLE>/<id16>/                 its unparsable rows, with the reason
     <lake>/_state/files.json                          staging cache: accounts of staged files
     <lake>/<layer>/g<NNNNNNNN>/<table>/               a generation's datasets (layer: int, events,
-                                                      marts)
+                                                      marts, opendamir)
     <lake>/<layer>/_manifests/<NNNNNNNN>.json         the generation's record (see _manifest.py)
     <lake>/_reports/<NNNNNNNN>/                       ingest report of a commit (JSON, Markdown)
     <lake>/_releases/<release id>/                    release log of the gate (sndslab.release)
@@ -47,10 +47,11 @@ __all__ = [
 
 #: Version of the on-disk layout; bumped on any incompatible change (3: lake commits).
 LAYOUT_VERSION = 3
-#: Every layer, in data-flow order.
-LAYERS: tuple[str, ...] = ("stg", "int", "events", "marts")
+#: Every layer, in data-flow order (``opendamir``: real Open DAMIR files, a side entrance that
+#: feeds no other layer; see sndslab.opendamir).
+LAYERS: tuple[str, ...] = ("stg", "int", "events", "marts", "opendamir")
 #: Layers written as whole generations committed by a manifest.
-GENERATION_LAYERS: tuple[str, ...] = ("int", "events", "marts")
+GENERATION_LAYERS: tuple[str, ...] = ("int", "events", "marts", "opendamir")
 MARKER = "_lake.json"
 
 
