@@ -683,6 +683,8 @@ def ingest(
     """
     if append_extract and replace_extract:
         raise InvalidArgumentError("--append-extract and --replace-extract exclude each other")
+    if _ingest_opendamir(raw_dir, lake, memory_limit, threads, allow_refused):
+        return  # RAW_DIR held Open DAMIR files only
     result = _ingest(
         raw_dir,
         lake,
@@ -700,6 +702,54 @@ def ingest(
     _print_ingest(result)
     if not allow_refused:
         _refuse_refused(result)
+
+
+def _ingest_opendamir(
+    raw_dir: Path, lake: Path, memory_limit: str | None, threads: int | None, allow_refused: bool
+) -> bool:
+    """Open DAMIR files of RAW_DIR (name and header) → the lake's opendamir/ layer (own
+    commit, before the CNAM extract's); True when no other file of RAW_DIR names an SNDS
+    table (then the CNAM ingest is not run: a folder of Open DAMIR files and their
+    documentation needs no SNDS extract)."""
+    from sndslab.ingest._discover import names_a_table
+    from sndslab.opendamir import find_opendamir_files, ingest_opendamir
+
+    found = find_opendamir_files(raw_dir) if raw_dir.is_dir() else []
+    if not found:
+        return False
+    others = [
+        p
+        for p in raw_dir.rglob("*")
+        if p.is_file() and p not in found and names_a_table(p.name)
+        and not any(s.startswith(".") for s in p.relative_to(raw_dir).parts)
+    ]
+    check_disjoint(lake, [raw_dir], what="lake")
+    with _progress() as report:
+        result = ingest_opendamir(
+            raw_dir,
+            lake,
+            memory_limit=memory_limit,
+            threads=threads,
+            progress=lambda d, t, n: report("Open DAMIR files", d, t, n),
+        )
+    _print_summary(
+        [
+            ("Open DAMIR files", f"{len(result.files)} → {lake}/opendamir"),
+            ("lines", f"{result.rows_in:,}"),
+            ("kept (opendamir.prestations)", f"{result.kept:,}"),
+            *((f"quarantined: {k}", f"{v:,}") for k, v in result.quarantined.items()),
+            *((f"handled: {k}", f"{v:,}") for k, v in result.quirks.items() if v),
+            ("published", "yes" if result.published else "no (same files as the last run)"),
+        ],
+        title="Open DAMIR",
+    )
+    refused = [f for f in result.files if f.status == "refused"]
+    if refused and not allow_refused:
+        raise SndslabError(
+            f"{len(refused)} Open DAMIR file(s) refused ({refused[0].file}: {refused[0].message})"
+            "; --allow-refused accepts this"
+        )
+    return not others
 
 
 def _refuse_refused(result: Any) -> None:
@@ -1025,6 +1075,49 @@ def export_meds(
             lake, out_dir, overwrite=overwrite, engine=eng, progress=_steps(report, "meds")
         )
     _print_summary([("MEDS dataset", str(written))])
+
+
+@export_app.command("opendamir")
+def export_opendamir_cmd(
+    lake: Annotated[Path, typer.Argument(help="Lake directory with int/ (`sndslab ingest`).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory (created).")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+    axes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--axis",
+            help="Public axis to detail (repeatable; default all the export derives; the flow "
+            "month and BEN_RES_REG always are), e.g. --axis AGE_BEN_SNDS --axis PRS_NAT.",
+        ),
+    ] = None,
+    months: Annotated[
+        list[int] | None, typer.Option("--month", help="Flow month YYYYMM (repeatable).")
+    ] = None,
+    threshold: Annotated[int, typer.Option("--threshold", help="Gate threshold (≥ 11).")] = 11,
+) -> None:
+    """Write the Open DAMIR files A{YYYYMM}.csv.gz (public layout) of the lake's DCIR claims,
+    through the release gate, with the suppression audit and the re-identification check."""
+    _require_layer(lake, "int", f"sndslab ingest RAW_DIR --lake {lake}")
+    check_output_dir(out_dir, overwrite=overwrite, inputs=[lake])
+    from sndslab.opendamir import export_opendamir
+
+    result = export_opendamir(
+        lake, out_dir, axes=axes, months=months, threshold=threshold, overwrite=overwrite
+    )
+    supp = result.audit["suppressed"]
+    _print_summary(
+        [
+            ("files", f"{len(result.files)} in {out_dir}"),
+            ("cells published", f"{supp['cells'] - supp['cells_suppressed']:,} of {supp['cells']:,}"),
+            ("claims suppressed", f"{100 * supp['claims_suppressed_share']:.1f} %"),
+            ("PRS_PAI_MNT suppressed", f"{100 * supp['PRS_PAI_MNT_suppressed_share']:.1f} %"),
+            ("re-identification check", "passed" if result.passed else "FAILED"),
+            ("audit", str(out_dir / "opendamir_audit.json")),
+        ],
+        title="Open DAMIR export",
+    )
+    if not result.passed:
+        raise SndslabError(f"the re-identification check failed: see {out_dir / 'risk.json'}")
 
 
 def _lake_info(lake: Path) -> dict[str, Any]:

@@ -56,6 +56,25 @@ def head_columns(path: Path) -> tuple[str, ...]:
     return _header(head, _encoding(head))[1] if head else ()
 
 
+def names_a_table(name: str) -> bool:
+    """Whether a file name names a registry table (as :func:`discover` files it by name).
+
+    >>> names_a_table("ER_PRS_F_2019.csv.gz"), names_a_table("README.md")
+    (True, False)
+    """
+    stem, suffix = _strip_suffix(name.rsplit("/", 1)[-1])
+    if suffix is None:
+        return False
+    tokens = stem.upper().split("_")
+    for k in range(len(tokens), 0, -1):
+        try:
+            resolve_file_stem("_".join(tokens[:k]))
+        except UnknownTableError:
+            continue
+        return True
+    return False
+
+
 def is_opendamir(name: str, columns: tuple[str, ...] | list[str]) -> bool:
     """Whether a raw file is an Open DAMIR month file: by its name (``A{YYYYMM}.csv[.gz]``) AND
     its header (at least 3 of the product's signature columns). Such files are not staged as

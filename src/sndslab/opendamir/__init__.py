@@ -9,19 +9,24 @@ the release gate. See docs/opendamir.md.
 
 from __future__ import annotations
 
+from sndslab.opendamir._export import OpenDamirExport, export_opendamir
 from sndslab.opendamir._ingest import (
     OpenDamirFile,
     OpenDamirIngestResult,
     find_opendamir_files,
     ingest_opendamir,
 )
+from sndslab.opendamir._risk import risk_check
 from sndslab.opendamir._schema import PUBLIC_COLUMNS, lexicon_table
 
 __all__ = [
     "PUBLIC_COLUMNS",
+    "OpenDamirExport",
     "OpenDamirFile",
     "OpenDamirIngestResult",
+    "export_opendamir",
     "find_opendamir_files",
     "ingest_opendamir",
     "lexicon_table",
+    "risk_check",
 ]
