@@ -49,6 +49,7 @@ KNOWN_PACKAGES = {
     "sndslab.engines",
     "sndslab.events",
     "sndslab.ingest",
+    "sndslab.opendamir",
     "sndslab.referentials",
     "sndslab.registry",
     "sndslab.synth",

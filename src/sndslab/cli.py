@@ -720,7 +720,9 @@ def _ingest_opendamir(
     others = [
         p
         for p in raw_dir.rglob("*")
-        if p.is_file() and p not in found and names_a_table(p.name)
+        if p.is_file()
+        and p not in found
+        and names_a_table(p.name)
         and not any(s.startswith(".") for s in p.relative_to(raw_dir).parts)
     ]
     check_disjoint(lake, [raw_dir], what="lake")
@@ -1108,7 +1110,7 @@ def export_opendamir_cmd(
     _print_summary(
         [
             ("files", f"{len(result.files)} in {out_dir}"),
-            ("cells published", f"{supp['cells'] - supp['cells_suppressed']:,} of {supp['cells']:,}"),
+            ("cells", f"{supp['cells']:,}, suppressed {supp['cells_suppressed']:,}"),
             ("claims suppressed", f"{100 * supp['claims_suppressed_share']:.1f} %"),
             ("PRS_PAI_MNT suppressed", f"{100 * supp['PRS_PAI_MNT_suppressed_share']:.1f} %"),
             ("re-identification check", "passed" if result.passed else "FAILED"),

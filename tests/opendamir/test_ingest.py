@@ -86,7 +86,7 @@ def test_bad_lines_are_quarantined_with_their_reason(
     with open_lake(tmp_path / "lake") as lk:
         q = lk.manifest("opendamir").tables["quarantine"]
         assert q.rows == 5
-    broken = [f for f in result.files if f.file == "A201902.csv"][0]
+    broken = next(f for f in result.files if f.file == "A201902.csv")
     assert broken.rows_in == broken.kept + broken.quarantined_total
 
 
@@ -187,7 +187,7 @@ def test_recognised_by_name_and_header(tmp_path: Path, write_month: Callable[...
 
 @settings(max_examples=10, deadline=None)
 @given(
-    cents=st.lists(st.integers(-10**9, 10**9), min_size=1, max_size=8),
+    cents=st.lists(st.integers(-(10**9), 10**9), min_size=1, max_size=8),
     commas=st.lists(st.booleans(), min_size=8, max_size=8),
 )
 def test_amounts_read_exactly_with_a_comma_or_a_point(

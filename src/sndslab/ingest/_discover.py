@@ -81,7 +81,7 @@ def is_opendamir(name: str, columns: tuple[str, ...] | list[str]) -> bool:
     an SNDS table: ``sndslab ingest`` reads them into the lake's ``opendamir/`` layer
     (:mod:`sndslab.opendamir`), and :func:`discover` leaves them out.
 
-    >>> is_opendamir("A201901.csv.gz", ("FLX_ANN_MOI", "ORG_CLE_REG", "AGE_BEN_SNDS"))
+    >>> is_opendamir("A201901.csv.gz", ("FLX_ANN_MOI", "ORG_CLE_REG", "AGE_BEN_SNDS", "PRS_NAT"))
     True
     >>> is_opendamir("A201901.csv", ("BEN_NIR_PSA", "EXE_SOI_DTD")), is_opendamir("x.csv", ())
     (False, False)

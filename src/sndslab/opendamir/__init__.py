@@ -19,11 +19,12 @@ from sndslab.opendamir._ingest import (
 from sndslab.opendamir._risk import risk_check
 from sndslab.opendamir._schema import PUBLIC_COLUMNS, lexicon_table
 
-__all__ = [
-    "PUBLIC_COLUMNS",
+# Plain sorted() order (tests/test_public_api.py), not ruff's isort-style order.
+__all__ = [  # noqa: RUF022
     "OpenDamirExport",
     "OpenDamirFile",
     "OpenDamirIngestResult",
+    "PUBLIC_COLUMNS",
     "export_opendamir",
     "find_opendamir_files",
     "ingest_opendamir",

@@ -139,7 +139,4 @@ def lines_sql(claims: str) -> str:
     measures = ", ".join(f"CAST(c.{s} AS DECIMAL(18,2)) AS m_{s}" for s in sources)
     rules = " ".join(f"WHEN c.{cond.split()[0]} IS NULL THEN '{name}'" for name, cond in
                      EXCLUSION_RULES.items())  # fmt: skip
-    return (
-        f"SELECT {dims}, c.person_id, {measures}, CASE {rules} END AS _excluded "
-        f"FROM {claims} c"
-    )
+    return f"SELECT {dims}, c.person_id, {measures}, CASE {rules} END AS _excluded FROM {claims} c"

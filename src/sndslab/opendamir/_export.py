@@ -88,23 +88,23 @@ def _cell_key(axes: tuple[str, ...]) -> str:
     return " || '|' || ".join(f"coalesce(CAST({a} AS VARCHAR), '')" for a in inner)
 
 
-def _aggregate(con: Connection, claims: str, axes: tuple[str, ...], months: list[int] | None) -> None:
+def _aggregate(
+    con: Connection, claims: str, axes: tuple[str, ...], months: list[int] | None
+) -> None:
     """Temp tables ``_od_lines`` (claims on the public axes) and ``_od_cells`` (leaf cells
     and margins per flow month: ``month``, ``region``, ``cell``, axes, ``n_persons``,
     ``n_claims``, measures)."""
     where = "" if months is None else f" AND FLX_ANN_MOI IN ({', '.join(map(str, months))})"
     con.create_table("_od_lines", f"SELECT *, {_cell_key(axes)} AS _key FROM ({lines_sql(claims)})")
     inner = [a for a in axes if a not in FIXED_AXES]
-    sums = ", ".join(
-        f"sum(m_{s}) AS {m}" for m, s in MEASURE_SOURCES.items()
-    )
+    sums = ", ".join(f"sum(m_{s}) AS {m}" for m, s in MEASURE_SOURCES.items())
     axis_cols = ", ".join(f"any_value({a}) AS {a}" for a in inner)
     con.create_table(
         "_od_cells",
         f"""SELECT FLX_ANN_MOI AS month,
               CASE WHEN grouping(BEN_RES_REG) = 1 THEN '{_ALL}' ELSE CAST(BEN_RES_REG AS VARCHAR) END AS region,
               CASE WHEN grouping(_key) = 1 THEN '{_ALL}' ELSE _key END AS cell,
-              {axis_cols + ',' if axis_cols else ''}
+              {axis_cols + "," if axis_cols else ""}
               count(DISTINCT person_id) AS n_persons, count(*) AS n_claims, {sums}
             FROM (SELECT * FROM _od_lines WHERE _excluded IS NULL{where})
             GROUP BY GROUPING SETS ((FLX_ANN_MOI, BEN_RES_REG, _key), (FLX_ANN_MOI, BEN_RES_REG),
@@ -258,7 +258,9 @@ def export_opendamir(
                 "GROUP BY 1 ORDER BY 1"
             )
         }
-        month_list = [int(r[0]) for r in con.fetchall("SELECT DISTINCT month FROM _od_cells ORDER BY 1")]
+        month_list = [
+            int(r[0]) for r in con.fetchall("SELECT DISTINCT month FROM _od_cells ORDER BY 1")
+        ]
         if not month_list:
             raise SndslabError(f"{lk.root}: no DCIR claim to export (months: {months or 'all'})")
         aggregated = time.perf_counter() - started
@@ -338,8 +340,8 @@ def export_opendamir(
             (tmp / "opendamir_audit.json").write_text(
                 json.dumps(audit, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
             )
-        for t in ("_od_lines", "_od_cells"):
-            con.drop(t)
+        for temp in ("_od_lines", "_od_cells"):
+            con.drop(temp)
         return OpenDamirExport(Path(out), files, audit, report)
     finally:
         if own:

@@ -47,8 +47,8 @@ from sndslab.opendamir._schema import (
     LABELLED_COLUMNS,
     MEASURE_COLUMNS,
     PUBLIC_COLUMNS,
-    codes,
     coded_columns,
+    codes,
     column_type,
     file_month,
     lexicon_table,
@@ -172,6 +172,11 @@ def find_opendamir_files(raw_dir: Path | str) -> list[Path]:
     return [p for p in paths if is_opendamir(p.name, head_columns(p))]
 
 
+def _parquet(path: str) -> str:
+    """SQL relation of one Parquet file."""
+    return f"read_parquet([{quote_path(path)}])"
+
+
 def _lits(values: Sequence[object]) -> str:
     return ", ".join(str(int(str(v))) for v in values)
 
@@ -247,7 +252,7 @@ def _kept_sql(checked: str, source_file: str) -> str:
     return (
         f"SELECT {public}, {', '.join(labels)}, ({negative}) AS regularisation, "
         f"{quote_path(source_file)} AS _source_file "
-        f"FROM (SELECT * FROM read_parquet({quote_path(checked)}) WHERE _q IS NULL) t "
+        f"FROM (SELECT * FROM {_parquet(checked)} WHERE _q IS NULL) t "
         + " ".join(joins)
     )
 
@@ -265,7 +270,7 @@ def _quirks_sql(checked: str) -> tuple[list[str], str]:
             continue
         names.append(f"not_in_lexicon:{col}")
         exprs.append(f"count(*) FILTER (WHERE {col} IS NOT NULL AND NOT ({_in_lexicon(col, col)}))")
-    sql = f"SELECT {', '.join(exprs)} FROM read_parquet({quote_path(checked)}) WHERE _q IS NULL"
+    sql = f"SELECT {', '.join(exprs)} FROM {_parquet(checked)} WHERE _q IS NULL"
     return names, sql
 
 
@@ -352,13 +357,13 @@ def _ingest_file(
     )
     con.raw.execute(
         f"COPY (SELECT {quote_path(rf.name)} AS _source_file, CAST(NULL AS BIGINT) AS "
-        f"_source_line, _q AS reason, _text AS line FROM read_parquet({quote_path(checked)}) "
+        f"_source_line, _q AS reason, _text AS line FROM {_parquet(checked)} "
         f"WHERE _q IS NOT NULL UNION ALL SELECT * FROM _od_rejected_{tag}) "
         f"TO {quote_path(str(quarantine_dir / part))} (FORMAT parquet, COMPRESSION zstd)"
     )
     con.drop(f"_od_rejected_{tag}")
     for reason, n in con.fetchall(
-        f"SELECT reason, count(*) FROM read_parquet({quote_path(str(quarantine_dir / part))}) "
+        f"SELECT reason, count(*) FROM {_parquet(str(quarantine_dir / part))} "
         "GROUP BY reason ORDER BY reason"
     ):
         acc.quarantined[str(reason)] = int(n)
@@ -413,7 +418,7 @@ def ingest_opendamir(
         raw_dir = base if base.is_dir() else base.parent
     else:
         paths = sorted({Path(p) for p in source})
-        raw_dir = paths[0].parent if paths else Path(".")
+        raw_dir = paths[0].parent if paths else Path()
         bad = [p.name for p in paths if not is_opendamir(p.name, head_columns(p))]
         if bad:
             raise InvalidArgumentError(
@@ -437,9 +442,9 @@ def ingest_opendamir(
         if has_manifest(lake_paths, LAYER):
             previous = read_manifest(lake_paths, LAYER)
             if previous.inputs == inputs and previous.counts.get("config") == config:
-                accounts = [OpenDamirFile(**a) for a in previous.counts.get("files", [])]
+                carried = [OpenDamirFile(**a) for a in previous.counts.get("files", [])]
                 return OpenDamirIngestResult(
-                    root, accounts, False, previous.generation,
+                    root, carried, False, previous.generation,
                     round(time.perf_counter() - started, 3),
                 )  # fmt: skip
         con.register_arrow("_od_lexicon", lexicon_table())

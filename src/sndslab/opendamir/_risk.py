@@ -53,43 +53,42 @@ def _persons_sql(published_only: bool) -> str:
 def risk_check(con: Connection, *, threshold: int) -> dict[str, Any]:
     """The check on the temp tables of an export (``_od_lines``, ``_od_cells``,
     ``_od_published``); see the module docstring. Returns a JSON-able dict with ``passed``."""
-    if True:
-        reports = {}
-        for label, only in (("published", True), ("before_suppression", False)):
-            persons = con.sql(_persons_sql(only)).to_arrow()
-            if persons.num_rows == 0:
-                reports[label] = {"persons": 0}
-                continue
-            rep = risk_report(persons, k=threshold, combinations=COMBINATIONS, con=con)
-            reports[label] = {
-                "persons": rep.persons,
-                "combinations": {
-                    c.name: {
-                        "k": c.finest.k,
-                        "unique": c.finest.unique,
-                        "unique_share": c.finest.unique_share,
-                        "at_risk": c.finest.at_risk,
-                        "at_risk_share": c.finest.at_risk_share,
-                        "k_distribution": c.finest.k_distribution,
-                    }
-                    for c in rep.combinations
-                },
-            }
-        smallest = con.scalar(
-            "SELECT min(c.n_persons) FROM _od_cells c JOIN _od_published p "
-            "ON c.month = p.month AND c.region = p.region AND c.cell = p.cell "
-            "WHERE c.region <> 'ALL' AND c.cell <> 'ALL'"
-        )
-        published = reports["published"]
-        k_ok = published.get("persons", 0) == 0 or (
-            published["combinations"]["published_cells"]["k"] >= threshold
-        )
-        cells_ok = smallest is None or int(smallest) >= threshold
-        return {
-            "format": "sndslab-opendamir-risk",
-            "threshold": threshold,
-            "smallest_published_cell_persons_at_least_threshold": cells_ok,
-            "passed": bool(k_ok and cells_ok),
-            "note": "aggregate counts only; computed inside the lake on what the files expose",
-            **reports,
+    reports: dict[str, Any] = {}
+    for label, only in (("published", True), ("before_suppression", False)):
+        persons = con.sql(_persons_sql(only)).to_arrow()
+        if persons.num_rows == 0:
+            reports[label] = {"persons": 0}
+            continue
+        rep = risk_report(persons, k=threshold, combinations=COMBINATIONS, con=con)
+        reports[label] = {
+            "persons": rep.persons,
+            "combinations": {
+                c.name: {
+                    "k": c.finest.k,
+                    "unique": c.finest.unique,
+                    "unique_share": c.finest.unique_share,
+                    "at_risk": c.finest.at_risk,
+                    "at_risk_share": c.finest.at_risk_share,
+                    "k_distribution": c.finest.k_distribution,
+                }
+                for c in rep.combinations
+            },
         }
+    smallest = con.scalar(
+        "SELECT min(c.n_persons) FROM _od_cells c JOIN _od_published p "
+        "ON c.month = p.month AND c.region = p.region AND c.cell = p.cell "
+        "WHERE c.region <> 'ALL' AND c.cell <> 'ALL'"
+    )
+    published = reports["published"]
+    k_ok = published.get("persons", 0) == 0 or (
+        published["combinations"]["published_cells"]["k"] >= threshold
+    )
+    cells_ok = smallest is None or int(smallest) >= threshold
+    return {
+        "format": "sndslab-opendamir-risk",
+        "threshold": threshold,
+        "smallest_published_cell_persons_at_least_threshold": cells_ok,
+        "passed": bool(k_ok and cells_ok),
+        "note": "aggregate counts only; computed inside the lake on what the files expose",
+        **reports,
+    }
