@@ -105,7 +105,7 @@ def _generate(path: Path, megabytes: int) -> int:
     from sndslab.opendamir import PUBLIC_COLUMNS
     from sndslab.opendamir._schema import AMOUNT_COLUMNS, QUANTITY_COLUMNS
 
-    lines = max(1, megabytes * 2**20 // 230)  # ~230 bytes a line
+    lines = max(1, megabytes * 2**20 // 180)  # ~180 bytes a line
     regions = "[5, 11, 24, 27, 28, 32, 44, 52, 53, 75, 76, 84, 93, 99]"
     ages = "[0, 20, 30, 40, 50, 60, 70, 80, 99]"
     natures = "[1111, 1112, 1211, 3313, 3211, 3111, 3122, 1351]"

@@ -3,6 +3,7 @@ refused with a clear message, accounting that adds up, atomic and idempotent pub
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -210,3 +211,22 @@ def test_amounts_read_exactly_with_a_comma_or_a_point(
                   "AS neg FROM opendamir.prestations")[0]  # fmt: skip
     assert total["s"] == Decimal(sum(cents)) / 100
     assert total["neg"] == sum(1 for c in cents if c < 0)
+
+
+def test_a_folder_with_open_damir_files_beside_a_cnam_extract(
+    synth_extract: Path, tmp_path: Path, write_month: Callable[..., Path]
+) -> None:
+    raw = tmp_path / "raw"
+    shutil.copytree(synth_extract / "raw", raw)
+    write_month(raw / "opendamir" / "A201901.csv.gz", [public_line(), public_line(SOI_MOI=2)])
+    lake = tmp_path / "lake"
+    result = CliRunner().invoke(app, ["ingest", str(raw), "--lake", str(lake)])
+    assert result.exit_code == 0, result.output
+    with open_lake(lake) as lk:
+        assert lk.sql("SELECT count(*) AS n FROM opendamir.prestations").to_arrow().to_pylist() == [
+            {"n": 2}
+        ]
+        assert lk.table("int.persons").count() > 0
+        files = [f["file"] for f in lk.report()["files"]]
+    # the CNAM ingest neither staged nor refused the Open DAMIR file
+    assert files and not [f for f in files if "A201901" in f]
