@@ -227,6 +227,6 @@ def test_a_folder_with_open_damir_files_beside_a_cnam_extract(
             {"n": 2}
         ]
         assert lk.table("int.persons").count() > 0
-        files = [f["file"] for f in lk.report()["files"]]
+        files = [f["file"] for f in lk.report["files"]]
     # the CNAM ingest neither staged nor refused the Open DAMIR file
     assert files and not [f for f in files if "A201901" in f]
