@@ -16,7 +16,7 @@ from sndslab.cli import app
 from sndslab.errors import InvalidArgumentError
 from sndslab.opendamir import PUBLIC_COLUMNS, OpenDamirExport, export_opendamir
 from sndslab.opendamir._cells import EXCLUSION_RULES, lines_sql
-from sndslab.release import ReleaseLog
+from sndslab.release import ReleaseLog, ReleaseRefusedError
 
 from .conftest import EXPORT_MONTHS
 
@@ -128,3 +128,12 @@ def test_unknown_axes_and_a_lake_without_claims_are_clear_errors(
                                       "--out", str(tmp_path / "o")])  # fmt: skip
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "error:" in result.output
+
+
+def test_an_export_with_other_axes_is_refused(
+    od_export: OpenDamirExport, od_lake: Path, tmp_path: Path
+) -> None:
+    # two axis sets of the same persons could be differenced against each other
+    with pytest.raises(ReleaseRefusedError, match="other axes"):
+        export_opendamir(od_lake, tmp_path / "y", axes=["AGE_BEN_SNDS"], months=[201906])
+    assert not (tmp_path / "y").exists()

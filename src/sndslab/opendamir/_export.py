@@ -45,13 +45,14 @@ from sndslab.opendamir._cells import (
     lines_sql,
 )
 from sndslab.opendamir._schema import PUBLIC_COLUMNS, QUANTITY_COLUMNS
-from sndslab.release import DEFAULT_THRESHOLD, TableSpec, release
+from sndslab.release import DEFAULT_THRESHOLD, ReleaseLog, ReleaseRefusedError, TableSpec, release
 
 __all__ = ["FIXED_AXES", "OpenDamirExport", "export_opendamir"]
 
 #: Axes always detailed: the flow month (one file each) and the région (the gate's hierarchy).
 FIXED_AXES: tuple[str, ...] = ("FLX_ANN_MOI", "BEN_RES_REG")
 _ALL = "ALL"
+_REQUESTER = "sndslab export opendamir"
 
 
 @dataclass
@@ -78,6 +79,22 @@ def _axes(axes: Sequence[str] | None) -> tuple[str, ...]:
             f"{', '.join(DETAILED)}"
         )
     return chosen
+
+
+def _check_earlier_axes(lk: Lake, axes: tuple[str, ...]) -> None:
+    """Refuse an export whose axes differ from an earlier Open DAMIR release of the lake: the
+    gate links releases by table name and cell code, and cells of two axis sets are different
+    codes for overlapping persons (one release could be differenced against the other)."""
+    log = ReleaseLog(lk)
+    wanted = f"{_REQUESTER} axes={','.join(axes)}"
+    for rid in log.releases():
+        by = str(log.audit(rid).get("requested", {}).get("by", ""))
+        if by.startswith(_REQUESTER) and by != wanted:
+            raise ReleaseRefusedError(
+                f"release {rid} of this lake published the Open DAMIR product with other axes "
+                f"({by.removeprefix(_REQUESTER).strip()}): a second axis set could be "
+                f"differenced against it; export with the same axes"
+            )
 
 
 def _cell_key(axes: tuple[str, ...]) -> str:
@@ -248,6 +265,7 @@ def export_opendamir(
                 f"{lk.root}: no int.dcir_prestations (DCIR claims): run `sndslab ingest` on an "
                 "extract with ER_PRS_F first"
             )
+        _check_earlier_axes(lk, chosen)
         con = lk.con
         claims = relation(con, lk.paths, "int.dcir_prestations")
         _aggregate(con, claims, chosen, None if months is None else [int(m) for m in months])
@@ -283,7 +301,7 @@ def export_opendamir(
                 tmp / "release",
                 lake=lk,
                 threshold=threshold,
-                requested_by="sndslab export opendamir",
+                requested_by=f"{_REQUESTER} axes={','.join(chosen)}",
             )
             gate_seconds = time.perf_counter() - clock
             published = []
