@@ -1096,6 +1096,13 @@ def export_opendamir_cmd(
         list[int] | None, typer.Option("--month", help="Flow month YYYYMM (repeatable).")
     ] = None,
     threshold: Annotated[int, typer.Option("--threshold", help="Gate threshold (≥ 11).")] = 11,
+    partition: Annotated[
+        str,
+        typer.Option(
+            "--partition",
+            help="Gate tables: month (France > région > cell) or month_region (région > cell).",
+        ),
+    ] = "month",
 ) -> None:
     """Write the Open DAMIR files A{YYYYMM}.csv.gz (public layout) of the lake's DCIR claims,
     through the release gate, with the suppression audit and the re-identification check."""
@@ -1104,7 +1111,13 @@ def export_opendamir_cmd(
     from sndslab.opendamir import export_opendamir
 
     result = export_opendamir(
-        lake, out_dir, axes=axes, months=months, threshold=threshold, overwrite=overwrite
+        lake,
+        out_dir,
+        axes=axes,
+        months=months,
+        threshold=threshold,
+        overwrite=overwrite,
+        partition=partition,
     )
     supp = result.audit["suppressed"]
     _print_summary(

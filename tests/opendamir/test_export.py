@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from sndslab.opendamir import PUBLIC_COLUMNS, OpenDamirExport, export_opendamir
 from sndslab.opendamir._cells import EXCLUSION_RULES, lines_sql
 from sndslab.release import ReleaseLog, ReleaseRefusedError
 
-from .conftest import EXPORT_MONTHS
+from .conftest import EXPORT_AXES, EXPORT_MONTHS
 
 
 def test_files_are_in_the_public_layout(od_export: OpenDamirExport) -> None:
@@ -134,6 +135,25 @@ def test_an_export_with_other_axes_is_refused(
     od_export: OpenDamirExport, od_lake: Path, tmp_path: Path
 ) -> None:
     # two axis sets of the same persons could be differenced against each other
-    with pytest.raises(ReleaseRefusedError, match="other axes"):
+    with pytest.raises(ReleaseRefusedError, match="other axes or partition"):
         export_opendamir(od_lake, tmp_path / "y", axes=["AGE_BEN_SNDS"], months=[201906])
     assert not (tmp_path / "y").exists()
+
+
+def test_a_partition_by_month_and_region_publishes_the_same_kind_of_product(
+    ingested_synth: tuple[Path, Path], tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    shutil.copytree(ingested_synth[1], lake)
+    res = export_opendamir(
+        lake, tmp_path / "out", axes=EXPORT_AXES, months=[201906], partition="month_region"
+    )
+    audit = json.loads((tmp_path / "out" / "release" / "audit.json").read_text())
+    assert audit["attack"]["passed"] and res.passed
+    assert all(t["name"].startswith("opendamir_A201906_R") for t in audit["tables"])
+    assert res.audit["gate"]["tables"] == len(audit["tables"]) > 1
+    month = res.audit["months"]["201906"]
+    assert month["cells"] == month["cells_published"] + month["cells_suppressed"]
+    # the other cut of the same persons is now refused on this lake
+    with pytest.raises(ReleaseRefusedError, match="other axes or partition"):
+        export_opendamir(lake, tmp_path / "o2", axes=EXPORT_AXES, months=[201906])

@@ -47,7 +47,7 @@ from sndslab.opendamir._cells import (
 from sndslab.opendamir._schema import PUBLIC_COLUMNS, QUANTITY_COLUMNS
 from sndslab.release import DEFAULT_THRESHOLD, ReleaseLog, ReleaseRefusedError, TableSpec, release
 
-__all__ = ["FIXED_AXES", "OpenDamirExport", "export_opendamir"]
+__all__ = ["FIXED_AXES", "PARTITIONS", "OpenDamirExport", "export_opendamir"]
 
 #: Axes always detailed: the flow month (one file each) and the région (the gate's hierarchy).
 FIXED_AXES: tuple[str, ...] = ("FLX_ANN_MOI", "BEN_RES_REG")
@@ -81,19 +81,23 @@ def _axes(axes: Sequence[str] | None) -> tuple[str, ...]:
     return chosen
 
 
-def _check_earlier_axes(lk: Lake, axes: tuple[str, ...]) -> None:
+def _requested(axes: tuple[str, ...], partition: str) -> str:
+    return f"{_REQUESTER} axes={','.join(axes)} partition={partition}"
+
+
+def _check_earlier_axes(lk: Lake, axes: tuple[str, ...], partition: str) -> None:
     """Refuse an export whose axes differ from an earlier Open DAMIR release of the lake: the
     gate links releases by table name and cell code, and cells of two axis sets are different
     codes for overlapping persons (one release could be differenced against the other)."""
     log = ReleaseLog(lk)
-    wanted = f"{_REQUESTER} axes={','.join(axes)}"
+    wanted = _requested(axes, partition)
     for rid in log.releases():
         by = str(log.audit(rid).get("requested", {}).get("by", ""))
         if by.startswith(_REQUESTER) and by != wanted:
             raise ReleaseRefusedError(
                 f"release {rid} of this lake published the Open DAMIR product with other axes "
-                f"({by.removeprefix(_REQUESTER).strip()}): a second axis set could be "
-                f"differenced against it; export with the same axes"
+                f"or partition ({by.removeprefix(_REQUESTER).strip()}): a second cut of the "
+                "same persons could be differenced against it; export with the same ones"
             )
 
 
@@ -129,23 +133,43 @@ def _aggregate(
     )
 
 
-def _spec(month: int) -> TableSpec:
+#: How the product is cut into gate tables: one per flow month (France > région > cell) or
+#: one per flow month and région (région > cell; no national margin).
+PARTITIONS: tuple[str, ...] = ("month", "month_region")
+
+
+def _spec(month: int, region: str | None = None) -> TableSpec:
+    levels = [{"column": "cell", "total": _ALL}]
+    if region is None:
+        levels.insert(0, {"column": "region", "total": _ALL})
+    name = f"opendamir_A{month}" + ("" if region is None else f"_R{region}")
     return TableSpec.model_validate(
         {
-            "name": f"opendamir_A{month}",
+            "name": name,
             "count": "n_persons",
-            "dimensions": [
-                {
-                    "name": "cell",
-                    "additive": False,
-                    "levels": [
-                        {"column": "region", "total": _ALL},
-                        {"column": "cell", "total": _ALL},
-                    ],
-                }
-            ],
+            "dimensions": [{"name": "cell", "additive": False, "levels": levels}],
         }
     )
+
+
+def _gate_tables(con: Connection, months: list[int], partition: str) -> list[Any]:
+    """``(month, région or None, table, spec)`` of every gate table."""
+    if partition == "month":
+        return [
+            (m, None, con.sql(
+                f"SELECT region, cell, n_persons FROM _od_cells WHERE month = {m}"
+            ).to_arrow(), _spec(m))
+            for m in months
+        ]  # fmt: skip
+    pairs = con.fetchall(
+        f"SELECT DISTINCT month, region FROM _od_cells WHERE region <> '{_ALL}' ORDER BY 1, 2"
+    )
+    return [
+        (int(m), str(r), con.sql(
+            f"SELECT cell, n_persons FROM _od_cells WHERE month = {m} AND region = '{r}'"
+        ).to_arrow(), _spec(int(m), str(r)))
+        for m, r in pairs
+    ]  # fmt: skip
 
 
 def _public_sql(month: int, axes: tuple[str, ...]) -> str:
@@ -244,6 +268,7 @@ def export_opendamir(
     threshold: int = DEFAULT_THRESHOLD,
     overwrite: bool = False,
     risk: bool = True,
+    partition: str = "month",
 ) -> OpenDamirExport:
     """Write the Open DAMIR files of ``lake`` into ``out`` (see the module docstring).
 
@@ -251,7 +276,9 @@ def export_opendamir(
     :data:`sndslab.opendamir._cells.DETAILED`; the flow month and the région always are); an
     axis left out is written as its constant (unknown / "sans objet" code, or empty), which
     makes cells larger and suppression rarer. ``months``: flow months ``YYYYMM`` to export
-    (default all). ``threshold``: the gate's (11 by default; never lower).
+    (default all). ``threshold``: the gate's (11 by default; never lower). ``partition``:
+    ``month`` (one gate table per flow month, France > région > cell) or ``month_region``
+    (one per flow month and région, région > cell: smaller tables, no national margin).
     """
     chosen = _axes(axes)
     started = time.perf_counter()
@@ -265,7 +292,11 @@ def export_opendamir(
                 f"{lk.root}: no int.dcir_prestations (DCIR claims): run `sndslab ingest` on an "
                 "extract with ER_PRS_F first"
             )
-        _check_earlier_axes(lk, chosen)
+        if partition not in PARTITIONS:
+            raise InvalidArgumentError(
+                f"partition must be one of {', '.join(PARTITIONS)}, not {partition!r}"
+            )
+        _check_earlier_axes(lk, chosen, partition)
         con = lk.con
         claims = relation(con, lk.paths, "int.dcir_prestations")
         _aggregate(con, claims, chosen, None if months is None else [int(m) for m in months])
@@ -282,15 +313,8 @@ def export_opendamir(
         if not month_list:
             raise SndslabError(f"{lk.root}: no DCIR claim to export (months: {months or 'all'})")
         aggregated = time.perf_counter() - started
-        tables = [
-            (
-                con.sql(
-                    f"SELECT region, cell, n_persons FROM _od_cells WHERE month = {m}"
-                ).to_arrow(),
-                _spec(m),
-            )
-            for m in month_list
-        ]
+        gate = _gate_tables(con, month_list, partition)
+        tables = [(t, spec) for _, _, t, spec in gate]
         files: list[str] = []
         with atomic_output_dir(
             Path(out), overwrite=overwrite, kind="export-opendamir", inputs=[lk.root]
@@ -301,14 +325,22 @@ def export_opendamir(
                 tmp / "release",
                 lake=lk,
                 threshold=threshold,
-                requested_by=f"{_REQUESTER} axes={','.join(chosen)}",
+                requested_by=_requested(chosen, partition),
             )
             gate_seconds = time.perf_counter() - clock
             published = []
-            for m, t in zip(month_list, result.tables, strict=True):
-                cells = t.cube.table.filter(pa.array(~t.suppressed)).select(["region", "cell"])
+            for (m, region, _, _), t in zip(gate, result.tables, strict=True):
+                cells = t.cube.table.filter(pa.array(~t.suppressed))
+                n = cells.num_rows
+                regions = cells.column("region") if region is None else pa.array([region] * n)
                 published.append(
-                    cells.append_column("month", pa.array([m] * cells.num_rows, pa.int64()))
+                    pa.table(
+                        {
+                            "region": regions,
+                            "cell": cells.column("cell"),
+                            "month": pa.array([m] * n, pa.int64()),
+                        }
+                    )
                 )
             con.register_arrow("_od_published", pa.concat_tables(published))
             clock = time.perf_counter()
@@ -330,7 +362,10 @@ def export_opendamir(
                 "constants": {k: v for k, v in CONSTANTS.items() if k not in chosen},
                 "gate": {
                     "tables": len(tables),
-                    "hierarchy": "per flow month: France > région > cell",
+                    "partition": partition,
+                    "hierarchy": "France > région > cell"
+                    if partition == "month"
+                    else "région > cell",
                     "cells": sum(t.num_rows for t, _ in tables),
                     "seconds": round(gate_seconds, 3),
                 },
