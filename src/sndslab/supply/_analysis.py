@@ -204,9 +204,21 @@ class SupplyDemand(Analysis):
         ``level``), ``p_value``, ``territories``, ``persons`` (in the model), ``r2``."""
         self._check_fitted()
         persons = round(self.accounting_["persons_in_model"])
-        rows: dict[str, list[Any]] = {k: [] for k in (
-            "model", "term", "estimate", "se", "lower", "upper", "p_value", "territories",
-            "persons", "r2")}  # fmt: skip
+        rows: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "model",
+                "term",
+                "estimate",
+                "se",
+                "lower",
+                "upper",
+                "p_value",
+                "territories",
+                "persons",
+                "r2",
+            )
+        }
         for model, fit in self.fits_.items():
             for j, term in enumerate(fit.names):
                 rows["model"].append(model)

@@ -152,15 +152,21 @@ def draw_map(territories: pa.Table, level: str, path: Path, title: str) -> int:
         coll.set_array(np.asarray(colours))
         ax.add_collection(coll)
         fig.colorbar(coll, ax=ax, shrink=0.6, label="GP consultations per affiliate per year")
-        coloured = len({c for c in values if any(
-            f["properties"]["code"] == c for f in geo["features"])})  # fmt: skip
+        coloured = len(
+            {c for c in values if any(f["properties"]["code"] == c for f in geo["features"])}
+        )
     ax.autoscale_view()
     ax.set_aspect(1.4)
     ax.set_axis_off()
     ax.set_title(title, fontsize=10)
     fig.text(0.01, 0.01, MAP_ATTRIBUTION, fontsize=6, color="grey")
-    fig.text(0.01, 0.03, "Grey: territory suppressed by the release gate or without data",
-             fontsize=6, color="grey")  # fmt: skip
+    fig.text(
+        0.01,
+        0.03,
+        "Grey: territory suppressed by the release gate or without data",
+        fontsize=6,
+        color="grey",
+    )
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return coloured

@@ -69,7 +69,7 @@ class PopulationRow(_Model):
     territory: str = Field(min_length=1)
     year: int = Field(ge=1900, le=2100)
     age_band: int
-    sex: Literal[1, 2]
+    sex: int = Field(ge=1, le=2, description="1 men, 2 women")
     population: float = Field(ge=0)
 
     @field_validator("age_band")

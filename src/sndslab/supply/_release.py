@@ -74,6 +74,8 @@ def release_supply_demand(
         with atomic_output_dir(out_dir / "figures", overwrite=True, kind="figures") as tmp:
             points = draw_scatter(released_t, released_c, tmp / "scatter.png", title)
             areas = draw_map(released_t, level, tmp / "map.png", title)
-        drawn = {"scatter": out_dir / "figures" / "scatter.png",
-                 "map": out_dir / "figures" / "map.png"}  # fmt: skip
+        drawn = {
+            "scatter": out_dir / "figures" / "scatter.png",
+            "map": out_dir / "figures" / "map.png",
+        }
     return ReleasedSupplyDemand(result, drawn, points, areas)

@@ -47,6 +47,7 @@ __all__ = [
     "OPENDAMIR_TABLE",
     "SPECS_DIR",
     "add_controls",
+    "opendamir_relation",
     "practitioners_from_lake",
     "territories_from_lake",
     "territories_from_opendamir",
@@ -179,8 +180,9 @@ def territories_from_lake(
     """Département territory table of ``year`` (see the module docstring), with the
     age-structure controls ``age_share_under_15`` and ``age_share_65_plus``."""
     table = _catalogue(lake, [_consultation_spec(natures)], year)
-    cons = _rows(table, indicator="supply_gp_consultations", geo_level="departement",
-                 age_level="all")  # fmt: skip
+    cons = _rows(
+        table, indicator="supply_gp_consultations", geo_level="departement", age_level="all"
+    )
     broad = table.filter(
         pa.array(
             (np.asarray(table.column("geo_level").to_pylist(), dtype=object) == "departement")
@@ -221,7 +223,7 @@ def territories_from_lake(
     )
 
 
-def _opendamir_relation(lake: Any, table: str | Path) -> str:
+def opendamir_relation(lake: Any, table: str | Path) -> str:
     """The SQL name of the Open DAMIR lines: a Parquet file/folder in the public layout
     (registered on the lake's connection) or a lake table (``opendamir.prestations``)."""
     path = Path(table)
@@ -250,7 +252,7 @@ def territories_from_opendamir(
     naming it."""
     if population.territory_level != "region":
         raise PopulationError("the Open DAMIR analysis needs a population file by région")
-    rel = _opendamir_relation(lake, table)
+    rel = opendamir_relation(lake, table)
     nat = ", ".join(str(int(n)) for n in natures)
     spe = ", ".join(str(int(s)) for s in specialties)
     query = f"""SELECT CAST(BEN_RES_REG AS VARCHAR) AS territory,
@@ -259,8 +261,9 @@ def territories_from_opendamir(
           AND PSE_SPE_SNDS IN ({spe}) GROUP BY 1 ORDER BY 1"""
     rows = (lake.sql(query) if rel == str(table) else lake.con.sql(query)).to_arrow().to_pylist()
     unknown = sum(r["consultations"] for r in rows if r["territory"] in ("99", "0", None))
-    cons = {r["territory"]: r["consultations"] for r in rows if r["territory"] not in
-            ("99", "0", None)}  # fmt: skip
+    cons = {
+        r["territory"]: r["consultations"] for r in rows if r["territory"] not in ("99", "0", None)
+    }
     if not cons:
         raise InvalidArgumentError(
             f"no GP consultation (PRS_NAT {nat}, PSE_SPE_SNDS {spe}) of care year {year}"
@@ -340,8 +343,9 @@ def add_controls(table: pa.Table, path: str | Path) -> pa.Table:
     for name in extra.column_names:
         if name != "territory":
             out = out.append_column(name, extra.column(name).take(take))
-    return territory_table(out.drop_columns(
-        ["consultations_per_affiliate", "practitioners_per_100k"]), where=str(p))  # fmt: skip
+    return territory_table(
+        out.drop_columns(["consultations_per_affiliate", "practitioners_per_100k"]), where=str(p)
+    )
 
 
 def table_from_csv(path: str | Path) -> pa.Table:
