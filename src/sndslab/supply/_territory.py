@@ -47,6 +47,8 @@ class TerritoryTableError(SndslabError):
 
 def _numeric(table: pa.Table, name: str, where: str) -> np.ndarray:
     col = table.column(name)
+    if pa.types.is_null(col.type):
+        raise TerritoryTableError(f"{where}: line 2: column {name!r} is empty on every row")
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         text = pc.utf8_trim_whitespace(col)
         text = pc.replace_substring(text, ",", ".")  # French decimal comma
