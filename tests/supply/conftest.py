@@ -27,12 +27,20 @@ def population(
     60+ bands × (0.6 + 0.15 (7i mod 5)) and the under-20 band × (1.6 − 0.2 (i mod 4)) for the
     i-th région (age structures that differ between régions, not collinear)."""
     rows = [
-        {"territory": r, "year": y, "age_band": b, "sex": s,
-         "population": per_cell * (1 + i % 3)
-         * ((0.6 + 0.15 * (7 * i % 5)) if b >= 60 else (1.6 - 0.2 * (i % 4)) if b == 0
-            else 1.0)}
-        for i, r in enumerate(regions) for y in years for b in OPENDAMIR_AGE_BANDS for s in (1, 2)
-    ]  # fmt: skip
+        {
+            "territory": r,
+            "year": y,
+            "age_band": b,
+            "sex": s,
+            "population": per_cell
+            * (1 + i % 3)
+            * ((0.6 + 0.15 * (7 * i % 5)) if b >= 60 else (1.6 - 0.2 * (i % 4)) if b == 0 else 1.0),
+        }
+        for i, r in enumerate(regions)
+        for y in years
+        for b in OPENDAMIR_AGE_BANDS
+        for s in (1, 2)
+    ]
     return PopulationFile.model_validate(
         {"source": "handmade test population", "territory_level": "region", "rows": rows}
     )
@@ -58,9 +66,21 @@ def damir_lines(
     rng = np.random.default_rng(seed)
     pop = pop or population(years, regions)
     extra = extra or {}
-    cols: dict[str, list] = {c: [] for c in (
-        "FLX_ANN_MOI", "SOI_ANN", "SOI_MOI", "BEN_RES_REG", "AGE_BEN_SNDS", "BEN_SEX_COD",
-        "PRS_NAT", "PSE_SPE_SNDS", "PRS_ACT_QTE", "PRS_REM_MNT")}  # fmt: skip
+    cols: dict[str, list] = {
+        c: []
+        for c in (
+            "FLX_ANN_MOI",
+            "SOI_ANN",
+            "SOI_MOI",
+            "BEN_RES_REG",
+            "AGE_BEN_SNDS",
+            "BEN_SEX_COD",
+            "PRS_NAT",
+            "PSE_SPE_SNDS",
+            "PRS_ACT_QTE",
+            "PRS_REM_MNT",
+        )
+    }
     for row in pop.rows:
         if row.territory not in regions or row.year not in years:
             continue
@@ -88,7 +108,7 @@ def damir_lines(
         {
             k: pa.array(v, pa.float64() if k == "PRS_REM_MNT" else pa.int64())
             for k, v in cols.items()
-        }  # fmt: skip
+        }
     )
 
 

@@ -19,8 +19,10 @@ from sndslab.indicators.stats import direct_standardise
 from sndslab.supply import OPENDAMIR_AGE_BANDS, PopulationError, SupplyDemand
 from sndslab.supply._damir_indicators import OpenDamirIndicators, damir_standard
 
-DENSITY = {r: 80.0 + 15 * i for i, r in enumerate(
-    ("11", "24", "32", "44", "52", "53", "75", "76", "84", "93", "5"))}  # fmt: skip
+DENSITY = {
+    r: 80.0 + 15 * i
+    for i, r in enumerate(("11", "24", "32", "44", "52", "53", "75", "76", "84", "93", "5"))
+}
 SLOPE = 0.5  # consultations per affiliate per +100 GPs per 100,000
 
 
@@ -39,8 +41,13 @@ def files(tmp_path_factory: pytest.TempPathFactory, damir: Any) -> dict[str, Pat
     )
     lake = root / "lake"
     sndslab.open_lake(lake, create=True).close()
-    return {"root": root, "lake": lake, "population": root / "population.csv",
-            "lines": root / "opendamir", "practitioners": root / "practitioners.csv"}  # fmt: skip
+    return {
+        "root": root,
+        "lake": lake,
+        "population": root / "population.csv",
+        "lines": root / "opendamir",
+        "practitioners": root / "practitioners.csv",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -57,23 +64,36 @@ def test_crude_rates_are_acts_over_the_population(
     files: dict[str, Path], fitted: OpenDamirIndicators
 ) -> None:
     t = _lines(files)
-    gp = t.filter(pc.and_(pc.is_in(t["PRS_NAT"], pa.array([1111, 1211])),
-                          pc.equal(t["PSE_SPE_SNDS"], 1)))  # fmt: skip
+    gp = t.filter(
+        pc.and_(pc.is_in(t["PRS_NAT"], pa.array([1111, 1211])), pc.equal(t["PSE_SPE_SNDS"], 1))
+    )
     sel = gp.filter(pc.and_(pc.equal(gp["BEN_RES_REG"], 84), pc.equal(gp["SOI_ANN"], 2019)))
     acts = pc.sum(sel["PRS_ACT_QTE"]).as_py()
-    pop = sum(r.population for r in sndslab.supply.read_population(files["population"]).rows
-              if r.territory == "84" and r.year == 2019)  # fmt: skip
-    row = next(r for r in fitted.table_.to_pylist() if r["indicator"] == "gp_consultations"
-               and r["territory"] == "84" and r["year"] == 2019)  # fmt: skip
+    pop = sum(
+        r.population
+        for r in sndslab.supply.read_population(files["population"]).rows
+        if r.territory == "84" and r.year == 2019
+    )
+    row = next(
+        r
+        for r in fitted.table_.to_pylist()
+        if r["indicator"] == "gp_consultations" and r["territory"] == "84" and r["year"] == 2019
+    )
     assert row["numerator"] == acts
     assert row["population"] == pop
     assert row["rate"] == pytest.approx(acts / pop)
     assert row["rate_lower"] < row["rate"] < row["rate_upper"]
     # France = the sum of the régions (lines of unknown région, age or sex are not in it)
-    fr = next(r for r in fitted.table_.to_pylist() if r["indicator"] == "gp_consultations"
-              and r["territory"] == "FR" and r["year"] == 2019)  # fmt: skip
-    regions = [r for r in fitted.table_.to_pylist() if r["indicator"] == "gp_consultations"
-               and r["geo_level"] == "region" and r["year"] == 2019]  # fmt: skip
+    fr = next(
+        r
+        for r in fitted.table_.to_pylist()
+        if r["indicator"] == "gp_consultations" and r["territory"] == "FR" and r["year"] == 2019
+    )
+    regions = [
+        r
+        for r in fitted.table_.to_pylist()
+        if r["indicator"] == "gp_consultations" and r["geo_level"] == "region" and r["year"] == 2019
+    ]
     assert fr["numerator"] == sum(r["numerator"] for r in regions)
 
 
@@ -81,18 +101,28 @@ def test_standardised_rate_is_the_direct_standardisation(
     files: dict[str, Path], fitted: OpenDamirIndicators
 ) -> None:
     t = _lines(files)
-    gp = t.filter(pc.and_(pc.is_in(t["PRS_NAT"], pa.array([1111, 1211])),
-                          pc.equal(t["PSE_SPE_SNDS"], 1)))  # fmt: skip
+    gp = t.filter(
+        pc.and_(pc.is_in(t["PRS_NAT"], pa.array([1111, 1211])), pc.equal(t["PSE_SPE_SNDS"], 1))
+    )
     sel = gp.filter(pc.and_(pc.equal(gp["BEN_RES_REG"], 11), pc.equal(gp["SOI_ANN"], 2020)))
     rows = sel.to_pylist()
     pops = sndslab.supply.read_population(files["population"]).rows
-    d = [sum(r["PRS_ACT_QTE"] for r in rows if r["AGE_BEN_SNDS"] == b and r["BEN_SEX_COD"] in
-             (1, 2)) for b in OPENDAMIR_AGE_BANDS]  # fmt: skip
-    n = [sum(p.population for p in pops if p.territory == "11" and p.year == 2020
-             and p.age_band == b) for b in OPENDAMIR_AGE_BANDS]  # fmt: skip
+    d = [
+        sum(r["PRS_ACT_QTE"] for r in rows if r["AGE_BEN_SNDS"] == b and r["BEN_SEX_COD"] in (1, 2))
+        for b in OPENDAMIR_AGE_BANDS
+    ]
+    n = [
+        sum(
+            p.population for p in pops if p.territory == "11" and p.year == 2020 and p.age_band == b
+        )
+        for b in OPENDAMIR_AGE_BANDS
+    ]
     expected = direct_standardise([d], [n], damir_standard(), per=1)
-    row = next(r for r in fitted.table_.to_pylist() if r["indicator"] == "gp_consultations"
-               and r["territory"] == "11" and r["year"] == 2020)  # fmt: skip
+    row = next(
+        r
+        for r in fitted.table_.to_pylist()
+        if r["indicator"] == "gp_consultations" and r["territory"] == "11" and r["year"] == 2020
+    )
     assert row["std_rate"] == pytest.approx(float(expected.estimate[0]), rel=1e-12)
     assert row["std_lower"] == pytest.approx(float(expected.lower[0]), rel=1e-9)
     assert row["std_upper"] == pytest.approx(float(expected.upper[0]), rel=1e-9)
@@ -109,8 +139,11 @@ def test_every_line_is_accounted(fitted: OpenDamirIndicators) -> None:
 
 
 def test_monthly_series_and_its_recover_the_drop(fitted: OpenDamirIndicators) -> None:
-    monthly = [r for r in fitted.table_.to_pylist()
-               if r["indicator"] == "gp_consultations_monthly" and r["territory"] == "FR"]  # fmt: skip
+    monthly = [
+        r
+        for r in fitted.table_.to_pylist()
+        if r["indicator"] == "gp_consultations_monthly" and r["territory"] == "FR"
+    ]
     assert len(monthly) == 24 and {r["month"] for r in monthly} == set(range(1, 13))
     its = fitted.its_summary().to_pylist()[0]
     assert its["indicator"] == "gp_consultations_monthly"
@@ -119,8 +152,9 @@ def test_monthly_series_and_its_recover_the_drop(fitted: OpenDamirIndicators) ->
     assert its["upper"] < 0.8
 
 
-def test_population_must_cover_every_region(files: dict[str, Path], damir: Any,
-                                            tmp_path: Path) -> None:  # fmt: skip
+def test_population_must_cover_every_region(
+    files: dict[str, Path], damir: Any, tmp_path: Path
+) -> None:
     short = damir.population(regions=tuple(r for r in damir.regions if r != "24"))
     path = tmp_path / "short.csv"
     path.write_text(short.to_csv(), encoding="utf-8")
@@ -133,16 +167,24 @@ def test_population_must_cover_every_region(files: dict[str, Path], damir: Any,
         sndslab.open_lake(files["lake"]) as lake,
         pytest.raises(PopulationError, match="no population for région '24' in 2019"),
     ):
-        SupplyDemand(source="opendamir", year=2019, population=path, table=str(files["lines"]),
-                     practitioners=str(files["practitioners"])).fit(lake)  # fmt: skip
+        SupplyDemand(
+            source="opendamir",
+            year=2019,
+            population=path,
+            table=str(files["lines"]),
+            practitioners=str(files["practitioners"]),
+        ).fit(lake)
 
 
 def test_region_supply_analysis_recovers_the_slope(files: dict[str, Path]) -> None:
     with sndslab.open_lake(files["lake"]) as lake:
         fit = SupplyDemand(
-            source="opendamir", year=2019, population=str(files["population"]),
-            table=str(files["lines"]), practitioners=str(files["practitioners"]),
-        ).fit(lake)  # fmt: skip
+            source="opendamir",
+            year=2019,
+            population=str(files["population"]),
+            table=str(files["lines"]),
+            practitioners=str(files["practitioners"]),
+        ).fit(lake)
     assert fit.accounting_["territories"] == 11
     assert fit.accounting_["unknown_region"] == 5
     assert fit.age_controls_ == ["age_share_under_20", "age_share_60_plus"]
@@ -153,20 +195,60 @@ def test_region_supply_analysis_recovers_the_slope(files: dict[str, Path]) -> No
 
 def test_cli_opendamir_commands(files: dict[str, Path], tmp_path: Path) -> None:
     runner = CliRunner()
-    res = runner.invoke(app, [
-        "analyse", "opendamir-indicators", str(files["lake"]), "--table", str(files["lines"]),
-        "--population", str(files["population"]), "--out", str(tmp_path / "ind")])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "analyse",
+            "opendamir-indicators",
+            str(files["lake"]),
+            "--table",
+            str(files["lines"]),
+            "--population",
+            str(files["population"]),
+            "--out",
+            str(tmp_path / "ind"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     released = pq.read_table(tmp_path / "ind" / "opendamir_indicators.parquet")
     assert {"indicator", "period", "territory", "persons", "std_rate"} <= set(released.column_names)
     assert "2020-04" in released.column("period").to_pylist()
-    res = runner.invoke(app, [
-        "analyse", "supply-demand", str(files["lake"]), "--source", "opendamir", "--year",
-        "2019", "--table", str(files["lines"]), "--population", str(files["population"]),
-        "--practitioners", str(files["practitioners"]), "--out", str(tmp_path / "sd")])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "analyse",
+            "supply-demand",
+            str(files["lake"]),
+            "--source",
+            "opendamir",
+            "--year",
+            "2019",
+            "--table",
+            str(files["lines"]),
+            "--population",
+            str(files["population"]),
+            "--practitioners",
+            str(files["practitioners"]),
+            "--out",
+            str(tmp_path / "sd"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "sd" / "figures" / "map.png").is_file()
-    res = runner.invoke(app, [
-        "analyse", "supply-demand", str(files["lake"]), "--source", "opendamir", "--year",
-        "2019", "--table", str(files["lines"]), "--out", str(tmp_path / "sd2")])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "analyse",
+            "supply-demand",
+            str(files["lake"]),
+            "--source",
+            "opendamir",
+            "--year",
+            "2019",
+            "--table",
+            str(files["lines"]),
+            "--out",
+            str(tmp_path / "sd2"),
+        ],
+    )
     assert res.exit_code != 0 and "population file" in res.output

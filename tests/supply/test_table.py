@@ -46,10 +46,19 @@ def empty_lake(tmp_path: Path) -> Path:
 
 
 def test_reads_both_separators_and_decimal_commas(tmp_path: Path) -> None:
-    a = read_territory_table(_csv(tmp_path, "territory;consultations;population;practitioners\n"
-                                  "01;4000,5;1000;1,5\n2A;10;20;0\n"))  # fmt: skip
-    b = read_territory_table(_csv(tmp_path, "territory,consultations,population,practitioners\n"
-                                  "01,4000.5,1000,1.5\n2A,10,20,0\n", "b.csv"))  # fmt: skip
+    a = read_territory_table(
+        _csv(
+            tmp_path,
+            "territory;consultations;population;practitioners\n01;4000,5;1000;1,5\n2A;10;20;0\n",
+        )
+    )
+    b = read_territory_table(
+        _csv(
+            tmp_path,
+            "territory,consultations,population,practitioners\n01,4000.5,1000,1.5\n2A,10,20,0\n",
+            "b.csv",
+        )
+    )
     assert a.equals(b)
     assert a.column("territory").to_pylist() == ["01", "2A"]
     assert a.column("consultations_per_affiliate").to_pylist() == [4.0005, 0.5]
@@ -126,17 +135,31 @@ def test_cli_table_and_its_errors(tmp_path: Path, empty_lake: Path) -> None:
     path = _csv(tmp_path, _territories(n=20))
     res = runner.invoke(
         app,
-        ["analyse", "supply-demand", str(empty_lake), "--table", str(path), "--out",
-         str(tmp_path / "o")],
-    )  # fmt: skip
+        [
+            "analyse",
+            "supply-demand",
+            str(empty_lake),
+            "--table",
+            str(path),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "density_age_controls" in res.output
     bad = _csv(tmp_path, "territory;population\n01;3\n", "bad.csv")
     res = runner.invoke(
         app,
-        ["analyse", "supply-demand", str(empty_lake), "--table", str(bad), "--out",
-         str(tmp_path / "o2")],
-    )  # fmt: skip
+        [
+            "analyse",
+            "supply-demand",
+            str(empty_lake),
+            "--table",
+            str(bad),
+            "--out",
+            str(tmp_path / "o2"),
+        ],
+    )
     assert res.exit_code != 0
     assert "error:" in res.output and "missing column(s)" in res.output
     assert "Traceback" not in res.output
