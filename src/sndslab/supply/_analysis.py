@@ -32,7 +32,7 @@ from sndslab.indicators import data_years
 from sndslab.lake import relation
 from sndslab.release import DEFAULT_THRESHOLD
 from sndslab.supply._ols import OLSFit, ols
-from sndslab.supply._population import read_population
+from sndslab.supply._population import population_from_lake, read_population
 from sndslab.supply._sources import (
     DEFAULT_DAMIR_NATURES,
     DEFAULT_LAKE_NATURES,
@@ -115,18 +115,22 @@ class SupplyDemand(Analysis):
             if self.population is None:
                 raise InvalidArgumentError(
                     "the Open DAMIR analysis needs a population file by région (--population; "
-                    "`sndslab analyse population LAKE` derives one from a synthetic lake)"
+                    "or 'lake' to derive it from a synthetic lake's beneficiaries)"
                 )
             if self.year is None:
                 raise InvalidArgumentError("the Open DAMIR analysis needs a care year (--year)")
-            pop = read_population(self.population)
-            natures = tuple(int(n) for n in (self.natures or DEFAULT_DAMIR_NATURES))
+            pop = (
+                population_from_lake(lake, [int(self.year)])
+                if str(self.population) == "lake"
+                else read_population(self.population)
+            )
+            codes = tuple(int(n) for n in (self.natures or DEFAULT_DAMIR_NATURES))
             t, acc = territories_from_opendamir(
                 lake,
                 int(self.year),
                 pop,
                 table=self.table or OPENDAMIR_TABLE,
-                natures=natures,
+                natures=codes,
                 practitioners=self.practitioners,
             )
             return t, {"year": float(self.year), **acc}

@@ -342,7 +342,7 @@ class OpenDamirIndicators(Analysis):
         out = {
             "indicator": [spec.name] * std.num_rows,
             "year": std.column("year"),
-            "month": pa.array(np.where(month == 0, None, month).tolist(), pa.int64()),
+            "month": pa.array([None if m == 0 else int(m) for m in month.tolist()], pa.int64()),
             "geo_level": [
                 "france" if t == "FR" else "region" for t in std.column("territory").to_pylist()
             ],

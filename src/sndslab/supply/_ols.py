@@ -10,7 +10,7 @@ statsmodels' ``OLS`` / ``WLS`` to 1e-8 (tests/supply/test_ols.py).
 >>> import numpy as np
 >>> x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
 >>> fit = ols(np.array([2.1, 3.9, 6.2, 7.8, 10.1]), {"density": x})
->>> [round(v, 3) for v in fit.coef]
+>>> [round(float(v), 3) for v in fit.coef]
 [0.05, 1.99]
 >>> fit.names
 ('intercept', 'density')
