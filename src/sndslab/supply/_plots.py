@@ -133,6 +133,8 @@ def draw_map(territories: pa.Table, level: str, path: Path, title: str) -> int:
             strict=True,
         )
     }
+    if level == "region" and "93" in values:
+        values.setdefault("94", values["93"])  # Open DAMIR's 93 is PACA and Corse
     geo = _geojson(level)
     patches, colours, grey = [], [], []
     for feat in geo["features"]:

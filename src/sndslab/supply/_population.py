@@ -46,6 +46,7 @@ __all__ = [
     "PopulationFile",
     "PopulationRow",
     "damir_region",
+    "damir_region_code",
     "population_from_lake",
     "read_population",
 ]
@@ -55,6 +56,9 @@ __all__ = [
 OPENDAMIR_AGE_BANDS: tuple[int, ...] = (0, 20, 30, 40, 50, 60, 70, 80)
 #: BEN_RES_REG code of the overseas régions in Open DAMIR (INSEE régions 01 to 06).
 OVERSEAS_REGION = "5"
+#: BEN_RES_REG code of Provence-Alpes-Côte d'Azur *and Corse* (INSEE 93 and 94): the Open
+#: DAMIR code list has no separate Corse.
+PACA_CORSE_REGION = "93"
 
 
 class PopulationError(SndslabError):
@@ -171,11 +175,24 @@ def read_population(path: str | Path) -> PopulationFile:
 
 
 def damir_region(expr: str) -> str:
-    """SQL: an INSEE région code as an Open DAMIR ``BEN_RES_REG`` code (overseas → ``5``)."""
+    """SQL: an INSEE région code as an Open DAMIR ``BEN_RES_REG`` code (overseas → ``5``,
+    Corse → ``93`` with PACA, as in the lexicon's code list)."""
     return (
         f"CASE WHEN CAST({expr} AS VARCHAR) IN ('01', '02', '03', '04', '06', '1', '2', '3', "
-        f"'4', '6') THEN '{OVERSEAS_REGION}' ELSE CAST({expr} AS VARCHAR) END"
+        f"'4', '6') THEN '{OVERSEAS_REGION}' WHEN CAST({expr} AS VARCHAR) = '94' "
+        f"THEN '{PACA_CORSE_REGION}' ELSE CAST({expr} AS VARCHAR) END"
     )
+
+
+def damir_region_code(insee: str) -> str:
+    """:func:`damir_region` for one code.
+
+    >>> [damir_region_code(c) for c in ("01", "06", "94", "84")]
+    ['5', '5', '93', '84']
+    """
+    if insee in ("01", "02", "03", "04", "06"):
+        return OVERSEAS_REGION
+    return PACA_CORSE_REGION if insee == "94" else insee
 
 
 def population_from_lake(

@@ -32,7 +32,7 @@ from sndslab.errors import InvalidArgumentError
 from sndslab.indicators._compute import run_catalogue
 from sndslab.indicators._spec import Criterion, EventsNumerator, IndicatorSpec, load_indicators
 from sndslab.indicators._sql import OUTPUT_COLUMNS
-from sndslab.supply._population import PopulationError, PopulationFile
+from sndslab.supply._population import PopulationError, PopulationFile, damir_region_code
 from sndslab.supply._territory import (
     AGE_SHARE_PREFIX,
     TerritoryTableError,
@@ -130,7 +130,7 @@ def practitioners_from_lake(lake: Any, year: int, level: str = "departement") ->
     if level == "region":
         out: dict[str, float] = {}
         for g, (n, _) in rows.items():
-            key = "5" if g in ("01", "02", "03", "04", "06") else g
+            key = damir_region_code(g)
             out[key] = out.get(key, 0.0) + n
         return out
     return {g: n for g, (n, _) in rows.items()}
