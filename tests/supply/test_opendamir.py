@@ -16,8 +16,13 @@ from typer.testing import CliRunner
 import sndslab
 from sndslab.cli import app
 from sndslab.indicators.stats import direct_standardise
-from sndslab.supply import OPENDAMIR_AGE_BANDS, PopulationError, SupplyDemand
-from sndslab.supply._damir_indicators import OpenDamirIndicators, damir_standard
+from sndslab.supply import (
+    OPENDAMIR_AGE_BANDS,
+    OpenDamirIndicators,
+    PopulationError,
+    SupplyDemand,
+    damir_standard,
+)
 
 DENSITY = {
     r: 80.0 + 15 * i

@@ -12,8 +12,12 @@ from typer.testing import CliRunner
 
 import sndslab
 from sndslab.cli import app
-from sndslab.supply import SupplyDemand, TerritoryTableError, read_territory_table
-from sndslab.supply._release import release_supply_demand
+from sndslab.supply import (
+    SupplyDemand,
+    TerritoryTableError,
+    read_territory_table,
+    release_supply_demand,
+)
 
 HEADER = "territory;consultations;population;practitioners;age_share_65_plus;unemployment"
 
