@@ -33,7 +33,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sndslab.errors import SndslabError
 from sndslab.indicators._spec import Denominator, TimeSpec
@@ -91,6 +98,19 @@ class PopulationFile(_Model):
     territory_level: Literal["region", "departement"]
     rows: tuple[PopulationRow, ...] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _unique(self) -> PopulationFile:
+        seen: dict[tuple[str, int, int, int], int] = {}
+        for i, r in enumerate(self.rows):
+            key = (r.territory, r.year, r.age_band, r.sex)
+            if key in seen:
+                raise ValueError(
+                    f"row {i + 1} repeats row {seen[key] + 1} (territory {r.territory}, year "
+                    f"{r.year}, age band {r.age_band}, sex {r.sex})"
+                )
+            seen[key] = i
+        return self
+
     def to_arrow(self) -> pa.Table:
         return pa.table(
             {
@@ -109,7 +129,7 @@ class PopulationFile(_Model):
             "territory;year;age_band;sex;population",
         ]
         lines += [
-            f"{r.territory};{r.year};{r.age_band};{r.sex};{r.population:g}" for r in self.rows
+            f"{r.territory};{r.year};{r.age_band};{r.sex};{r.population:.17g}" for r in self.rows
         ]
         return "\n".join(lines) + "\n"
 
