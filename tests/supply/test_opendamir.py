@@ -257,3 +257,18 @@ def test_cli_opendamir_commands(files: dict[str, Path], tmp_path: Path) -> None:
         ],
     )
     assert res.exit_code != 0 and "population file" in res.output
+
+
+def test_a_month_without_acts_counts_zero(files: dict[str, Path], tmp_path: Path) -> None:
+    t = _lines(files)
+    gap = t.filter(pc.invert(pc.and_(pc.equal(t["SOI_ANN"], 2019), pc.equal(t["SOI_MOI"], 5))))
+    pq.write_table(gap, tmp_path / "gap.parquet")
+    with sndslab.open_lake(files["lake"]) as lake:
+        fit = OpenDamirIndicators(
+            only=["gp_consultations_monthly"],
+            population=files["population"],
+            table=tmp_path / "gap.parquet",
+        ).fit(lake)
+    may = [r for r in fit.table_.to_pylist() if r["year"] == 2019 and r["month"] == 5]
+    assert len(may) == 12  # 11 régions and France
+    assert all(r["numerator"] == 0 and r["rate"] == 0 for r in may)

@@ -290,14 +290,22 @@ class OpenDamirIndicators(Analysis):
         try:
             con.register("c", kept)
             con.register("p", pop)
+            # every month of every year of the data (a month without acts counts zero)
+            months = (
+                "SELECT CAST(unnest(range(1, 13)) AS BIGINT) AS month"
+                if spec.time == "month"
+                else "SELECT CAST(0 AS BIGINT) AS month"
+            )
             long = con.sql(
-                """WITH acts AS (SELECT year, month, territory, age_band, sum(value) AS value
+                f"""WITH acts AS (SELECT year, month, territory, age_band, sum(value) AS value
                                  FROM c GROUP BY ALL),
                      persons AS (SELECT year, territory, age_band, sum(population) AS population
                                  FROM p GROUP BY ALL),
+                     months AS ({months}),
                      grid AS (SELECT q.year, q.month, persons.territory, persons.age_band,
                                      persons.population
-                              FROM (SELECT DISTINCT year, month FROM acts) q
+                              FROM (SELECT y.year, m.month FROM (SELECT DISTINCT year FROM c) y
+                                    CROSS JOIN months m) q
                               JOIN persons ON persons.year = q.year)
                 SELECT g.year, g.month, coalesce(g.territory, 'FR') AS territory, g.age_band,
                        sum(coalesce(a.value, 0)) AS value, sum(g.population) AS population
