@@ -127,10 +127,14 @@ def test_release_and_figures_come_from_the_released_table(tmp_path: Path, empty_
     assert done.points == 30  # the suppressed territory is not drawn
     for fig in done.figures.values():
         assert fig.is_file() and fig.stat().st_size > 10_000
-    coef = pq.read_table(out / "supply_demand_coefficients.parquet")
-    assert set(coef.column("status").to_pylist()) == {"published"} | (
-        {"suppressed"} if None in coef.column("estimate").to_pylist() else set()
+    coef = pq.read_table(out / "supply_demand_coefficients.parquet").to_pylist()
+    # one row per fitted term, all published, none invented by the gate
+    assert len(coef) == sum(len(f.names) for f in fit.fits_.values())
+    assert {r["status"] for r in coef} == {"published"}
+    slope = next(
+        r for r in coef if r["coefficient"] == "density_age_controls:practitioners_per_100"
     )
+    assert slope["estimate"] == pytest.approx(0.5, abs=1e-6)
     assert (out / "audit.json").is_file() and (out / "README.md").is_file()
 
 

@@ -261,12 +261,20 @@ class SupplyDemand(Analysis):
         )
 
     def to_release(self) -> ReleaseCandidate:
-        """The coefficients (one cell per model × term, counted on the persons of the
-        model's territories); the territory table is :meth:`territory_candidate`."""
+        """The coefficients, one cell per ``coefficient`` (``model:term``: a single dimension,
+        so that the gate adds no cell for a term a model does not have), counted on the persons
+        of the model's territories; the territory table is :meth:`territory_candidate`."""
         s = self.summary()
+        key = [
+            f"{m}:{t}"
+            for m, t in zip(
+                s.column("model").to_pylist(), s.column("term").to_pylist(), strict=True
+            )
+        ]
+        s = s.drop_columns(["model", "term"]).add_column(0, "coefficient", pa.array(key))
         return ReleaseCandidate(
             table=s,
-            dimensions=("model", "term"),
+            dimensions=("coefficient",),
             count_column="persons",
             measures=("estimate", "se", "lower", "upper", "p_value", "territories", "r2"),
             title="OLS of GP consultations per affiliate on GP density per 100,000 / 100",

@@ -85,12 +85,9 @@ def draw_scatter(territories: pa.Table, coefficients: pa.Table, path: Path, titl
         ax.annotate(lab, (xi, yi), fontsize=6, xytext=(2, 2), textcoords="offset points")
     c = _published(coefficients)
     coef = {
-        (m, term): est
-        for m, term, est in zip(
-            c.column("model").to_pylist(),
-            c.column("term").to_pylist(),
-            c.column("estimate").to_pylist(),
-            strict=True,
+        tuple(key.split(":", 1)): est
+        for key, est in zip(
+            c.column("coefficient").to_pylist(), c.column("estimate").to_pylist(), strict=True
         )
     }
     if x.size:
