@@ -272,3 +272,9 @@ def test_a_month_without_acts_counts_zero(files: dict[str, Path], tmp_path: Path
     may = [r for r in fit.table_.to_pylist() if r["year"] == 2019 and r["month"] == 5]
     assert len(may) == 12  # 11 régions and France
     assert all(r["numerator"] == 0 and r["rate"] == 0 for r in may)
+
+
+def test_a_lake_without_open_damir_is_refused(files: dict[str, Path]) -> None:
+    refused = pytest.raises(sndslab.errors.InvalidArgumentError, match="ingest Open DAMIR files")
+    with sndslab.open_lake(files["lake"]) as lake, refused:
+        OpenDamirIndicators(population=files["population"]).fit(lake)

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sndslab.errors import InvalidArgumentError
+from sndslab.errors import InvalidArgumentError, SndslabError
 from sndslab.indicators._compute import run_catalogue
 from sndslab.indicators._spec import Criterion, EventsNumerator, IndicatorSpec, load_indicators
 from sndslab.indicators._sql import OUTPUT_COLUMNS
@@ -234,6 +234,15 @@ def opendamir_relation(lake: Any, table: str | Path) -> str:
         arrow = pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
         lake.con.register_arrow("_supply_opendamir", arrow)
         return "_supply_opendamir"
+    try:
+        present = lake.has(str(table))
+    except SndslabError:
+        present = False
+    if not present:
+        raise InvalidArgumentError(
+            f"the lake has no table {table}: ingest Open DAMIR files first (`sndslab ingest "
+            "FOLDER --lake LAKE`), or pass a Parquet folder in the public layout (--table)"
+        )
     return str(table)
 
 
