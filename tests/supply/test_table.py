@@ -171,3 +171,9 @@ def test_cli_table_and_its_errors(tmp_path: Path, empty_lake: Path) -> None:
     assert res.exit_code != 0
     assert "error:" in res.output and "missing column(s)" in res.output
     assert "Traceback" not in res.output
+    # never into the lake, even with --overwrite
+    args = ["analyse", "supply-demand", str(empty_lake), "--table", str(path)]
+    res = runner.invoke(app, [*args, "--out", str(empty_lake), "--overwrite"])
+    assert res.exit_code == 2 and "choose another output" in res.output
+    res = runner.invoke(app, [*args, "--out", str(empty_lake / "inside")])
+    assert res.exit_code == 2 and not (empty_lake / "inside").exists()
