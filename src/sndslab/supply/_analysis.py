@@ -109,8 +109,11 @@ class SupplyDemand(Analysis):
                 )
             year = self._year(lake)
             natures = tuple(str(n) for n in (self.natures or DEFAULT_LAKE_NATURES))
-            t = territories_from_lake(lake, year, natures=natures, practitioners=self.practitioners)
-            return t, {"year": float(year)}
+            acc: dict[str, float] = {"year": float(year)}
+            t = territories_from_lake(
+                lake, year, natures=natures, practitioners=self.practitioners, accounting=acc
+            )
+            return t, acc
         if self.source == "opendamir":
             if self.population is None:
                 raise InvalidArgumentError(

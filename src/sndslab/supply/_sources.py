@@ -85,7 +85,11 @@ def _consultation_spec(natures: Sequence[str]) -> IndicatorSpec:
     return spec.model_copy(update={"numerator": num})
 
 
-def _catalogue(lake: Any, specs: list[IndicatorSpec], year: int) -> pa.Table:
+def _catalogue(
+    lake: Any, specs: list[IndicatorSpec], year: int, accounting: dict[str, float] | None = None
+) -> pa.Table:
+    """The rows of ``specs`` for ``year`` (all sexes); ``accounting`` receives the persons left
+    out of the population (by rule) and the numerator rows outside the denominator."""
     run, results, _, window = run_catalogue(lake.con, lake.paths, specs, [year])
     try:
         parts = [r for _, r, _ in results if r is not None]
@@ -95,6 +99,14 @@ def _catalogue(lake: Any, specs: list[IndicatorSpec], year: int) -> pa.Table:
                 f"year {year} cannot be computed on this lake (data years {window[0]}–"
                 f"{window[1]}): {skipped}"
             )
+        if accounting is not None:
+            rules = ("excluded", "no_birth_date", "no_sex", "no_residence", "fictitious_nir")
+            for key, value in run.population.items():
+                rule = key.rsplit(".", 1)[-1]  # "events.patients.no_sex"; bare key: kept
+                if rule in rules:
+                    accounting[f"persons_excluded.{rule}"] = float(value)
+            for spec, _, rec in results:
+                accounting[f"{spec.name}.outside_denominator"] = float(rec.outside_denominator)
         cols = ", ".join(n for n, _ in OUTPUT_COLUMNS)
         union = " UNION ALL ".join(f"SELECT {cols} FROM {r}" for r in parts)
         return lake.con.sql(
@@ -176,10 +188,13 @@ def territories_from_lake(
     *,
     natures: Sequence[str] = DEFAULT_LAKE_NATURES,
     practitioners: str | Path = "lake",
+    accounting: dict[str, float] | None = None,
 ) -> pa.Table:
     """Département territory table of ``year`` (see the module docstring), with the
-    age-structure controls ``age_share_under_15`` and ``age_share_65_plus``."""
-    table = _catalogue(lake, [_consultation_spec(natures)], year)
+    age-structure controls ``age_share_under_15`` and ``age_share_65_plus``; ``accounting``
+    receives the persons left out by the indicator machinery's rules and the consultations
+    outside the denominator (no residence, fictitious NIR…)."""
+    table = _catalogue(lake, [_consultation_spec(natures)], year, accounting)
     cons = _rows(
         table, indicator="supply_gp_consultations", geo_level="departement", age_level="all"
     )
