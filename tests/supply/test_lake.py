@@ -27,14 +27,8 @@ def test_territory_table_counts_what_the_lake_holds(
     assert fitted.accounting_["year"] == 2020  # the last data year by default
     acc = fitted.accounting_
     excluded = acc["persons_excluded.excluded"]
-    assert (
-        0
-        < excluded
-        <= sum(
-            acc[f"persons_excluded.{r}"]
-            for r in ("no_birth_date", "no_sex", "no_residence", "fictitious_nir")
-        )
-    )
+    rules = ("no_birth_date", "no_sex", "no_residence", "fictitious_nir")
+    assert 0 <= excluded <= sum(acc[f"persons_excluded.{r}"] for r in rules)
     assert acc["supply_gp_consultations.outside_denominator"] >= 0
     t = fitted.territories_.to_pylist()
     assert all(len(r["territory"]) == 3 for r in t)  # SNDS département codes
