@@ -218,6 +218,9 @@ def test_cli_opendamir_commands(files: dict[str, Path], tmp_path: Path) -> None:
     released = pq.read_table(tmp_path / "ind" / "opendamir_indicators.parquet")
     assert {"indicator", "period", "territory", "persons", "std_rate"} <= set(released.column_names)
     assert "2020-04" in released.column("period").to_pylist()
+    assert "FR" in released.column("territory").to_pylist()
+    audit = (tmp_path / "ind" / "audit.json").read_text()
+    assert '"relations": 0' not in audit.split('"opendamir_indicators_its"')[0]
     res = runner.invoke(
         app,
         [

@@ -99,7 +99,7 @@ def run_opendamir_indicators(
         analysis.fit(opened)
     cand = analysis.to_release()
     spec = TableSpec.from_candidate(
-        cand, name="opendamir_indicators", kinds={"numerator": "events"}
+        cand, name="opendamir_indicators", totals={"territory": "FR"}, kinds={"numerator": "events"}
     )
     its = analysis.its_summary()
     fr = analysis.table_.filter(

@@ -428,10 +428,12 @@ class OpenDamirIndicators(Analysis):
 
     def to_release(self) -> ReleaseCandidate:
         """The indicator table, counted on the population of each cell (Open DAMIR lines carry
-        no person count: the cell describes its population)."""
+        no person count: the cell describes its population). ``territory`` ``FR`` is the
+        margin of the régions (release it with that total, so that the gate protects the
+        relation France = sum of the régions)."""
         self._check_fitted()
-        t = self.table_
-        dims = ("indicator", "period", "geo_level", "territory")
+        t = self.table_.drop_columns(["geo_level"])
+        dims = ("indicator", "period", "territory")
         persons = np.round(np.asarray(t.column("population").to_numpy(), np.float64))
         period = [
             str(y) if m is None else f"{y:04d}-{m:02d}"
