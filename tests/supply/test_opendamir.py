@@ -260,6 +260,25 @@ def test_cli_opendamir_commands(files: dict[str, Path], tmp_path: Path) -> None:
         ],
     )
     assert res.exit_code != 0 and "population file" in res.output
+    res = runner.invoke(
+        app,
+        [
+            "analyse",
+            "supply-demand",
+            str(files["lake"]),
+            "--source",
+            "opendamir",
+            "--year",
+            "2019",
+            "--table",
+            str(files["lines"]),
+            "--population",
+            str(files["population"]),
+            "--out",
+            str(tmp_path / "sd3"),
+        ],
+    )
+    assert res.exit_code != 0 and "Open DAMIR has no practitioner count" in res.output
 
 
 def test_a_month_without_acts_counts_zero(files: dict[str, Path], tmp_path: Path) -> None:

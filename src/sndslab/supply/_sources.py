@@ -314,6 +314,12 @@ def territories_from_opendamir(
     geo = sorted(cons)
     pop = {g: sum(by_terr[g].values()) for g in geo}
     if str(practitioners) == "lake":
+        if not lake.has("events.events"):
+            raise InvalidArgumentError(
+                "Open DAMIR has no practitioner count: pass a practitioner file by région "
+                "(--practitioners FILE.csv: territory;practitioners, e.g. DREES / RPPS GPs); "
+                "'lake' needs a lake with DA_PRA_R and its events layer"
+            )
         prac_all = practitioners_from_lake(lake, year, level="region")
         prac = {g: prac_all.get(g, 0.0) for g in geo}
     else:
