@@ -208,6 +208,12 @@ export_app = typer.Typer(
 app.add_typer(export_app, name="export")
 lake_app = typer.Typer(help="Inspect a lake.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(lake_app, name="lake")
+analyse_app = typer.Typer(
+    help="Territorial analyses released through the gate (supply vs consumption, Open DAMIR).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(analyse_app, name="analyse")
 
 
 def _version(value: bool) -> None:
@@ -1539,6 +1545,79 @@ def registry_show(
     for c in spec.columns:
         table.add_row(c.name, c.type, str(getattr(c, "description", "") or ""))
     out.print(table)
+
+
+# -- analyse: supply vs consumption, Open DAMIR indicators (body in sndslab.supply) ------------
+@analyse_app.command("supply-demand")
+def analyse_supply_demand(
+    lake: Annotated[Path, typer.Argument(help="Lake directory (its release log is updated).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Released folder (created).")],
+    source: Annotated[
+        str, typer.Option("--source", help="lake (départements), opendamir (régions) or table.")
+    ] = "lake",
+    table: Annotated[
+        str | None,
+        typer.Option("--table", help="Territory CSV (source table) or Open DAMIR Parquet folder."),
+    ] = None,
+    year: Annotated[int | None, typer.Option("--year", help="Care year.")] = None,
+    population: Annotated[
+        str | None, typer.Option("--population", help="Population file by région, or 'lake'.")
+    ] = None,
+    practitioners: Annotated[
+        str, typer.Option("--practitioners", help="'lake' (DA_PRA_R) or a CSV by territory.")
+    ] = "lake",
+    control: Annotated[
+        list[str] | None, typer.Option("--control", help="A control column (repeatable).")
+    ] = None,
+    controls_file: Annotated[
+        Path | None, typer.Option("--controls-file", help="CSV of controls by territory.")
+    ] = None,
+    threshold: Annotated[int, typer.Option("--threshold", help="Gate threshold (>= 11).")] = 11,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+) -> None:
+    """GP consultations per affiliate against GP density by territory (OLS, with and without
+    age-structure and further controls; CIs), released through the gate with a scatter plot and
+    a map drawn from the released table. See docs/supply-demand.md."""
+    from sndslab.supply._commands import run_supply_demand
+
+    _print_summary(
+        run_supply_demand(
+            lake, out_dir, source=source, table=table, year=year, population=population,
+            practitioners=practitioners, controls=control, control_file=controls_file,
+            threshold=threshold, overwrite=overwrite,
+        )
+    )  # fmt: skip
+
+
+@analyse_app.command("opendamir-indicators")
+def analyse_opendamir_indicators(
+    lake: Annotated[Path, typer.Argument(help="Lake with opendamir/ (its release log too).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Released folder (created).")],
+    population: Annotated[
+        str, typer.Option("--population", help="Population file by région, or 'lake'.")
+    ] = "lake",
+    table: Annotated[
+        str | None, typer.Option("--table", help="Open DAMIR Parquet folder (default: lake).")
+    ] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="An indicator.")] = None,
+    years: Annotated[str | None, typer.Option("--years", help="Care years YYYY[-YYYY].")] = None,
+    threshold: Annotated[int, typer.Option("--threshold", help="Gate threshold (>= 11).")] = 11,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+) -> None:
+    """Open DAMIR consumption per capita by région and period (crude and age-standardised,
+    population protégée as denominator), monthly series and ITS, through the gate."""
+    from sndslab.supply._commands import run_opendamir_indicators
+
+    chosen = None
+    if years is not None:
+        first, last = parse_years(years)
+        chosen = list(range(first, last + 1))
+    _print_summary(
+        run_opendamir_indicators(
+            lake, out_dir, population=population, table=table, only=only, years=chosen,
+            threshold=threshold, overwrite=overwrite,
+        )
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
