@@ -906,8 +906,9 @@ def _pathways(
 
 def _print_pathways(result: Any) -> None:
     table = Table(title=f"marts.pathways (generation {result.generation})", title_justify="left")
-    for col in ("pathway", "years", "index events", "excluded", "cohort", "merged branches"):
-        table.add_column(col, justify="left" if col in ("pathway", "years") else "right")
+    table.add_column("pathway", justify="left", no_wrap=True)
+    for col in ("years", "index events", "excluded", "cohort", "merged branches"):
+        table.add_column(col, justify="left" if col == "years" else "right")
     for r in result.runs:
         years = f"{r.years[0]}-{r.years[-1]}" if r.years else "-"
         table.add_row(r.name, years, f"{r.index_events:,}", f"{sum(r.excluded.values()):,}",

@@ -256,7 +256,22 @@ def sankey_figure(
             },
         )
     )
-    fig.update_layout(title=_title(spec, pathway, region, departement, period, lang))
+    return _finish(fig, nodes, _title(spec, pathway, region, departement, period, lang), lang)
+
+
+def _finish(fig: Any, nodes: list[TreeNode], title: str, lang: Lang) -> Any:
+    """Title; when the cohort itself is suppressed, say so (never draw it as 0)."""
+    fig.update_layout(title=title)
+    if not nodes:
+        fig.add_annotation(
+            text=f"{SECRET_LABEL[lang]}: "
+            + {"fr": "effectif inférieur au seuil", "en": "count below the threshold"}[lang],
+            showarrow=False,
+            x=0.5,
+            y=0.5,
+            xref="paper",
+            yref="paper",
+        )
     return fig
 
 
@@ -285,5 +300,4 @@ def sunburst_figure(
             branchvalues="total",
         )
     )
-    fig.update_layout(title=_title(spec, pathway, region, departement, period, lang))
-    return fig
+    return _finish(fig, nodes, _title(spec, pathway, region, departement, period, lang), lang)
