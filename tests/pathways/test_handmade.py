@@ -105,9 +105,7 @@ def test_sequences_by_hand(tiny: Path) -> None:
     leaves = _rows(tiny, "marts.pathways", "geo_level = 'france' AND depth = 3")
     assert {r["path"]: r["persons"] for r in leaves} == dict.fromkeys(SEQUENCES, 1)
     for path, (region, dpt) in SEQUENCES.items():
-        cell = _rows(
-            tiny, "marts.pathways", f"geo_level = 'departement' AND path = '{path}'"
-        )
+        cell = _rows(tiny, "marts.pathways", f"geo_level = 'departement' AND path = '{path}'")
         assert [(c["region"], c["geo_code"], c["persons"]) for c in cell] == [(region, dpt, 1)]
     # the tree adds up: each depth of France is the cohort, each région its départements
     tree = _rows(tiny, "marts.pathways", "geo_level = 'france'")
@@ -142,12 +140,18 @@ def test_small_branches_merged_into_other_and_counted(tiny: Path) -> None:
     assert (run.merged_branches, run.merged_person_windows) == (15, 15)
     tree = _rows(tiny, "marts.pathways", "geo_level = 'france'")
     assert {r["path"]: r["persons"] for r in tree} == {
-        "ALL": 5, OTHER: 5, f"{OTHER} > {OTHER}": 5, f"{OTHER} > {OTHER} > {OTHER}": 5
+        "ALL": 5,
+        OTHER: 5,
+        f"{OTHER} > {OTHER}": 5,
+        f"{OTHER} > {OTHER} > {OTHER}": 5,
     }
     # a merge threshold of 1 merges nothing
-    assert compute_pathways(tiny, only=["hip_fracture_65"], min_persons=1).run(
-        "hip_fracture_65"
-    ).merged_branches == 0
+    assert (
+        compute_pathways(tiny, only=["hip_fracture_65"], min_persons=1)
+        .run("hip_fracture_65")
+        .merged_branches
+        == 0
+    )
 
 
 def test_partial_merge_keeps_large_branches(tmp_path: Path) -> None:

@@ -29,7 +29,9 @@ CODES = {
 }
 
 #: days after the discharge, window boundaries (and their neighbours) drawn often
-BOUNDARIES = sorted({d + e for w in SPEC.windows for d in (w.from_day, w.to_day) for e in (-1, 0, 1)})
+BOUNDARIES = sorted(
+    {d + e for w in SPEC.windows for d in (w.from_day, w.to_day) for e in (-1, 0, 1)}
+)
 day = st.one_of(st.sampled_from(BOUNDARIES), st.integers(-10, 420))
 event = st.tuples(
     st.sampled_from(sorted(CODES)),
@@ -113,7 +115,8 @@ def test_states_match_the_rules(people: list) -> None:
     con.register("ev", pa.table(ev))
     con.execute(f"CREATE TABLE coh AS {cohort_sql('ev', 'pat', SPEC, [2019, 2020], DATA)}")
     con.execute(f"CREATE TABLE sta AS {states_sql('ev', 'coh', SPEC, DATA[1])}")
-    got = {r[0]: list(r[1:]) for r in con.execute("SELECT person_id, s1, s2, s3 FROM sta").fetchall()}
+    rows = con.execute("SELECT person_id, s1, s2, s3 FROM sta").fetchall()
+    got = {r[0]: list(r[1:]) for r in rows}
     assert got == want
     # the merge relabels only, and only branches under the threshold
     merged = con.execute(
