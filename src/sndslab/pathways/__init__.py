@@ -29,6 +29,7 @@ from sndslab.pathways._figures import (
     sunburst_figure,
     transition_columns,
 )
+from sndslab.pathways._outcomes import OUTCOMES, cohort_outcomes
 from sndslab.pathways._release import (
     GATE_NAME,
     PathwayReleaseError,
@@ -48,6 +49,7 @@ from sndslab.pathways._spec import (
 __all__ = [  # noqa: RUF022
     "GATE_NAME",
     "OTHER",
+    "OUTCOMES",
     "PathwayAccountingError",
     "PathwayReleaseError",
     "PathwayRun",
@@ -56,6 +58,7 @@ __all__ = [  # noqa: RUF022
     "PathwaysResult",
     "SECRET_LABEL",
     "TreeNode",
+    "cohort_outcomes",
     "computable_years",
     "compute_pathways",
     "lake_has_pathways",
