@@ -11,7 +11,9 @@ import pytest
 import sndslab
 from sndslab.pathways import (
     OTHER,
+    OUTCOMES,
     PathwaySpecError,
+    cohort_outcomes,
     compute_pathways,
     load_pathways,
     pathway_tables,
@@ -214,3 +216,20 @@ def test_custom_spec_file_and_errors(tiny: Path, tmp_path: Path) -> None:
         "from_day: 31", "from_day: 20"), "utf-8")  # fmt: skip
     with pytest.raises(PathwaySpecError, match="starts on or before"):
         load_pathways(paths=[bad])
+
+
+def test_cohort_outcomes_by_hand(tiny: Path) -> None:
+    out = cohort_outcomes(tiny, load_pathways(["hip_fracture_65"])[0])
+    # H1 to SSR on the discharge day; H2 readmitted on day 15 and dead on day 61 after the
+    # admission (H10's second stay is on day 198: not a 30-day readmission)
+    assert out["cohort"] == 5 and out["years"] == [2019]
+    assert {k: out[k] for k in OUTCOMES} == {
+        "transfer_to_ssr": 0.2,
+        "ssr_within_30d": 0.2,
+        "readmission_30d": 0.2,
+        "death_in_stay": 0.0,
+        "mortality_30d": 0.0,
+        "mortality_1y": 0.2,
+    }
+    assert out["by_sex"]["men"]["cohort"] == 2 and out["by_sex"]["women"]["cohort"] == 3
+    assert out["by_sex"]["men"]["mortality_1y"] == 0.5

@@ -37,7 +37,8 @@ OUTCOMES = (
 
 
 def cohort_outcomes(lake: str | Path, spec: PathwaySpec) -> dict[str, Any]:
-    """``{"cohort": n, "years": [...], <outcome>: share, ...}`` over every computable year."""
+    """``{"cohort": n, "years": [...], <outcome>: share, ..., "by_sex": {"men": {...},
+    "women": {...}}}`` over every computable year."""
     with sndslab.open_lake(lake) as opened:
         con = opened.con
         ev = relation(con, opened.paths, "events.events")
@@ -46,8 +47,25 @@ def cohort_outcomes(lake: str | Path, spec: PathwaySpec) -> dict[str, Any]:
         data = (dt.date(window[0], 1, 1), dt.date(window[1], 12, 31))
         patients = relation(con, opened.paths, "events.patients")
         cohort = cohort_sql(ev, patients, spec, years, data)
-        row = con.fetchone(
-            f"""WITH c AS (SELECT * FROM ({cohort}) q WHERE rule IS NULL),
+        rows = {
+            who: con.fetchone(_outcomes_sql(cohort, ev, sex))
+            for who, sex in (("all", ""), ("men", " AND sex = 1"), ("women", " AND sex = 2"))
+        }
+    out: dict[str, Any] = {"pathway": spec.name, "years": list(years)}
+    for who, row in rows.items():
+        assert row is not None
+        part: dict[str, Any] = {"cohort": int(row[0])}
+        for name, value in zip(OUTCOMES, row[1:], strict=True):
+            part[name] = None if value is None else round(float(value), 4)
+        if who == "all":
+            out.update(part)
+        else:
+            out.setdefault("by_sex", {})[who] = part
+    return out
+
+
+def _outcomes_sql(cohort: str, ev: str, sex: str) -> str:
+    return f"""WITH c AS (SELECT * FROM ({cohort}) q WHERE rule IS NULL{sex}),
             o AS (SELECT c.person_id,
                 max(CASE WHEN e.code = 'STAY//SSR' AND e.start BETWEEN c.index_end
                     AND c.index_end + 1 THEN 1 ELSE 0 END) AS transfer_to_ssr,
@@ -66,9 +84,3 @@ def cohort_outcomes(lake: str | Path, spec: PathwaySpec) -> dict[str, Any]:
                 avg(CASE WHEN c.death_date <= c.index_start + 30 THEN 1 ELSE 0 END),
                 avg(CASE WHEN c.death_date <= c.index_start + 365 THEN 1 ELSE 0 END)
             FROM c JOIN o ON o.person_id = c.person_id"""
-        )
-    assert row is not None
-    out: dict[str, Any] = {"pathway": spec.name, "cohort": int(row[0]), "years": list(years)}
-    for name, value in zip(OUTCOMES, row[1:], strict=True):
-        out[name] = None if value is None else round(float(value), 4)
-    return out

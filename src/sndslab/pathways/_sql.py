@@ -96,7 +96,7 @@ def cohort_sql(
     SELECT i.person_id, i.start AS index_start, coalesce(i."end", i.start) AS index_end,
         i.stay_id AS index_stay, {anchor} AS anchor, CAST(year(i.start) AS BIGINT) AS year,
         CAST(p.residence_region AS VARCHAR) AS region, CAST(p.residence_dpt AS VARCHAR) AS dpt,
-        CAST(p.death_date AS DATE) AS death_date,
+        CAST(p.death_date AS DATE) AS death_date, CAST(p.sex AS BIGINT) AS sex,
         CASE
           WHEN p.birth_date IS NULL OR p.residence_dpt IS NULL OR p.residence_region IS NULL
             THEN 'no_birth_date_or_residence'
