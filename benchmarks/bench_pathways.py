@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--lake", type=Path, default=None, help="a lake with its events layer")
     parser.add_argument("--patients", type=int, default=30_000)
+    parser.add_argument(
+        "--built-with", default="", help="how the --lake was built (recorded in the JSON)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--report", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -146,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
             "processor": platform.processor() or platform.machine(),
             "sndslab": sndslab.__version__,
         },
-        "size": {"persons": persons, "events": child["events"], "lake": str(source)},
+        "size": {
+            "persons": persons,
+            "events": child["events"],
+            "built_with": args.built_with or f"bench_events cache, {args.patients} persons",
+        },
         "compute": {
             "wall_s": round(child["wall_s"], 2),
             "process_s": round(process_s, 2),
