@@ -73,7 +73,7 @@ def _reference(adm: dt.date, dis: dt.date, death: dt.date | None, events: list) 
 @given(st.lists(person, min_size=1, max_size=12))
 def test_states_match_the_rules(people: list) -> None:
     pat: dict[str, list] = {k: [] for k in
-                            ("person_id", "birth_date", "death_date", "residence_dpt",
+                            ("person_id", "sex", "birth_date", "death_date", "residence_dpt",
                              "residence_region")}  # fmt: skip
     ev: dict[str, list] = {k: [] for k in
                            ("person_id", "start", "end", "code", "category", "modifier",
@@ -85,6 +85,7 @@ def test_states_match_the_rules(people: list) -> None:
         dis = adm + dt.timedelta(los)
         death = None if death_day is None else dis + dt.timedelta(death_day)
         pat["person_id"].append(pid)
+        pat["sex"].append(1 + i % 2)
         pat["birth_date"].append(dt.date(1930, 1, 1))
         pat["death_date"].append(death)
         pat["residence_dpt"].append("075")
