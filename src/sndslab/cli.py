@@ -969,8 +969,9 @@ def demo(
     Generates --patients persons over 2019-2021 (seed 42) into --out/synth (raw files and
     truth), ingests them into --out/lake (typed stg/, quarantine/, int/, report), extracts
     the event table (--out/lake/events), exports it to OMOP CDM 5.4 (--out/omop, validated
-    against the CDM DDL), computes the indicators (--out/lake/marts/indicators) and releases
-    them through the gate into --out/released. By default only six headline indicators
+    against the CDM DDL), computes the indicators (--out/lake/marts/indicators) and the care
+    pathways (--out/lake/marts/pathways) and releases them through the gate into
+    --out/released. By default only six headline indicators
     (diabetes, hospitalisation_rate, mortality, influenza_vaccination_65, density_gp,
     gp_visits_monthly: one per family) are computed and released, to keep the demo short;
     --only NAME (repeat) picks others, --only all the whole catalogue.
