@@ -12,6 +12,7 @@ import sndslab
 from sndslab.pathways import (
     OTHER,
     OUTCOMES,
+    PathwayReleaseError,
     PathwaySpecError,
     cohort_outcomes,
     compute_pathways,
@@ -233,3 +234,16 @@ def test_cohort_outcomes_by_hand(tiny: Path) -> None:
     }
     assert out["by_sex"]["men"]["cohort"] == 2 and out["by_sex"]["women"]["cohort"] == 3
     assert out["by_sex"]["men"]["mortality_1y"] == 0.5
+
+
+def test_no_computable_year_excludes_every_index_event(tmp_path: Path) -> None:
+    """One year of data cannot follow anyone 365 days: every index event is counted under
+    period_not_computed, nothing is in the cohort, and the release says so in one line."""
+    patients: list[Patient] = [("Z1", 2, "1940-01-15", None, "075", "11")]
+    events = [*filler_events((2019,)), *_hip("Z1", "2019-02-01", "2019-02-08", "Z")]
+    root = write_lake(tmp_path / "lake", patients, events)
+    run = compute_pathways(root, only=["hip_fracture_65"]).run("hip_fracture_65")
+    assert (run.years, run.index_events, run.cohort) == ((), 1, 0)
+    assert run.excluded["period_not_computed"] == 1
+    with pytest.raises(PathwayReleaseError, match="no pathway computed"):
+        pathway_tables(root)

@@ -177,7 +177,10 @@ class _Run:
             acc[(int(y), "merged_person_windows")] = int(nw)
         self._check(spec, cohort, merged, tree, acc, k)
         rows = [(spec.name, y, item, n) for (y, item), n in sorted(acc.items())]
-        total = lambda item: sum(n for (_, it), n in acc.items() if it == item)  # noqa: E731
+
+        def total(item: str) -> int:
+            return sum(n for (_, it), n in acc.items() if it == item)
+
         run = PathwayRun(
             spec.name,
             years=tuple(sorted(years)),

@@ -86,7 +86,8 @@ def cohort_sql(
     where.append(f"e.start >= {lit(data[0])} AND e.start <= {lit(data[1])}")
     last = spec.windows[-1].to_day
     anchor = 'coalesce(i."end", i.start)' if spec.anchor == "end" else "i.start"
-    years_in = ", ".join(str(int(y)) for y in years) or "NULL"
+    # no computable year: every index event is outside the periods (never NOT IN (NULL))
+    outside = f"year(i.start) NOT IN ({', '.join(str(int(y)) for y in years)})" if years else "TRUE"
     return f"""WITH cand AS (
         SELECT e.person_id, e.start, e."end", e.stay_id,
             row_number() OVER (PARTITION BY e.person_id
@@ -101,7 +102,7 @@ def cohort_sql(
           WHEN p.birth_date IS NULL OR p.residence_dpt IS NULL OR p.residence_region IS NULL
             THEN 'no_birth_date_or_residence'
           WHEN year(i.start) - year(p.birth_date) < {ix.min_age} THEN 'under_min_age'
-          WHEN year(i.start) NOT IN ({years_in}) THEN 'period_not_computed'
+          WHEN {outside} THEN 'period_not_computed'
           WHEN {anchor} + {last} > {lit(data[1])} THEN 'follow_up_beyond_data'
         END AS rule
     FROM i LEFT JOIN {patients} p ON p.person_id = i.person_id"""
