@@ -5,6 +5,7 @@ SQL gives every person equal those of a plain-Python reference of the rules of
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import duckdb
 import pyarrow as pa
@@ -126,3 +127,7 @@ def test_states_match_the_rules(people: list) -> None:
     assert len(merged) == len(want)
     for row in merged:
         assert all(row[j] == row[j + 3] or row[j + 3] == "other" for j in range(3))
+    # every branch kept under its own name holds at least the threshold (2 here)
+    for j in range(3):
+        branches = Counter(tuple(r[3 : 4 + j]) for r in merged)
+        assert all(n >= 2 for b, n in branches.items() if b[-1] != "other")
