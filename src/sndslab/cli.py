@@ -1280,7 +1280,7 @@ def _pathway_tables(lake: Path, years: tuple[int, int] | None) -> list[Any]:
     """The care-pathway tables to release with the indicators, when computed."""
     from sndslab.pathways import lake_has_pathways, pathway_tables
 
-    return pathway_tables(lake, years=years) if lake_has_pathways(lake) else []
+    return pathway_tables(lake, years=years, required=False) if lake_has_pathways(lake) else []
 
 
 def _print_release(result: Any) -> None:

@@ -247,3 +247,4 @@ def test_no_computable_year_excludes_every_index_event(tmp_path: Path) -> None:
     assert run.excluded["period_not_computed"] == 1
     with pytest.raises(PathwayReleaseError, match="no pathway computed"):
         pathway_tables(root)
+    assert pathway_tables(root, required=False) == []  # beside the indicators: no table

@@ -121,5 +121,10 @@ def test_cli_pathways_then_release_holds_both(
     assert main(["release", str(lake), "--out", str(tmp_path / "rel")]) == 0
     files = {p.name for p in (tmp_path / "rel").iterdir()}
     assert {"pathways__transitions.parquet", "mortality__territory_sex.parquet"} <= files
+    # a year without pathways (2020 cannot be followed 365 days): the indicators alone
+    assert main(["release", str(lake), "--out", str(tmp_path / "rel20"), "--years", "2020"]) == 0
+    files = {p.name for p in (tmp_path / "rel20").iterdir()}
+    assert "mortality__territory_sex.parquet" in files
+    assert "pathways__transitions.parquet" not in files
     assert main(["pathways", str(lake), "--only", "nope"]) != 0
     assert "unknown pathway" in capsys.readouterr().err

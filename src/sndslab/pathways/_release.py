@@ -139,9 +139,12 @@ def pathway_tables(
     *,
     only: Sequence[str] | None = None,
     years: tuple[int, int] | None = None,
+    required: bool = True,
 ) -> list[tuple[pa.Table, TableSpec]]:
     """The two tables to release (true values, internal) with their specs, from
-    ``marts.pathways`` (every pathway computed, or ``only``; every year, or ``years``)."""
+    ``marts.pathways`` (every pathway computed, or ``only``; every year, or ``years``). With
+    ``required=False`` (releasing them beside the indicators) no row for the request gives no
+    table instead of an error."""
     if only:
         load_pathways(only)  # an unknown name is one line
     where = ""
@@ -160,6 +163,8 @@ def pathway_tables(
         rows = opened.sql(f"{base} ORDER BY pathway, period, region, departement, depth, path")
         table = rows.to_arrow()
         if not table.num_rows:
+            if not required:
+                return []
             raise PathwayReleaseError(f"{lake}: no pathway computed for the request")
         leaves = opened.sql(
             f"""WITH t AS ({base}), k AS (SELECT pathway, max(depth) AS k FROM t GROUP BY pathway)
