@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_events.py
 	$(BIN)/python benchmarks/bench_opendamir.py
 	$(BIN)/python benchmarks/bench_supply_demand.py
+	$(BIN)/python benchmarks/bench_pathways.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache .hypothesis

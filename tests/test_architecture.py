@@ -30,6 +30,7 @@ RANK: dict[str, int] = {
     "events": 3,
     "indicators": 5,
     "supply": 6,
+    "pathways": 6,
     "analysis": 4,
     "release": 3,
     "opendamir": 4,

@@ -943,6 +943,73 @@ def indicators(
     _print_indicators(_indicators(lake, only, years, engine, spark_master, memory_limit, threads))
 
 
+# -- pathways -----------------------------------------------------------------------------------
+def _pathways(
+    lake: Path,
+    only: list[str] | None = None,
+    spec: list[Path] | None = None,
+    years: str | None = None,
+    min_branch: int = 11,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+) -> Any:
+    eng = _engine("duckdb", None, memory_limit, threads, lake=lake)
+    _require_layer(lake, "events", f"sndslab events {lake}")
+    from sndslab.pathways import compute_pathways, load_pathways
+
+    specs = load_pathways(only or None, paths=spec)  # a bad name or file is one line
+    span = None if years is None else range(parse_years(years)[0], parse_years(years)[1] + 1)
+    return compute_pathways(lake, specs=specs, years=span, min_persons=min_branch, engine=eng)
+
+
+def _print_pathways(result: Any) -> None:
+    table = Table(title=f"marts.pathways (generation {result.generation})", title_justify="left")
+    table.add_column("pathway", justify="left", no_wrap=True)
+    for col in ("years", "index events", "excluded", "cohort", "merged branches"):
+        table.add_column(col, justify="left" if col == "years" else "right")
+    for r in result.runs:
+        years = f"{r.years[0]}-{r.years[-1]}" if r.years else "-"
+        table.add_row(r.name, years, f"{r.index_events:,}", f"{sum(r.excluded.values()):,}",
+                      f"{r.cohort:,}", f"{r.merged_branches:,}")  # fmt: skip
+    out.print(table)
+    _print_summary([("rows", f"{result.rows:,}"), ("merge threshold", str(result.min_persons))])
+
+
+@app.command()
+def pathways(
+    lake: Annotated[Path, typer.Argument(help="Lake directory with an events layer.")],
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Compute only this pathway (repeat).")
+    ] = None,
+    spec: Annotated[
+        list[Path] | None,
+        typer.Option("--spec", help="A pathway spec file (YAML) instead of the shipped ones."),
+    ] = None,
+    years: Annotated[
+        str | None,
+        typer.Option(
+            "--years",
+            help="YYYY or YYYY-YYYY of the index events (default: all "
+            "whose follow-up is in the data).",
+        ),
+    ] = None,
+    min_branch: Annotated[
+        int,
+        typer.Option(
+            "--min-branch",
+            help="Branches of fewer persons in France are merged into 'other' before the gate.",
+        ),
+    ] = 11,
+    memory_limit: _MemoryLimit = None,
+    threads: _Threads = None,
+) -> None:
+    """Compute the care pathways (src/sndslab/pathways/specs/*.yaml) into LAKE/marts/pathways:
+    the pathway tree of every index cohort by year and territory, small branches merged into
+    'other' (counted). `sndslab release` then releases them with the indicators."""
+    _check_positive("--min-branch", min_branch, 1)
+    _print_pathways(_pathways(lake, only, spec, years, min_branch, memory_limit, threads))
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("demo_out"),
@@ -960,8 +1027,9 @@ def demo(
     Generates --patients persons over 2019-2021 (seed 42) into --out/synth (raw files and
     truth), ingests them into --out/lake (typed stg/, quarantine/, int/, report), extracts
     the event table (--out/lake/events), exports it to OMOP CDM 5.4 (--out/omop, validated
-    against the CDM DDL), computes the indicators (--out/lake/marts/indicators) and releases
-    them through the gate into --out/released. By default only six headline indicators
+    against the CDM DDL), computes the indicators (--out/lake/marts/indicators) and the care
+    pathways (--out/lake/marts/pathways) and releases them through the gate into
+    --out/released. By default only six headline indicators
     (diabetes, hospitalisation_rate, mortality, influenza_vaccination_65, density_gp,
     gp_visits_monthly: one per family) are computed and released, to keep the demo short;
     --only NAME (repeat) picks others, --only all the whole catalogue.
@@ -1005,6 +1073,7 @@ def demo(
         out_dir / "omop",
     )
     _print_indicators(_indicators(lake, chosen, memory_limit=memory_limit, threads=threads))
+    _print_pathways(_pathways(lake, memory_limit=memory_limit, threads=threads))
     _print_release(
         _release_indicators(lake, out_dir / "released", only=chosen, requested_by="sndslab demo")
     )
@@ -1306,17 +1375,26 @@ def _release_indicators(
 ) -> Any:
     from sndslab.indicators import release_indicators
 
+    span = None if years is None else parse_years(years)
     return release_indicators(
         lake,
         out_dir,
         only=only or None,
-        years=None if years is None else parse_years(years),
+        years=span,
         standard=standard,  # type: ignore[arg-type]
         threshold=threshold,
         decimal_comma=decimal_comma,
         overwrite=overwrite,
         requested_by=requested_by,
+        extra=_pathway_tables(lake, span),
     )
+
+
+def _pathway_tables(lake: Path, years: tuple[int, int] | None) -> list[Any]:
+    """The care-pathway tables to release with the indicators, when computed."""
+    from sndslab.pathways import lake_has_pathways, pathway_tables
+
+    return pathway_tables(lake, years=years, required=False) if lake_has_pathways(lake) else []
 
 
 def _print_release(result: Any) -> None:
@@ -1324,6 +1402,7 @@ def _print_release(result: Any) -> None:
         [
             ("release", result.release_id),
             ("indicators", f"{len(result.indicators)}"),
+            ("pathways", "released" if "pathways__transitions" in result.tables else "-"),
             ("tables", f"{len(result.tables)}"),
             ("cells", f"{result.cells():,}"),
             ("suppressed", f"{result.suppressed():,}"),
@@ -1358,7 +1437,9 @@ def release_cmd(
     """Release the indicator catalogue (LAKE/marts/indicators) through the gate: per
     indicator, period x territory x sex (crude and age-standardised rates) and period x région
     x broad age band x sex; small cells and their complements suppressed, LP attack against
-    every earlier release of the lake, Parquet + CSV + data dictionary + README + audit."""
+    every earlier release of the lake, Parquet + CSV + data dictionary + README + audit.
+    The care pathways (LAKE/marts/pathways, `sndslab pathways`), when computed, are released
+    in the same folder (pathways__transitions, pathways__sequences)."""
     _print_release(
         _release_indicators(
             lake,

@@ -355,12 +355,16 @@ def release_indicators(
     decimal_comma: bool = False,
     overwrite: bool = False,
     requested_by: str = "sndslab.indicators.release_indicators",
+    extra: Sequence[tuple[pa.Table, TableSpec]] = (),
 ) -> ReleasedIndicators:
     """Release the indicators of ``marts.indicators`` (all, or ``only``) through the gate into
     ``out_dir`` (Parquet + CSV + data dictionary + README + audit; the lake's release log is
-    updated). Returns the released Arrow tables (suppressed cells blanked) and timings."""
+    updated). Returns the released Arrow tables (suppressed cells blanked) and timings.
+    ``extra`` tables (e.g. the care pathways, ``sndslab.pathways.pathway_tables``) are released
+    in the same folder and the same gate call."""
     start = time.perf_counter()
-    tables = indicator_tables(lake, only=only, years=years, standard=standard)
+    own = indicator_tables(lake, only=only, years=years, standard=standard)
+    tables = own + list(extra)
     result = release(
         tables,
         out_dir,
@@ -371,5 +375,5 @@ def release_indicators(
         requested_by=requested_by,
     )
     released = {t.spec.stem: t.released() for t in result.tables}
-    names = sorted({spec.name for _, spec in tables})
+    names = sorted({spec.name for _, spec in own})
     return ReleasedIndicators(result, names, time.perf_counter() - start, released)
