@@ -31,6 +31,7 @@ RANK: dict[str, int] = {
     "indicators": 5,
     "analysis": 4,
     "release": 3,
+    "dashboard": 8,
     "cli": 9,
     "_api": 9,
     "__main__": 10,
