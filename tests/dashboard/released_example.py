@@ -136,7 +136,7 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
 
 
 def indicator_tables(
-    name: str, years: tuple[int, ...], persons: int, seed: int
+    name: str, years: tuple[int, ...], persons: int, seed: int, rare: tuple[str, ...] = RARE
 ) -> list[tuple[pa.Table, Any]]:
     spec = load_indicators(names=[name])[0]
     rng = np.random.default_rng(seed)
@@ -146,10 +146,10 @@ def indicator_tables(
         if monthly
         else [str(y) for y in years]
     )
-    base = BASE_RATES.get(name) or float(rng.uniform(0.005, 0.1))
+    base = BASE_RATES.get(name) or float(rng.uniform(0.02, 0.15))
     # planted small cells in yearly indicators only: a monthly series of small cells makes
     # the gate's secondary suppression far slower (one pattern per month)
-    cells = _cells(rng, periods, persons, base, () if monthly else RARE)
+    cells = _cells(rng, periods, persons, base, () if monthly else rare)
     keys = ["period", "region", "departement", "sex"]
     terr = _margins(cells, keys, ("departement", "region", "france")).sort_values(keys)
     terr = _with_crude(_arrow(terr), spec.unit)
@@ -295,9 +295,11 @@ def build_released(
     seed: int = 7,
     pathways: bool = True,
     monthly_years: tuple[int, ...] | None = None,
+    rare: tuple[str, ...] = RARE,
 ) -> Path:
     """Build the example released folder ``out`` (``work`` holds the empty lake of the gate's
-    release log; ``monthly_years``: the years of monthly indicators, default ``years``);
+    release log; ``monthly_years``: the years of monthly indicators, default ``years``;
+    ``rare``: the départements whose yearly rates are planted tiny);
     returns ``out``."""
     lake = work / "lake"
     sndslab.open_lake(lake, create=True).close()
@@ -305,7 +307,7 @@ def build_released(
     for i, name in enumerate(indicators):
         monthly = load_indicators(names=[name])[0].time.unit == "month"
         span = monthly_years if monthly and monthly_years else years
-        tables += indicator_tables(name, span, persons, seed + i)
+        tables += indicator_tables(name, span, persons, seed + i, rare)
     release(tables, out, lake=lake, requested_by="tests/dashboard/released_example.py")
     if pathways:
         trans, seq = _pathway_rows(years, seed)

@@ -160,3 +160,22 @@ def test_the_cli_refuses_a_folder_without_audit(tmp_path: Path) -> None:
     lines = [x for x in result.output.splitlines() if x.startswith("error:")]
     assert len(lines) == 1 and "no audit.json" in result.output
     assert "sndslab release LAKE --out DIR" in result.output
+
+
+def test_the_dashboard_never_imports_the_lake() -> None:
+    import ast
+
+    import sndslab.dashboard
+
+    root = Path(sndslab.dashboard.__file__).parent
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            for name in names:
+                assert not name.startswith(("sndslab.lake", "duckdb", "pyspark")), (path, name)
