@@ -207,15 +207,17 @@ def indicator_tables(
     return out
 
 
+#: Share of each branch among its parent's persons (``path``: states of windows 1..j).
 _PATHS = {
-    "index > ssr": 0.4,
-    "index > home": 0.5,
-    "index > death": 0.1,
-    "index > ssr > home": 0.7,
-    "index > ssr > readmission": 0.2,
-    "index > ssr > death": 0.1,
-    "index > home > home": 0.85,
-    "index > home > readmission": 0.15,
+    "ssr": 0.4,
+    "home": 0.5,
+    "death": 0.1,
+    "ssr > home": 0.7,
+    "ssr > readmission": 0.2,
+    "ssr > death": 0.1,
+    "home > home": 0.85,
+    "home > readmission": 0.15,
+    "death > death": 1.0,
 }
 
 
@@ -231,8 +233,8 @@ def _pathway_rows(years: tuple[int, ...], seed: int) -> tuple[pd.DataFrame, pd.D
             cohort = int(rng.poisson(g["population"] * 1.0e-4))
             counts = {"ALL": cohort}
             for path, share in _PATHS.items():
-                parent = path.rsplit(" > ", 1)[0]
-                parent_n = counts.get(parent, cohort) if parent != "index" else cohort
+                parent = path.rsplit(" > ", 1)[0] if " > " in path else "ALL"
+                parent_n = counts[parent]
                 counts[path] = round(parent_n * share)
             for path, n in counts.items():
                 rows.append(
@@ -261,7 +263,7 @@ def _pathway_rows(years: tuple[int, ...], seed: int) -> tuple[pd.DataFrame, pd.D
     small = (full["persons"] > 0) & (full["persons"] < 11)
     full["status"] = np.where(small, "suppressed", "published")
     full["persons"] = full["persons"].astype("Int64").mask(small)
-    leaves = {p for p in _PATHS if p.count(" > ") == 2}
+    leaves = {p for p in _PATHS if p.count(" > ") == 1}
     seq = full[full["path"].isin(leaves | {"ALL"})].rename(columns={"path": "sequence"})
     return full.reset_index(drop=True), seq.reset_index(drop=True)
 

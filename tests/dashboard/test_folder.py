@@ -157,7 +157,7 @@ def test_the_pathway_view_draws_the_released_transitions(released: ReleasedFolde
     assert sankey.type == "sankey"
     assert {"ssr", "home", "death", "readmission"} <= set(sankey.node.label)
     _, rows = shown_rows(released, sel)
-    first = rows[(rows["path"] == "index > ssr")]["persons"].iloc[0]
+    first = rows[(rows["path"] == "ssr")]["persons"].iloc[0]
     assert float(first) in [float(v) for v in sankey.link.value]
 
 

@@ -15,7 +15,7 @@ from sndslab.dashboard._folder import DashboardError, ReleasedFolder, load_relea
 from sndslab.dashboard._serve import LOOPBACK, host_warning, is_loopback, serve
 from sndslab.dashboard._views import Selection, parse_query, shown_rows, to_query
 
-__all__ = [
+__all__ = [  # noqa: RUF022
     "DashboardError",
     "LOOPBACK",
     "ReleasedFolder",

@@ -584,44 +584,56 @@ def _state(code: str, lang: str) -> str:
     return en if lang == "en" else fr
 
 
+def _states(path: str) -> list[str]:
+    """The states of windows 0..j of a released ``path`` (window 0 is the index stay)."""
+    return ["index"] if path == "ALL" else ["index", *path.split(" > ")]
+
+
+def _parent(path: str) -> str:
+    return "ALL" if " > " not in path else path.rsplit(" > ", 1)[0]
+
+
 def pathway_figure(sel: Selection, rows: pd.DataFrame) -> go.Figure:
-    """Sankey of the released transitions (``path`` = states of windows 0..j joined by
-    ``" > "``): each published row is a flow from its parent's last state at step j-1 to its
-    own at step j; a parent's suppressed children are one grey "secret statistique" flow
-    whose width is the parent minus its published children (derived from published cells)."""
+    """Sankey of the released transitions (docs/pathways.md: ``path`` = the states of windows
+    1..j joined by ``" > "``, ``ALL`` the cohort): each published row is a flow from its
+    parent's last state at step j-1 to its own at step j; a parent's suppressed children are
+    one grey "secret statistique" flow whose width is the parent minus its published children
+    (derived from published cells); the descendants of a suppressed branch are inside it."""
     lang = sel.lang
-    rows = rows[rows["path"] != "ALL"]
     paths = {
-        p: (s, v) for p, s, v in zip(rows["path"], rows["status"], rows["persons"], strict=True)
+        str(p): (s, v)
+        for p, s, v in zip(rows["path"], rows["status"], rows["persons"], strict=True)
     }
     nodes: dict[tuple[int, str], int] = {}
 
     def node(step: int, state: str) -> int:
         return nodes.setdefault((step, state), len(nodes))
 
+    def published(path: str) -> bool:
+        status, persons = paths.get(path, ("suppressed", None))
+        return status != "suppressed" and not pd.isna(persons)
+
     flows: dict[tuple[int, int], float] = {}
-    hidden: dict[str, float] = {}
-    for path, (status, persons) in paths.items():
-        states = path.split(" > ")
-        if len(states) < 2:
+    hidden: set[str] = set()
+    for path in paths:
+        if path == "ALL":
             continue
-        parent = " > ".join(states[:-1])
+        states, parent = _states(path), _parent(path)
+        if not published(parent):
+            continue  # inside a suppressed branch: drawn as that branch
+        if not published(path):
+            hidden.add(parent)
+            continue
         key = (node(len(states) - 2, states[-2]), node(len(states) - 1, states[-1]))
-        if status == "suppressed" or pd.isna(persons):
-            hidden.setdefault(parent, 0.0)
-            continue
-        flows[key] = flows.get(key, 0.0) + float(persons)
+        flows[key] = flows.get(key, 0.0) + float(paths[path][1])
     for parent in hidden:
-        status, total = paths.get(parent, ("suppressed", np.nan))
-        if status == "suppressed" or pd.isna(total):
-            continue
-        states = parent.split(" > ")
-        published = sum(
+        states = _states(parent)
+        shown = sum(
             float(v)
             for p, (s, v) in paths.items()
-            if p.rsplit(" > ", 1)[0] == parent and s != "suppressed" and not pd.isna(v)
+            if p != "ALL" and _parent(p) == parent and published(p)
         )
-        rest = float(total) - published
+        rest = float(paths[parent][1]) - shown
         if rest > 0:
             key = (node(len(states) - 1, states[-1]), node(len(states), "__secret__"))
             flows[key] = flows.get(key, 0.0) + rest
