@@ -251,6 +251,12 @@ def _about(folder: ReleasedFolder, sel: Selection, stem: str, rows: Any) -> list
         ):
             value = about.get(field) or about.get("definition_fr" if key == "definition" else "")
             items.append(html.P([html.Strong(f"{t(key, lang)} : "), value or t("not_given", lang)]))
+    else:
+        text = folder.descriptions.get(stem, "")
+        items.append(html.H2(sel.pathway or t("pathways", lang)))
+        items.append(
+            html.P([html.Strong(f"{t('definition', lang)} : "), text or t("not_given", lang)])
+        )
     items.append(
         html.P([html.Strong(f"{t('release', lang)} : "), f"{folder.release_id}, {stem}.csv"])
     )

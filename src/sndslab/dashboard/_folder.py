@@ -118,6 +118,7 @@ class ReleasedFolder:
     pathways: dict[str, pd.DataFrame]
     warnings: list[str]
     csv_lines: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    descriptions: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def _read_checked(folder: Path, name: str, digest: str | None) -> bytes:
@@ -253,4 +254,5 @@ def load_released(path: str | Path) -> ReleasedFolder:
         pathways,
         warnings,
         csv_lines,
+        {stem: str(spec.get("description", "")) for stem, spec in specs.items()},
     )
