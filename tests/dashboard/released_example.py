@@ -221,6 +221,10 @@ _PATHS = {
 }
 
 
+def _parent_of(path: str) -> str:
+    return path.rsplit(" > ", 1)[0] if " > " in path else "ALL"
+
+
 def _pathway_rows(years: tuple[int, ...], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Transitions and sequences of one pathway (``hip_fracture_65``) for France, its régions
     and départements; cells under 11 persons suppressed (with the rest of the sibling group
@@ -232,10 +236,13 @@ def _pathway_rows(years: tuple[int, ...], seed: int) -> tuple[pd.DataFrame, pd.D
         for _, g in geo.iterrows():
             cohort = int(rng.poisson(g["population"] * 1.0e-4))
             counts = {"ALL": cohort}
+            given: dict[str, int] = {}  # persons already given to the parent's children
             for path, share in _PATHS.items():
                 parent = path.rsplit(" > ", 1)[0] if " > " in path else "ALL"
-                parent_n = counts[parent]
-                counts[path] = round(parent_n * share)
+                last = path == [p for p in _PATHS if _parent_of(p) == parent][-1]
+                n = counts[parent] - given.get(parent, 0) if last else round(counts[parent] * share)
+                counts[path] = n
+                given[parent] = given.get(parent, 0) + n
             for path, n in counts.items():
                 rows.append(
                     {

@@ -159,6 +159,11 @@ def test_the_pathway_view_draws_the_released_transitions(released: ReleasedFolde
     _, rows = shown_rows(released, sel)
     first = rows[(rows["path"] == "ssr")]["persons"].iloc[0]
     assert float(first) in [float(v) for v in sankey.link.value]
+    sunburst = fig.data[1]
+    assert sunburst.type == "sunburst" and sunburst.branchvalues == "total"
+    cohort = rows[rows["path"] == "ALL"]["persons"].iloc[0]
+    assert sunburst.ids[0] == "ALL" and float(sunburst.values[0]) == float(cohort)
+    assert float(first) == float(sunburst.values[list(sunburst.ids).index("ssr")])
 
 
 def test_pathway_secret_branches_are_grey_not_zero(released: ReleasedFolder) -> None:
@@ -171,3 +176,8 @@ def test_pathway_secret_branches_are_grey_not_zero(released: ReleasedFolder) -> 
     assert all(v > 0 for v in values)
     if "secret statistique" in labels:
         assert fig.data[0].node.color[labels.index("secret statistique")] == "#BDBDBD"
+    if len(fig.data) > 1:  # the sunburst: secret sectors grey, never a negative width
+        sun = fig.data[1]
+        assert all(float(v) >= 0 for v in sun.values)
+        for label, colour in zip(sun.labels, sun.marker.colors, strict=True):
+            assert (colour == "#BDBDBD") == (label == "secret statistique")

@@ -579,7 +579,10 @@ def funnel_figure(
     return _base_layout(fig, f"{data.title(lang)} — {sel.period}"), note
 
 
-_STATE_LABELS = {"other": ("Autres parcours", "Other pathways")}
+_STATE_LABELS = {
+    "other": ("Autres parcours", "Other pathways"),
+    "index": ("Séjour index", "Index stay"),
+}
 
 
 def _state(code: str, lang: str) -> str:
@@ -651,11 +654,60 @@ def pathway_figure(sel: Selection, rows: pd.DataFrame) -> go.Figure:
                 "target": [b for _, b in flows],
                 "value": list(flows.values()),
             },
+            domain={"x": [0.0, 0.6]},
         )
     )
+    if published("ALL"):
+        fig.add_trace(_sunburst(paths, published, hidden, lang))
     fig.update_layout(height=520)
     return _base_layout(
         fig, f"{sel.pathway} — {territory_name(sel.level, sel.territory, lang)}, {sel.period[:4]}"
+    )
+
+
+_STATE_COLOURS = (BLUE, ORANGE, GREEN, "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+
+
+def _sunburst(
+    paths: dict[str, tuple[Any, Any]], published: Any, hidden: set[str], lang: str
+) -> go.Sunburst:
+    """The prefix tree of the released paths (the cohort at the centre), with one grey
+    "secret statistique" sector per parent of suppressed branches."""
+    ids, parents, values, labels, colours = ["ALL"], [""], [float(paths["ALL"][1])], [], []
+    labels.append(_state("index", lang))
+    colours.append("#FFFFFF")
+    states = sorted({p.rsplit(" > ", 1)[-1] for p in paths if p != "ALL"})
+    palette = {st: _STATE_COLOURS[i % len(_STATE_COLOURS)] for i, st in enumerate(states)}
+    for path, (_, persons) in paths.items():
+        if path == "ALL" or not published(path) or not published(_parent(path)):
+            continue
+        ids.append(path)
+        parents.append(_parent(path))
+        values.append(float(persons))
+        labels.append(_state(path.rsplit(" > ", 1)[-1], lang))
+        colours.append(palette[path.rsplit(" > ", 1)[-1]])
+    for parent in hidden:
+        shown = sum(
+            float(v)
+            for p, (_, v) in paths.items()
+            if p != "ALL" and _parent(p) == parent and published(p)
+        )
+        rest = float(paths[parent][1]) - shown
+        if rest > 0:
+            ids.append(f"{parent} > (secret)")
+            parents.append(parent)
+            values.append(rest)
+            labels.append(SUPPRESSED[lang])
+            colours.append(GREY)
+    return go.Sunburst(
+        ids=ids,
+        parents=parents,
+        values=values,
+        labels=labels,
+        branchvalues="total",
+        marker={"colors": colours, "line": {"color": "white", "width": 1}},
+        hovertemplate="%{label}: %{value:,.0f}<extra></extra>",
+        domain={"x": [0.64, 1.0]},
     )
 
 
