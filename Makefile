@@ -30,6 +30,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/sndslab demo --out demo_out --overwrite
+	@echo "open the dashboard: $(BIN)/sndslab dashboard demo_out/released  (http://127.0.0.1:8050/)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks) $(wildcard tools)
@@ -56,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_opendamir.py
 	$(BIN)/python benchmarks/bench_supply_demand.py
 	$(BIN)/python benchmarks/bench_pathways.py
+	$(BIN)/python benchmarks/bench_dashboard.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache .hypothesis

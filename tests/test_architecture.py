@@ -34,6 +34,7 @@ RANK: dict[str, int] = {
     "analysis": 4,
     "release": 3,
     "opendamir": 4,
+    "dashboard": 8,
     "cli": 9,
     "_api": 9,
     "__main__": 10,

@@ -191,10 +191,26 @@ def test_demo_runs_synth_ingest_events_omop(tmp_path: Path) -> None:
     assert (out / "released" / "audit.json").is_file()
     assert (out / "released" / "diabetes__territory_sex.parquet").is_file()
     assert "attack" in result.output and "passed" in result.output
+    # it ends by saying how to open the dashboard, which serves its released folder
+    assert f"sndslab dashboard {out / 'released'}" in result.output
+    _dashboard_draws_every_view(out / "released")
     # a second run refuses to overwrite, then replaces with --overwrite
     _fails_cleanly(["demo", "--out", str(out), "--patients", "300"])
     again = runner.invoke(app, ["demo", "--out", str(out), "--patients", "300", "--overwrite"])
     assert again.exit_code == 0, again.output
+
+
+def _dashboard_draws_every_view(released: Path) -> None:
+    from sndslab.dashboard import load_released, parse_query, to_query
+    from sndslab.dashboard._app import render
+
+    folder = load_released(released)
+    assert folder.warnings == [] and "diabetes" in folder.indicators
+    for name in folder.indicators:
+        for view in ("map", "series", "pyramid", "funnel", "ranking", "pathways"):
+            sel, messages = parse_query(folder, f"indicator={name}&view={view}")
+            assert messages == []
+            assert len(render(folder, to_query(sel), "")) == 9
 
 
 def test_events_needs_an_ingested_lake(tmp_path: Path) -> None:

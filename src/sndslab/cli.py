@@ -1077,6 +1077,7 @@ def demo(
     _print_release(
         _release_indicators(lake, out_dir / "released", only=chosen, requested_by="sndslab demo")
     )
+    _print_dashboard_hint(out_dir / "released")
 
 
 def _export_checks(lake: Path, out_dir: Path, overwrite: bool) -> None:
@@ -1451,6 +1452,43 @@ def release_cmd(
             decimal_comma=decimal_comma,
             overwrite=overwrite,
         )
+    )
+
+
+@app.command("dashboard")
+def dashboard_cmd(
+    released: Annotated[
+        Path, typer.Argument(help="Released folder (sndslab release LAKE --out DIR).")
+    ],
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind (default 127.0.0.1: this machine).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8050,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="SNDSLAB_DASHBOARD_TOKEN",
+            help="Require this token (?token=... once, then a cookie; or Authorization: Bearer).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the interactive dashboard of a RELEASED folder (maps, time series, age-sex
+    pyramid, funnel plot, ranking, care pathways) on http://127.0.0.1:PORT. Reads the
+    released aggregates only (never a lake) and refuses a folder without audit.json. See
+    docs/dashboard.md (shared deployment: reverse proxy with single sign-on, or --token)."""
+    _check_positive("--port", port, 0)
+    from sndslab.dashboard import serve
+
+    serve(released, host=host, port=port, token=token)
+
+
+def _print_dashboard_hint(released: Path) -> None:
+    out.print(
+        f"\nto explore the released indicators: sndslab dashboard {released}  "
+        "(then open http://127.0.0.1:8050/)",
+        markup=False,
+        highlight=False,
     )
 
 

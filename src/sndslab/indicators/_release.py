@@ -42,6 +42,7 @@ __all__ = [
     "STANDARDS",
     "IndicatorReleaseError",
     "ReleasedIndicators",
+    "indicator_about",
     "indicator_tables",
     "region_age_spec",
     "release_indicators",
@@ -138,8 +139,52 @@ def _common(name: str, unit: int, persons: bool) -> tuple[list[dict[str, Any]], 
     return dims, measures
 
 
-def territory_spec(name: str, *, unit: int, standardised: bool, persons: bool) -> TableSpec:
-    """The spec of ``<name>__territory_sex`` (period × France/région/département × sex)."""
+def indicator_about(spec: IndicatorSpec, *, standardised: bool, standard: str = "esp2013") -> str:
+    """What a reader of a released table needs to know about its indicator, as ``" | "``-
+    separated ``key: value`` segments appended to the table's description (read back by the
+    dashboard): titles and definitions (fr, en), source, population, standardisation.
+
+    >>> from sndslab.indicators import load_indicators
+    >>> about = indicator_about(load_indicators(names=["diabetes"])[0], standardised=True)
+    >>> about.split(" | ")[0], "standardisation: direct" in about
+    ('title_fr: Diabète', True)
+    """
+    den = spec.denominator
+    if den.kind == "population":
+        ages = (
+            ""
+            if den.min_age is None and den.max_age is None
+            else f", aged {den.min_age or 0}-{den.max_age if den.max_age is not None else '+'}"
+        )
+        sex = {None: "", 1: ", men", 2: ", women"}[den.sex]
+        population = f"persons covered and alive in the period, by residence{ages}{sex}"
+    else:
+        population = "the index events of the numerator (readmission)"
+    std = (
+        f"direct, {STANDARDS.get(standard, standard)} standard population, 5-year age bands "
+        "(std_rate); crude rates in rate"
+        if standardised
+        else "none (crude rates)"
+    )
+    parts = {
+        "title_fr": spec.title.fr,
+        "title_en": spec.title.en,
+        "definition_fr": spec.description.fr,
+        "definition_en": spec.description.en,
+        "source": spec.source,
+        "population": population,
+        "standardisation": std,
+        "unit": str(spec.unit),
+        "time": spec.time.unit,
+    }
+    return " | ".join(f"{k}: {' '.join(v.replace('|', '/').split())}" for k, v in parts.items())
+
+
+def territory_spec(
+    name: str, *, unit: int, standardised: bool, persons: bool, about: str = ""
+) -> TableSpec:
+    """The spec of ``<name>__territory_sex`` (period × France/région/département × sex);
+    ``about`` (see :func:`indicator_about`) is appended to its description."""
     dims, measures = _common(name, unit, persons)
     if standardised:
         per = f"per {unit:,}" if unit != 1 else "per person"
@@ -161,14 +206,16 @@ def territory_spec(name: str, *, unit: int, standardised: bool, persons: bool) -
             "count_description": "distinct persons of the numerator",
             "dimensions": dims,
             "measures": measures,
-            "description": f"{name} by period, territory and sex (all ages)",
+            "description": f"{name} by period, territory and sex (all ages)"
+            + (f" | {about}" if about else ""),
         },
         where=f"indicator {name}",
     )
 
 
-def region_age_spec(name: str, *, unit: int, persons: bool) -> TableSpec:
-    """The spec of ``<name>__region_age_sex`` (period × France/région × broad age × sex)."""
+def region_age_spec(name: str, *, unit: int, persons: bool, about: str = "") -> TableSpec:
+    """The spec of ``<name>__region_age_sex`` (period × France/région × broad age × sex);
+    ``about`` (see :func:`indicator_about`) is appended to its description."""
     dims, measures = _common(name, unit, persons)
     dims.insert(
         2,
@@ -185,7 +232,8 @@ def region_age_spec(name: str, *, unit: int, persons: bool) -> TableSpec:
             "count_description": "distinct persons of the numerator",
             "dimensions": dims,
             "measures": measures,
-            "description": f"{name} by period, région, broad age band and sex (crude)",
+            "description": f"{name} by period, région, broad age band and sex (crude)"
+            + (f" | {about}" if about else ""),
         },
         where=f"indicator {name}",
     )
@@ -326,7 +374,10 @@ def indicator_tables(
                 for col in ("std_rate", "std_lower", "std_upper"):
                     i = terr.schema.get_field_index(col)
                     terr = terr.set_column(i, col, round_significant(terr.column(col)))
-            t_spec = territory_spec(name, unit=spec.unit, standardised=has_age, persons=persons)
+            about = indicator_about(spec, standardised=has_age, standard=standard)
+            t_spec = territory_spec(
+                name, unit=spec.unit, standardised=has_age, persons=persons, about=about
+            )
             out.append((terr.select(t_spec.columns()), t_spec))
             if "age_broad" in spec.strata:
                 reg = opened.sql(
@@ -339,7 +390,12 @@ def indicator_tables(
                       AND age_level IN ('all', 'broad')
                     ORDER BY 1, 2, 4, 5"""
                 ).to_arrow()
-                r_spec = region_age_spec(name, unit=spec.unit, persons=persons)
+                r_spec = region_age_spec(
+                    name,
+                    unit=spec.unit,
+                    persons=persons,
+                    about=indicator_about(spec, standardised=False, standard=standard),
+                )
                 out.append((_with_crude(reg, spec.unit).select(r_spec.columns()), r_spec))
     return out
 
