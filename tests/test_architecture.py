@@ -29,6 +29,7 @@ RANK: dict[str, int] = {
     "ingest": 3,
     "events": 3,
     "indicators": 5,
+    "cohorts": 6,
     "analysis": 4,
     "release": 3,
     "cli": 9,

@@ -97,7 +97,11 @@ def flowchart_png(title: str, steps: Sequence[str], released: pa.Table) -> bytes
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    value = dict(zip(released.column("node").to_pylist(), released.column("persons").to_pylist(), strict=True))
+    value = dict(
+        zip(
+            released.column("node").to_pylist(), released.column("persons").to_pylist(), strict=True
+        )
+    )
     n = len(steps)
     fig, ax = plt.subplots(figsize=(9, 1.2 + 1.25 * (n + 1)))
     ax.set_xlim(0, 10)

@@ -52,7 +52,12 @@ __all__ = [
 ]
 
 #: Columns of a cohort table (``CohortResult.table``), in order.
-COHORT_COLUMNS: tuple[str, ...] = ("person_id", "index_date", "observation_start", "observation_end")
+COHORT_COLUMNS: tuple[str, ...] = (
+    "person_id",
+    "index_date",
+    "observation_start",
+    "observation_end",
+)
 
 #: The attrition table: one row per step of one cohort.
 ATTRITION_SCHEMA = pa.schema(
@@ -254,11 +259,6 @@ class _Attrition:
         return None
 
 
-_ROW_COLS = (
-    "person_id, index_date, birth_date, sex, residence_region, residence_dpt, death_date"
-)
-
-
 def _index_sql(b: _Builder, spec: CohortSpec) -> str:
     idx = spec.index
     pat = (
@@ -313,8 +313,7 @@ def _steps(b: _Builder, spec: CohortSpec) -> list[_Step]:
     if spec.prior_days > 0:
         steps.append(
             _Step(
-                f"at least {spec.prior_days} days of data before index (from "
-                f"{obs.first_data_day})",
+                f"at least {spec.prior_days} days of data before index (from {obs.first_data_day})",
                 where(
                     "prior",
                     f"date_diff('day', DATE '{obs.first_data_day}', index_date) >= "
@@ -367,20 +366,25 @@ def _steps(b: _Builder, spec: CohortSpec) -> list[_Step]:
             )
         )
     for i, c in enumerate(spec.criteria()):
-        steps.append(
-            _Step(
-                f"{c.kind}: {c.name} ({c.describe()})",
-                lambda rel, c=c, i=i: b.table(f"crit{i}", _criterion_sql(b, spec, c, rel)),
-            )
-        )
+        steps.append(_Step(f"{c.kind}: {c.name} ({c.describe()})", _criterion_step(b, spec, c, i)))
     return steps
+
+
+def _criterion_step(b: _Builder, spec: CohortSpec, c: Criterion, i: int) -> Callable[[str], str]:
+    def run(rel: str) -> str:
+        return b.table(f"crit{i}", _criterion_sql(b, spec, c, rel))
+
+    return run
 
 
 def _observation_sql(b: _Builder, spec: CohortSpec, rows: str) -> str:
     """The cohort rows with ``observation_start`` and ``observation_end``."""
     obs = spec.observation
     start, end = f"DATE '{obs.study_start}'", f"DATE '{obs.study_end}'"
-    stop = f"CASE WHEN r.death_date IS NOT NULL AND r.death_date < {end} THEN r.death_date ELSE {end} END"
+    stop = (
+        f"CASE WHEN r.death_date IS NOT NULL AND r.death_date < {end} THEN r.death_date "
+        f"ELSE {end} END"
+    )
     ostart = f"CASE WHEN r.birth_date > {start} THEN r.birth_date ELSE {start} END"
     if obs.loss_after_days is None:
         return f"""SELECT r.person_id, r.index_date, {ostart} AS observation_start,
@@ -535,9 +539,7 @@ def _result(
         _temporary=list(b.created),
     )
     if not allow_empty and attrition.num_rows and attrition["persons_after"][-1].as_py() == 0:
-        step = next(
-            r["criterion"] for r in attrition.to_pylist() if r["persons_after"] == 0
-        )
+        step = next(r["criterion"] for r in attrition.to_pylist() if r["persons_after"] == 0)
         result.drop()
         hint = f" ({'; '.join(notes)})" if notes else ""
         raise CohortEmptyError(

@@ -9,8 +9,12 @@ category). Exclusions use the same rules and win.
 
 >>> cs = ConceptSet(codes=("ICD10//S72*",), exclude=("ICD10//S727",),
 ...                 categories=("diagnosis",), modifiers=("DP",))
->>> print(match_sql(cs, "e", "c"))
-((starts_with(e.code, 'ICD10//S72') OR starts_with(coalesce(e.modifier, ''), 'ICD10//S72')) AND NOT ((e.code = 'ICD10//S727' OR coalesce(e.modifier, '') = 'ICD10//S727'))) AND e.category IN ('diagnosis') AND e.modifier IN ('DP')
+>>> for part in match_sql(cs, "e", "c").split(" AND "):
+...     print(part)
+(((starts_with(e.code, 'ICD10//S72')) OR (starts_with(coalesce(e.modifier, ''), 'ICD10//S72')))
+NOT ((e.code = 'ICD10//S727') OR (coalesce(e.modifier, '') = 'ICD10//S727')))
+e.category IN ('diagnosis')
+e.modifier IN ('DP')
 """
 
 from __future__ import annotations

@@ -92,17 +92,19 @@ def check_code(entry: str) -> str:
 
     >>> check_code("ATC//N05BA*")
     'ATC//N05BA*'
-    >>> check_code("ATX//N05")
+    >>> check_code("ATX//N05")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: code 'ATX//N05': unknown vocabulary 'ATX' (known: ATC, CIP13, UCD, ICD10, CCAM, NGAP, NABM, GHM, CSARR, SPECIALTY, ALD, ACE, STAY, ICD10_CHAPTER, GHM_CMD)
+    ValueError: code 'ATX//N05': unknown vocabulary 'ATX' (known: ATC, CIP13, UCD, ICD10, ...)
     """
     vocab, sep, value = entry.partition("//")
     if not sep or not value or value == "*":
         raise ValueError(f"code {entry!r} is not VOCAB//value or VOCAB//prefix*")
     known = [v.value for v in Vocab] + list(PARENT_ONLY_VOCABULARIES)
     if vocab not in known:
-        raise ValueError(f"code {entry!r}: unknown vocabulary {vocab!r} (known: {', '.join(known)})")
+        raise ValueError(
+            f"code {entry!r}: unknown vocabulary {vocab!r} (known: {', '.join(known)})"
+        )
     if "*" in value[:-1] or "'" in value or "\\" in value:
         raise ValueError(f"code {entry!r}: '*' only at the end, no quote or backslash")
     return entry
@@ -471,10 +473,10 @@ def load_cohort(path_or_name: str | Path) -> Spec:
 
     >>> load_cohort("population_65_plus").index.date
     datetime.date(2019, 1, 1)
-    >>> load_cohort("no_such_cohort")
+    >>> load_cohort("no_such_cohort")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    sndslab.cohorts._spec.CohortSpecError: no cohort 'no_such_cohort': neither a YAML file nor a built-in cohort (hip_fracture_65_plus, ...)
+    sndslab.cohorts._spec.CohortSpecError: no cohort 'no_such_cohort': neither a YAML file ...
     """
     text = str(path_or_name)
     path = Path(text)

@@ -24,6 +24,7 @@ A comparison file (``kind: comparison``) names its groups and characteristics:
 
 from __future__ import annotations
 
+import itertools
 import math
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -35,7 +36,7 @@ import pyarrow as pa
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from sndslab.cohorts._build import CohortResult, _age_sql, _lits
+from sndslab.cohorts._build import CohortResult, _age_sql
 from sndslab.cohorts._concepts import match_sql
 from sndslab.cohorts._smd import smd_binary, smd_categorical, smd_continuous
 from sndslab.cohorts._spec import (
@@ -141,7 +142,7 @@ def _band_sql(bands: Sequence[int], age: str) -> str:
     whens = []
     edges = list(bands)
     whens.append(f"WHEN {age} < {edges[0]} THEN '<{edges[0]}'")
-    for lo, hi in zip(edges, edges[1:], strict=False):
+    for lo, hi in itertools.pairwise(edges):
         whens.append(f"WHEN {age} < {hi} THEN '{lo}-{hi - 1}'")
     whens.append(f"ELSE '{edges[-1]}+'")
     return f"CASE WHEN {age} IS NULL THEN 'unknown' {' '.join(whens)} END"
@@ -170,7 +171,11 @@ class TableOne:
         for var, level in keys:
             cells = []
             for g in self.groups:
-                r = next(x for x in recs if x["group"] == g and (x["variable"], x["level"]) == (var, level))
+                r = next(
+                    x
+                    for x in recs
+                    if x["group"] == g and (x["variable"], x["level"]) == (var, level)
+                )
                 if r["mean"] is not None:
                     cells.append(f"{r['mean']:.1f} ({(r['sd'] or 0):.1f})")
                 else:
@@ -213,7 +218,7 @@ def _covariates_sql(
         cols.append(
             f"""CASE WHEN EXISTS (SELECT 1 FROM {events} e WHERE e.person_id = f.person_id
                 AND date_diff('day', f.index_date, e.start) BETWEEN {lo} AND {hi}
-                AND {match_sql(cs, 'e', codes)}) THEN 1 ELSE 0 END AS c{i}"""
+                AND {match_sql(cs, "e", codes)}) THEN 1 ELSE 0 END AS c{i}"""
         )
         binary.append(c.name)
     if comparison.ald:
@@ -222,7 +227,7 @@ def _covariates_sql(
                 AND e.category = 'ald' AND e.start <= f.index_date
                 AND (e."end" IS NULL OR e."end" >= f.index_date)) THEN 1 ELSE 0 END AS ald"""
         )
-    query = f"""SELECT f.grp, f.person_id, {', '.join(cols)}
+    query = f"""SELECT f.grp, f.person_id, {", ".join(cols)}
         FROM ({firsts}) f JOIN {patients} p ON p.person_id = f.person_id"""
     return query, binary
 
@@ -239,7 +244,9 @@ def table_one(
     con.create_table(cov, cov_sql)
     try:
         n = dict.fromkeys(groups, 0)
-        n.update({g: int(k) for g, k in con.fetchall(f"SELECT grp, count(*) FROM {cov} GROUP BY grp")})
+        n.update(
+            {g: int(k) for g, k in con.fetchall(f"SELECT grp, count(*) FROM {cov} GROUP BY grp")}
+        )
         parts = [
             f"SELECT grp, 'age' AS variable, '' AS level, count(age) AS persons, "
             f"avg(age) AS mean, stddev_samp(age) AS sd FROM {cov} GROUP BY grp"
@@ -280,9 +287,11 @@ def _assemble(
     variables = ["age", "age band", "sex", "région", *flags]
     rows = []
     for var in variables:
-        levels = sorted(order.get(var, [])) if var != "age" and var not in flags else [
-            "" if var == "age" else "yes"
-        ]
+        levels = (
+            sorted(order.get(var, []))
+            if var != "age" and var not in flags
+            else ["" if var == "age" else "yes"]
+        )
         for level in levels:
             for g in groups:
                 persons, mean, sd = found.get((g, var, level), (0, None, None))

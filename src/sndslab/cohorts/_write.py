@@ -44,7 +44,9 @@ def _previous(w: Any, table: str, names: list[str]) -> list[str]:
     return [f"SELECT * FROM {rel} p WHERE p.cohort NOT IN ({lits})"]
 
 
-def write_cohorts(lake: Lake, results: Sequence[CohortResult], *, notes: list[str] | None = None) -> int:
+def write_cohorts(
+    lake: Lake, results: Sequence[CohortResult], *, notes: list[str] | None = None
+) -> int:
     """Write ``results`` (and the members of set operations) into ``marts``; returns the new
     generation. Every result must have been built on ``lake``'s connection."""
     todo = _flatten(results)
@@ -52,7 +54,9 @@ def write_cohorts(lake: Lake, results: Sequence[CohortResult], *, notes: list[st
         raise SndslabError("no cohort to write")
     for r in todo:
         if r.lake.con is not lake.con:
-            raise SndslabError(f"cohort {r.name!r} was built on another connection than {lake.root}")
+            raise SndslabError(
+                f"cohort {r.name!r} was built on another connection than {lake.root}"
+            )
     con = lake.con
     names = [r.name for r in todo]
     att = pa.concat_tables([r.attrition for r in todo]).cast(ATTRITION_SCHEMA)
