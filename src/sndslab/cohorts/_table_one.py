@@ -118,10 +118,11 @@ class ComparisonSpec(_Model):
 
 
 def load_comparison(path_or_name: str | Path) -> ComparisonSpec:
-    """A comparison file (a path, or the name of a built-in one under ``specs/``)."""
+    """A comparison file (a path, or the name of a built-in one under
+    ``specs/comparisons/``)."""
     path = Path(path_or_name)
     if not path.is_file():
-        path = BUILTIN_DIR / f"{path_or_name}.yaml"
+        path = BUILTIN_DIR / "comparisons" / f"{path_or_name}.yaml"
     if not path.is_file():
         raise CohortSpecError(f"comparison spec {path_or_name}: no such file or built-in")
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
