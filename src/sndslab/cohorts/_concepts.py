@@ -49,7 +49,8 @@ def parents_sql(entries: Sequence[str], codes: str) -> str:
     if not entries:
         return f"SELECT code FROM {codes} WHERE FALSE"
     test = entry_sql(entries, "p")
-    return f"SELECT code FROM {codes} WHERE len(list_filter(parent_codes, lambda p: {test})) > 0"
+    kept = f"list_filter(parent_codes, lambda p: {test})"
+    return f"SELECT code FROM {codes} WHERE array_length({kept}) > 0"
 
 
 def _side(entries: Sequence[str], alias: str, codes: str, descendants: bool) -> str:
