@@ -10,6 +10,7 @@ docs/cohorts.md.
 
 from __future__ import annotations
 
+from sndslab.cohorts._analysis import Cohort
 from sndslab.cohorts._attrition import attrition_cells, flowchart_png, release_attrition
 from sndslab.cohorts._build import (
     ATTRITION_SCHEMA,
@@ -53,6 +54,7 @@ __all__ = [  # noqa: RUF022
     "COHORT_COLUMNS",
     "COHORT_TABLES",
     "Characteristic",
+    "Cohort",
     "CohortAccountingError",
     "CohortEmptyError",
     "CohortResult",
