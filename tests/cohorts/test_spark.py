@@ -1,7 +1,7 @@
 """One implementation, two engines: cohorts built on Spark (the same SQL, transpiled) have the
 same rows and the same attrition as on DuckDB: a fixed-date population with loss to follow-up,
 an incident-event cohort with a look-back exclusion, concept descendants (list lambdas), a
-windowed count and a set operation."""
+windowed count and a set operation; and the same Table 1."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 import sndslab
-from sndslab.cohorts import build_cohort, load_cohort
+from sndslab.cohorts import ComparisonSpec, build_cohort, load_cohort, table_one
 from sndslab.cohorts._spec import parse_cohort
 
 WINDOWED = {
@@ -67,3 +67,38 @@ def test_spark_builds_the_duckdb_cohorts(
         assert g_rows.cast(w_rows.schema).to_pylist() == w_rows.to_pylist(), spec.name
         assert g_att.to_pylist() == w_att.to_pylist(), spec.name
     assert want[2][0].num_rows > 10  # the windowed cohort is not empty
+
+
+COMPARISON = {
+    "name": "cmp",
+    "groups": ["population_65_plus", "hip_fracture_65_plus"],
+    "concept_sets": {"antidepressants": {"code_set": "antidepressants"}},
+    "characteristics": [{"name": "antidepressant", "concept_set": "antidepressants"}],
+}
+
+
+def _table_one(lake: sndslab.Lake) -> list[dict[str, Any]]:
+    comparison = ComparisonSpec.model_validate(COMPARISON)
+    groups = {s.name: build_cohort(lake, s) for s in comparison.group_specs()}
+    try:
+        rows = table_one(lake, comparison, groups).rows
+    finally:
+        for r in groups.values():
+            r.drop()
+    return rows.sort_by([("variable", "ascending"), ("level", "ascending"),
+                         ("group", "ascending")]).to_pylist()  # fmt: skip
+
+
+@pytest.mark.slow  # a Spark session: make test-slow (CI)
+@pytest.mark.spark
+def test_spark_computes_the_duckdb_table_one(cohort_lake: Path, spark_engine: Any) -> None:
+    with sndslab.open_lake(cohort_lake) as duck:
+        want = _table_one(duck)
+    with sndslab.open_lake(cohort_lake, spark_engine) as spark:
+        got = _table_one(spark)
+    assert len(got) == len(want) > 10
+    for g, w in zip(got, want, strict=True):
+        for key in ("group", "variable", "level", "persons", "group_persons"):
+            assert g[key] == w[key]
+        for key in ("percent", "mean", "sd"):
+            assert g[key] == pytest.approx(w[key], rel=1e-9, nan_ok=True)

@@ -212,24 +212,31 @@ def _covariates_sql(
         "coalesce(CAST(p.sex AS VARCHAR), 'unknown') AS sex",
         "coalesce(p.residence_region, 'unknown') AS region",
     ]
-    binary = []
+    binary, joins = [], []
+    firsts_rel = f"({firsts})"
     for i, c in enumerate(comparison.characteristics):
         cs = comparison.concept_sets[c.concept_set]
         lo, hi = c.window
-        cols.append(
-            f"""CASE WHEN EXISTS (SELECT 1 FROM {events} e WHERE e.person_id = f.person_id
-                AND date_diff('day', f.index_date, e.start) BETWEEN {lo} AND {hi}
-                AND {match_sql(cs, "e", codes)}) THEN 1 ELSE 0 END AS c{i}"""
+        joins.append(
+            f"""LEFT JOIN (SELECT DISTINCT g.grp, g.person_id FROM {firsts_rel} g
+                JOIN {events} e ON e.person_id = g.person_id
+                 AND date_diff('day', g.index_date, e.start) BETWEEN {lo} AND {hi}
+                WHERE {match_sql(cs, "e", codes)}) c{i}
+            ON c{i}.grp = f.grp AND c{i}.person_id = f.person_id"""
         )
+        cols.append(f"CASE WHEN c{i}.person_id IS NULL THEN 0 ELSE 1 END AS c{i}")
         binary.append(c.name)
     if comparison.ald:
-        cols.append(
-            f"""CASE WHEN EXISTS (SELECT 1 FROM {events} e WHERE e.person_id = f.person_id
-                AND e.category = 'ald' AND e.start <= f.index_date
-                AND (e."end" IS NULL OR e."end" >= f.index_date)) THEN 1 ELSE 0 END AS ald"""
+        joins.append(
+            f"""LEFT JOIN (SELECT DISTINCT g.grp, g.person_id FROM {firsts_rel} g
+                JOIN {events} e ON e.person_id = g.person_id AND e.category = 'ald'
+                 AND e.start <= g.index_date
+                 AND (e."end" IS NULL OR e."end" >= g.index_date)) a
+            ON a.grp = f.grp AND a.person_id = f.person_id"""
         )
+        cols.append("CASE WHEN a.person_id IS NULL THEN 0 ELSE 1 END AS ald")
     query = f"""SELECT f.grp, f.person_id, {", ".join(cols)}
-        FROM ({firsts}) f JOIN {patients} p ON p.person_id = f.person_id"""
+        FROM {firsts_rel} f JOIN {patients} p ON p.person_id = f.person_id {" ".join(joins)}"""
     return query, binary
 
 
