@@ -22,6 +22,7 @@ from sndslab.cohorts import (
     builtin_cohorts,
     load_any,
     load_cohort,
+    population_step,
 )
 from sndslab.cohorts._spec import parse_cohort
 from sndslab.lake import Lake, relation
@@ -261,3 +262,12 @@ def test_comparison_is_not_a_cohort() -> None:
     assert load_any("benzodiazepines_vs_zdrugs").name == "benzodiazepines_vs_zdrugs"
     with pytest.raises(CohortSpecError, match="no cohort"):
         load_cohort("benzodiazepines_vs_zdrugs")
+
+
+def test_population_step_gives_one_row_per_person(opened: Lake) -> None:
+    spec = _spec(concept_sets={"c": {"codes": ["ATC//N05*"]}},
+                 index={"concept_set": "c", "occurrence": "all"})  # fmt: skip
+    rel = population_step(spec)(opened, object())
+    table = rel.to_arrow()
+    assert table.column_names == list(COHORT_COLUMNS)
+    assert table.num_rows == len(set(table["person_id"].to_pylist())) > 50

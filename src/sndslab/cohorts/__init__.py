@@ -19,6 +19,7 @@ from sndslab.cohorts._build import (
     CohortEmptyError,
     CohortResult,
     build_cohort,
+    population_step,
 )
 from sndslab.cohorts._command import BuildOutcome, load_any, run_build
 from sndslab.cohorts._describe import describe
@@ -76,6 +77,7 @@ __all__ = [  # noqa: RUF022
     "load_any",
     "load_cohort",
     "load_comparison",
+    "population_step",
     "read_attrition",
     "read_cohort",
     "release_attrition",

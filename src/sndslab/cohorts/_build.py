@@ -38,7 +38,7 @@ from sndslab.cohorts._spec import (
     Spec,
     load_cohort,
 )
-from sndslab.engines import Connection
+from sndslab.engines import Connection, Relation
 from sndslab.errors import SndslabError
 from sndslab.lake import Lake, open_lake, relation, relation_or_none
 
@@ -49,6 +49,7 @@ __all__ = [
     "CohortEmptyError",
     "CohortResult",
     "build_cohort",
+    "population_step",
 ]
 
 #: Columns of a cohort table (``CohortResult.table``), in order.
@@ -580,3 +581,28 @@ def build_cohort(
         if own:
             opened.close()
         raise
+
+
+def population_step(
+    spec: Spec | str | Path, *, allow_empty: bool = False
+) -> Callable[..., Relation]:
+    """A population step for other analyses (a study's ``population``): a callable
+    ``(lake, *anything) -> Relation`` that builds ``spec`` on the lake and returns one row per
+    person (first index; the widest observation of its rows) with the columns
+    :data:`COHORT_COLUMNS`. Its temporary tables live as long as the lake's connection.
+
+    >>> step = population_step("population_65_plus")
+    >>> callable(step)
+    True
+    """
+
+    def step(lake: Lake, *_: Any) -> Relation:
+        result = build_cohort(lake, spec, allow_empty=allow_empty)
+        return lake.con.sql(
+            f"""SELECT person_id, min(index_date) AS index_date,
+                min(observation_start) AS observation_start,
+                max(observation_end) AS observation_end
+            FROM {result.relation} GROUP BY person_id"""
+        )
+
+    return step
