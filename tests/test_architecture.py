@@ -31,6 +31,7 @@ RANK: dict[str, int] = {
     "indicators": 5,
     "supply": 6,
     "pathways": 6,
+    "cohorts": 6,
     "analysis": 4,
     "release": 3,
     "opendamir": 4,

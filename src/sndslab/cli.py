@@ -1622,6 +1622,75 @@ def lake_rollback(
     )
 
 
+# -- cohorts ------------------------------------------------------------------------------------
+cohort_app = typer.Typer(
+    help="Declarative cohorts (docs/cohorts.md).", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(cohort_app, name="cohort")
+
+
+def _print_cohort(outcome: Any) -> None:
+    table = Table(title="attrition (distinct persons)", title_justify="left")
+    for col, justify in (
+        ("cohort", "left"),
+        ("step", "right"),
+        ("criterion", "left"),
+        ("before", "right"),
+        ("excluded", "right"),
+        ("after", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in outcome.attrition.to_pylist():
+        table.add_row(
+            r["cohort"],
+            str(r["step"]),
+            r["criterion"],
+            f"{r['persons_before']:,}",
+            f"{r['excluded']:,}",
+            f"{r['persons_after']:,}",
+        )
+    out.print(table)
+    if outcome.table_one is not None:
+        out.print(outcome.table_one.to_markdown(), markup=False)
+    rows = [(name, f"{persons:,} persons, {n:,} rows") for name, persons, n in outcome.cohorts]
+    rows.append(("marts generation", str(outcome.generation)))
+    rows += [("note", n) for n in outcome.notes]
+    if outcome.release is not None:
+        rows += [("release", outcome.release.release_id), ("written", str(outcome.release.out_dir))]
+    _print_summary(rows)
+
+
+@cohort_app.command("build")
+def cohort_build(
+    spec: Annotated[str, typer.Argument(help="Cohort spec (YAML file or built-in name).")],
+    lake: Annotated[Path, typer.Argument(help="Lake directory with an events layer.")],
+    engine: Annotated[str, typer.Option("--engine", help="duckdb or spark.")] = "duckdb",
+    release_dir: Annotated[
+        Path | None,
+        typer.Option("--release", help="Release the attrition (and Table 1) into this folder."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --release.")] = False,
+) -> None:
+    """Build a cohort (or a set operation, or a comparison's groups and Table 1) into
+    LAKE/marts/cohorts with its attrition; --release puts the attrition, its flowchart and Table
+    1 through the release gate."""
+    _require_layer(lake, "events", f"sndslab events {lake}")
+    from sndslab.cohorts import run_build
+
+    eng = _engine(engine, None, None, None, lake=lake)
+    _print_cohort(run_build(spec, lake, engine=eng, release_dir=release_dir, overwrite=overwrite))
+
+
+@cohort_app.command("describe")
+def cohort_describe(
+    spec: Annotated[str, typer.Argument(help="Cohort spec (YAML file or built-in name).")],
+) -> None:
+    """Print a cohort, set operation or comparison spec as Markdown (no data read)."""
+    from sndslab.cohorts import describe, load_any
+
+    out.print(describe(load_any(spec)), markup=False)
+
+
 def _registry_tables() -> list[Any]:
     from sndslab.registry import get_table, list_tables
 
