@@ -29,6 +29,7 @@ RANK: dict[str, int] = {
     "ingest": 3,
     "events": 3,
     "indicators": 5,
+    "signals": 5,
     "analysis": 4,
     "release": 3,
     "cli": 9,
