@@ -264,7 +264,7 @@ class StudyData:
         WITH p AS (
             SELECT person_id, atc, day,
                    day + {e.start_delay} AS s,
-                   day + days_covered - 1 + {e.end_delay} AS f
+                   day + CAST(days_covered AS INTEGER) - 1 + {e.end_delay} AS f
             FROM {self.tables["purchases"]} {where}),
         marked AS (
             SELECT *, CASE WHEN s > max(f) OVER (PARTITION BY person_id, atc ORDER BY day, s
