@@ -80,7 +80,11 @@ def _arrow(con: Any, query: str) -> dict[str, np.ndarray]:
 
 
 def build_design(
-    data: StudyData, *, resolution: Literal["day", "bucket"] = "day", covariates: bool = True
+    data: StudyData,
+    *,
+    resolution: Literal["day", "bucket"] = "day",
+    kernel: Literal["latest", "convolution"] | None = None,
+    covariates: bool = True,
 ) -> ConvDesign:
     """Build the ConvSCCS inputs of ``data`` (built :class:`StudyData`) in the engine.
 
@@ -89,7 +93,18 @@ def build_design(
     event earlier the same week falls in the pre-exposure lags, not in lag 0);
     ``"bucket"``: one interval per bucket of ``bucket_days`` days and one coefficient per
     bucket lag, tick's discretisation (:func:`tick_inputs`).
+
+    ``kernel="latest"`` (default at day resolution): on each interval only the lag since the
+    drug's latest purchase acts, and the pre-exposure lags of a purchase only outside the
+    post-purchase lags of the previous one (SCALPEL3's ``latest_purchase_based`` strategy;
+    the risk window of a purchase ends at the next one, as in the generator's truth);
+    ``"convolution"`` (default for buckets): every purchase acts through all its lags and
+    their effects multiply, tick's ``ConvSCCS`` model.
     """
+    if kernel is None:
+        kernel = "latest" if resolution == "day" else "convolution"
+    # at day resolution the purchase day belongs to the pre-exposure lags unless asked otherwise
+    delay = 1 if resolution == "day" and data.study.screening.purchase_day == "pre_exposure" else 0
     study = data.study
     s = study.screening
     con = data.lake.con
@@ -135,7 +150,7 @@ def build_design(
     on = data._table(
         "conv_onsets",
         f"""SELECT DISTINCT c.case_no, p.atc,
-                   CAST(floor(datediff('day', c.observation_start, p.day) / {unit})
+                   CAST(floor((datediff('day', c.observation_start, p.day) + {delay}) / {unit})
                         AS INTEGER) - {pre * width} AS shifted
             FROM {data.tables["purchases"]} p JOIN {c2} c USING (person_id)""",
     )
@@ -145,13 +160,36 @@ def build_design(
         f"""SELECT o.* FROM {on} o JOIN {c2} c USING (case_no)
             WHERE o.shifted <= c.n_buckets - 1 AND o.shifted + {span - 1} >= 0""",
     )
+    if kernel == "convolution":
+        hits_q = f"""
+            SELECT DISTINCT o.case_no, o.atc, o.shifted + l.off AS bucket,
+                   CAST(l.off // {width} AS INTEGER) AS lagcol
+            FROM {on2} o, (SELECT unnest(range(0, {span})) AS off) l"""
+    else:  # the latest purchase only; pre-exposure lags before a purchase outside the
+        # post-purchase lags of the previous one
+        post, before = lags * width, pre * width
+        hits_q = f"""
+            WITH o AS (
+                SELECT case_no, atc, shifted + {before} AS p,
+                       lag(shifted) OVER w + {before} AS prev,
+                       lead(shifted) OVER w + {before} AS nxt
+                FROM {on} WINDOW w AS (PARTITION BY case_no, atc ORDER BY shifted))
+            SELECT case_no, atc, p + k AS bucket, CAST({pre} + k // {width} AS INTEGER) AS lagcol
+            FROM o, (SELECT unnest(range(0, {post})) AS k) l
+            WHERE nxt IS NULL OR p + k < nxt
+            UNION ALL
+            SELECT case_no, atc, p - k AS bucket,
+                   CAST({pre} - (k + {width - 1}) // {width} AS INTEGER) AS lagcol
+            FROM o, (SELECT unnest(range(1, {before + 1})) AS k) l
+            WHERE prev IS NULL OR p - k >= prev + {post}"""
+    hits = data._table(
+        "conv_hits",
+        f"""SELECT h.* FROM ({hits_q}) h JOIN {c2} c USING (case_no)
+            WHERE h.bucket BETWEEN 0 AND c.n_buckets - 1""",
+    )
     exposed = data._table(
         "conv_exposed",
-        f"""WITH hit AS (
-                SELECT DISTINCT o.case_no, o.atc, o.shifted + l.off AS bucket
-                FROM {on2} o JOIN {c2} c USING (case_no),
-                     (SELECT unnest(range({pre * width}, {span})) AS off) l
-                WHERE o.shifted + l.off BETWEEN 0 AND c.n_buckets - 1)
+        f"""WITH hit AS (SELECT DISTINCT case_no, atc, bucket FROM {hits} WHERE lagcol >= {pre})
             SELECT atc, count(DISTINCT case_no) AS exposed_cases,
                    coalesce(sum(e.events), 0) AS exposed_events
             FROM hit h LEFT JOIN {ev} e USING (case_no, bucket)
@@ -190,11 +228,8 @@ def build_design(
     data.created.append(dname)
     nz = _arrow(
         con,
-        f"""SELECT DISTINCT o.case_no, o.shifted + l.off AS bucket,
-                   d.j * {total} + CAST(l.off // {width} AS INTEGER) AS col
-            FROM {on2} o JOIN {dname} d USING (atc) JOIN {c2} c USING (case_no),
-                 (SELECT unnest(range(0, {span})) AS off) l
-            WHERE o.shifted + l.off BETWEEN 0 AND c.n_buckets - 1""",
+        f"""SELECT DISTINCT h.case_no, h.bucket, d.j * {total} + h.lagcol AS col
+            FROM {hits} h JOIN {dname} d USING (atc)""",
     )
     onset = _arrow(
         con,

@@ -157,7 +157,8 @@ class StudyData:
         o = self.study.outcome
         events = relation(self.lake.con, self.lake.paths, "events.events")
         parts = [
-            f"""SELECT d.person_id, d.start AS day FROM {events} d
+            f"""SELECT d.person_id, d.start AS day, coalesce(d."end", d.start) AS day_end
+                FROM {events} d
                 WHERE d.category = 'diagnosis' AND d.source_table = 'mco_diagnoses'
                   AND d.modifier = 'DP' AND {code_predicate("d.code", o.diagnoses)}
                   AND NOT EXISTS (
@@ -168,12 +169,13 @@ class StudyData:
         ]
         if o.acts:
             parts.append(
-                f"""SELECT person_id, start AS day FROM {events}
+                f"""SELECT person_id, start AS day, start AS day_end FROM {events}
                     WHERE category = 'act' AND {code_predicate("code", o.acts)}"""
             )
         if o.emergency:
             parts.append(
-                f"SELECT person_id, start AS day FROM {events} WHERE category = 'emergency'"
+                f"SELECT person_id, start AS day, start AS day_end FROM {events} "
+                "WHERE category = 'emergency'"
             )
         raw = self._table("outcome_raw", " UNION ".join(parts))
         n_raw = self.count("outcome_raw")
@@ -182,14 +184,15 @@ class StudyData:
         self._table(
             "outcomes",
             f"""WITH inside AS (
-                    SELECT r.person_id, r.day FROM {raw} r JOIN {pop} p USING (person_id)
+                    SELECT r.person_id, r.day, r.day_end FROM {raw} r JOIN {pop} p USING (person_id)
                     WHERE r.day BETWEEN p.observation_start AND p.observation_end),
                 ordered AS (
                     SELECT person_id, day,
-                           lag(day) OVER (PARTITION BY person_id ORDER BY day) AS previous
+                           max(day_end) OVER (PARTITION BY person_id ORDER BY day, day_end
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS previous_end
                     FROM inside)
-                SELECT person_id, day FROM ordered
-                WHERE previous IS NULL OR datediff('day', previous, day) >= {gap}""",
+                SELECT DISTINCT person_id, day FROM ordered
+                WHERE previous_end IS NULL OR datediff('day', previous_end, day) > {gap}""",
         )
         inside = int(
             self.lake.con.scalar(
@@ -206,7 +209,11 @@ class StudyData:
             "person not in the population or event outside observation",
         )
         self._step(
-            "outcome episodes", kept, inside - kept, f"within {gap} days of the previous event"
+            "outcome episodes",
+            kept,
+            inside - kept,
+            f"starts within {gap} days of the end of an earlier outcome event (readmission, "
+            "transfer, same episode)",
         )
 
     def _cases(self) -> None:

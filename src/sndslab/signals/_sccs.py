@@ -10,7 +10,8 @@ case × window × age × season cell are then fitted by conditional Poisson regr
 (:mod:`sndslab.signals._cpoisson`). A window without any event has a relative incidence of 0
 (its maximum-likelihood estimate): its cells are left out of the fit, which is the profile
 likelihood of the other terms; it is reported with no interval. Age or season levels without
-events are merged into the level below them.
+events are merged into the level below them; levels the conditional likelihood cannot
+identify, or whose estimate diverges (separation in small samples), join the reference level.
 """
 
 from __future__ import annotations
@@ -115,13 +116,56 @@ def _merge_empty_levels(levels: np.ndarray, events: np.ndarray) -> np.ndarray:
     return out
 
 
+def _identifiable(
+    X: np.ndarray,
+    terms: list[tuple[str, str]],
+    case: np.ndarray,
+    days: np.ndarray,
+    events: np.ndarray,
+) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Drop age and season columns that the conditional likelihood cannot identify: only
+    within-case contrasts of cases with events inform it, so columns are centred within case
+    (day-weighted) and those outside a pivoted QR's independent set are left out (their
+    levels join the reference). A risk window that is not identifiable is an error."""
+    if X.shape[1] == 0:
+        return X, terms
+    from scipy.linalg import qr
+
+    _, inv = np.unique(case, return_inverse=True)
+    n = inv.max() + 1
+    with_events = np.bincount(inv, weights=events, minlength=n) > 0
+    rows = with_events[inv]
+    w = days.astype(np.float64)
+    totals = np.bincount(inv, weights=w, minlength=n)
+    means = np.column_stack(
+        [np.bincount(inv, weights=w * X[:, j], minlength=n) / totals for j in range(X.shape[1])]
+    )
+    centred = (X - means[inv])[rows] * np.sqrt(w[rows])[:, None]
+    if centred.shape[0] == 0:
+        raise SndslabError("no case with an event: nothing to fit")
+    _, r, piv = qr(centred, mode="economic", pivoting=True)
+    d = np.abs(np.diag(r))
+    rank = int((d > 1e-8 * max(d[0], 1e-300)).sum()) if len(d) else 0
+    keep = np.zeros(X.shape[1], bool)
+    keep[piv[:rank]] = True
+    lost = [t for t, k in zip(terms, keep, strict=True) if not k and t[0] == "window"]
+    if lost:
+        raise SndslabError(
+            f"risk window(s) {[lv for _, lv in lost]} cannot be estimated: no case has both "
+            "exposed and unexposed time (check the windows and the population)"
+        )
+    return X[:, keep], [t for t, k in zip(terms, keep, strict=True) if k]
+
+
 class SCCS(Analysis):
     """Standard SCCS of drug ``atc`` in ``study`` (see the module docstring).
 
     ``population``: the pluggable population step (default
     :func:`sndslab.signals.default_population`). After ``fit``: ``estimates_`` (one row per
     term: risk windows, pre-exposure window, age groups, seasons), ``cells_`` (the fitted
-    cells), ``n_cases_``, ``n_exposed_cases_``, ``attrition_``, ``converged_``.
+    cells), ``design_`` (the fitted design: ``X``, ``events``, ``days``, ``case``; columns in
+    the order of ``design_terms_``), ``n_cases_``, ``n_exposed_cases_``, ``attrition_``,
+    ``converged_``.
     """
 
     def __init__(
@@ -183,10 +227,21 @@ class SCCS(Analysis):
                 terms.append((name, str(lv)))
                 cols.append((values == lv).astype(np.float64))
         X = np.column_stack(cols)[keep] if cols else np.zeros((int(keep.sum()), 0))
-        # drop covariates without variation inside any case (not identifiable)
-        fit = fit_conditional_poisson(
-            X, events[keep], c["days"][keep].astype(np.float64), c["case"][keep]
-        )
+        X, terms = _identifiable(X, terms, c["case"][keep], c["days"][keep], events[keep])
+        while True:
+            fit = fit_conditional_poisson(
+                X, events[keep], c["days"][keep].astype(np.float64), c["case"][keep]
+            )
+            # monotone likelihood (separation): an adjustment level whose estimate diverges
+            # joins the reference level, and the model is refitted
+            diverged = [
+                j for j, (t, _) in enumerate(terms)
+                if t != "window" and (abs(fit.coef[j]) > 15 or not fit.se[j] < 50)
+            ]  # fmt: skip
+            if not diverged:
+                break
+            kept = [j for j in range(len(terms)) if j not in diverged]
+            X, terms = X[:, kept], [terms[j] for j in kept]
         z = float(norm.ppf(0.5 + self.confidence / 2))
         rows: list[dict[str, Any]] = []
         for j, (term, level) in enumerate(terms):
@@ -220,6 +275,12 @@ class SCCS(Analysis):
                 }
             )  # fmt: skip
         self.design_terms_ = terms
+        self.design_ = {
+            "X": X,
+            "events": events[keep],
+            "days": c["days"][keep].astype(np.float64),
+            "case": c["case"][keep],
+        }
         self.converged_ = fit.converged
         self.loglik_ = fit.loglik
         self.estimates_ = pa.Table.from_pylist(rows, schema=_ESTIMATES)

@@ -194,7 +194,7 @@ class Screening(Analysis):
                 min(float(np.nanmin(ps)) * len(tested), 1.0)
                 if not np.all(np.isnan(ps))
                 else float("nan")
-            )  # noqa: E501
+            )
             drug_rows.append(
                 {"atc": atc, "p_value": drug_p, "best_window": best,
                  "best_log_irr": per[best]["log_irr"], "windows": per}
@@ -224,27 +224,31 @@ class Screening(Analysis):
         for r in lag_rows:
             r.update(
                 {"p_value": None} | {k: by_atc[r["atc"]][k] for k in ("q_value", "flagged", "rank")}
-            )  # noqa: E501
+            )
         rows = sorted(
             out + lag_rows, key=lambda r: (r["rank"], r["kind"] != "window", r["lag_first"])
-        )  # noqa: E501
+        )
         self.signals_ = pa.Table.from_pylist(rows, schema=SIGNAL_COLUMNS)
         self.drugs_ = pa.Table.from_pylist(sorted(summary, key=lambda r: r["rank"]))
 
     def window_estimate(self, atc: str, day_first: int, day_last: int) -> dict[str, float]:
         """Relative incidence of ``atc`` over days ``day_first``..``day_last`` after a purchase:
-        the mean log relative incidence of the lag bins overlapping those days, its CI.
+        the mean log relative incidence of the lag bins at least half inside those days (the
+        one bin overlapping them when none is), its CI.
 
         Used to compare an injected effect window with the estimate."""
         self._check_fitted()
         if atc not in self.lag_coef_:
             raise SndslabError(f"drug {atc} was not screened")
         b, pre = self.study.screening.bucket_days, self.study.screening.pre_lags
-        first = day_first // b
-        last = min(day_last // b, self.study.screening.lags - 1)
-        if last < first or first < -pre:
+        lags = np.arange(-pre, self.study.screening.lags)
+        overlap = np.minimum(lags * b + b - 1, day_last) - np.maximum(lags * b, day_first) + 1
+        inside = lags[overlap * 2 >= b]  # bins at least half inside the days
+        if len(inside) == 0:
+            inside = lags[overlap > 0][:1]
+        if len(inside) == 0:
             raise SndslabError(f"days {day_first}..{day_last} are outside the screened lags")
-        idx = np.arange(first + pre, last + pre + 1)
+        idx = inside + pre
         w = np.full(len(idx), 1.0 / len(idx))
         est = float(w @ self.lag_coef_[atc][idx])
         se = float(np.sqrt(max(w @ self.lag_cov_[atc][np.ix_(idx, idx)] @ w, 0.0)))

@@ -107,8 +107,10 @@ class OutcomeSpec(_Model):
     """Outcome events: MCO stays whose main diagnosis (DP) is one of ``diagnoses`` and that have
     no associated diagnosis (DAS) among ``exclude_das`` (non-fall injuries, pathological
     fractures), plus stays with an act of ``acts``, plus emergency passages (ATU) when
-    ``emergency``. Events of one person less than ``episode_gap_days`` after the previous one
-    are one episode (transfers, re-admissions)."""
+    ``emergency``. An event starting within ``episode_gap_days`` after the end (discharge) of
+    an earlier outcome event of the person belongs to the same episode (transfers,
+    readmissions with the same main diagnosis: SCALPEL3's follow-up-stay exclusion) and is
+    not counted."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str = ""
@@ -116,7 +118,7 @@ class OutcomeSpec(_Model):
     exclude_das: tuple[str, ...] = ()
     acts: tuple[str, ...] = ()
     emergency: bool = False
-    episode_gap_days: int = Field(default=14, ge=0, le=365)
+    episode_gap_days: int = Field(default=30, ge=0, le=365)
 
     @field_validator("diagnoses", "exclude_das")
     @classmethod
@@ -223,7 +225,9 @@ class ScreeningSpec(_Model):
     exposure); a quadratic penalty ``smoothness`` on differences of successive lag
     coefficients and ``ridge`` on their size; drugs with fewer than ``min_exposed_cases``
     exposed cases are not screened; ``windows`` group lags for the per-drug tests (BH at
-    ``fdr``)."""
+    ``fdr``). ``purchase_day``: whether the day of a purchase counts before it (default: an
+    event and a purchase the same day are most often the event causing the purchase, e.g. a
+    drug dispensed at discharge) or in lag 0."""
 
     bucket_days: int = Field(default=7, ge=1, le=31)
     lags: int = Field(default=13, ge=1, le=60)
@@ -237,6 +241,7 @@ class ScreeningSpec(_Model):
     )
     age_adjustment: bool = True
     season_adjustment: bool = True
+    purchase_day: Literal["pre_exposure", "exposed"] = "pre_exposure"
 
     @model_validator(mode="after")
     def _check(self) -> ScreeningSpec:
