@@ -38,9 +38,9 @@ def test_sccs_agrees_with_fixed_effects_glm(opened: Lake, small_study: StudySpec
     with_events = np.isin(case, np.unique(case[y > 0]))
     X, case, y, days = X[with_events], case[with_events], y[with_events], days[with_events]
     dummies = (case[:, None] == np.unique(case)[None, :]).astype(np.float64)
-    ref = sm.GLM(
-        y, np.hstack([X, dummies]), family=sm.families.Poisson(), offset=np.log(days)
-    ).fit(tol=1e-13, maxiter=300)
+    ref = sm.GLM(y, np.hstack([X, dummies]), family=sm.families.Poisson(), offset=np.log(days)).fit(
+        tol=1e-13, maxiter=300
+    )
     ours = np.array([r["log_irr"] for r in est if np.isfinite(r["log_irr"])])
     assert np.max(np.abs(ours - ref.params[: len(terms)])) < 1e-6
     release = model.to_release()

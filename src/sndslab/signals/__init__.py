@@ -7,6 +7,7 @@ from __future__ import annotations
 from sndslab.signals._convsccs import (
     ConvDesign,
     build_design,
+    convolution_design,
     fit_convsccs,
     lag_penalty,
     tick_inputs,
@@ -62,6 +63,7 @@ __all__ = [
     "StudySpecError",
     "benjamini_hochberg",
     "build_design",
+    "convolution_design",
     "default_population",
     "fit_conditional_poisson",
     "fit_convsccs",

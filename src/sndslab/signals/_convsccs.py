@@ -381,3 +381,49 @@ def tick_inputs(design: ConvDesign) -> tuple[list[sp.csr_matrix], list[np.ndarra
         lab[: design.n_buckets[i]] = design.y[offsets[i] : offsets[i + 1]].astype(np.int32)
         labels.append(lab)
     return features, labels, design.n_buckets.astype(np.uint64)
+
+
+def convolution_design(
+    onsets: np.ndarray,
+    n_buckets: np.ndarray,
+    y: np.ndarray,
+    drugs: list[str],
+    n_lags: int,
+    bucket_days: int,
+) -> ConvDesign:
+    """The design tick's ``ConvSCCS`` fits, from purchase onsets (case, drug, bucket): each
+    onset inside the case's observed buckets acts through lags ``0 … n_lags − 1`` (onsets
+    before the first bucket are not seen, as in tick). For side-by-side comparisons.
+
+    >>> d = convolution_design(np.array([[0, 0, 1]]), np.array([4]), np.zeros(4), ["A"], 2, 7)
+    >>> d.X.toarray().ravel().tolist()
+    [0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+    """
+    on = onsets[(onsets[:, 2] >= 0) & (onsets[:, 2] < n_buckets[onsets[:, 0]])]
+    offsets = np.concatenate([[0], np.cumsum(n_buckets)])
+    rows, cols = [], []
+    for lag in range(n_lags):
+        b = on[:, 2] + lag
+        ok = b < n_buckets[on[:, 0]]
+        rows.append(offsets[on[ok, 0]] + b[ok])
+        cols.append(on[ok, 1] * n_lags + lag)
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    X = sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(int(offsets[-1]), len(drugs) * n_lags))
+    X.sum_duplicates()
+    case = np.repeat(np.arange(len(n_buckets)), n_buckets)
+    return ConvDesign(
+        drugs=list(drugs),
+        n_lags=n_lags,
+        pre_lags=0,
+        bucket_days=bucket_days,
+        interval_days=bucket_days,
+        case=case,
+        bucket=np.arange(len(case)) - offsets[case],
+        y=np.asarray(y, np.float64),
+        X=X,
+        covariates=[],
+        n_buckets=np.asarray(n_buckets, np.int64),
+        onsets=on,
+        exposed_cases=np.zeros(len(drugs), np.int64),
+        exposed_events=np.zeros(len(drugs), np.int64),
+    )

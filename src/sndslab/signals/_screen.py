@@ -7,9 +7,13 @@ relative incidence is the mean of its lag coefficients; its variance comes from 
 block of the penalised covariance. A drug's p-value is the smallest two-sided window p-value
 × the number of windows (Bonferroni inside the drug); q-values are Benjamini–Hochberg's
 (Benjamini & Hochberg, JRSS B 1995) over the screened drugs. A drug is *flagged* when its
-q-value is ≤ ``screening.fdr`` and its most significant window raises the incidence.
-The pre-exposure window is reported (a high value means event-dependent exposure) but is not
-tested.
+q-value is ≤ ``screening.fdr``, its most significant window raises the incidence, and it is
+not *event-dependent*: a drug whose pre-exposure relative incidence is significantly above 1
+(lower 95 % limit > 1) and at least as high as its most significant window's is a drug
+started because of the outcome (analgesics, thromboprophylaxis after a fracture), whose
+post-purchase excess cannot be read as an effect (Whitaker et al., BMJ 2018;363:k4181 on
+event-dependent exposures in SCCS); it is reported with ``event_dependent`` set and not
+flagged.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ SIGNAL_COLUMNS = pa.schema(
         ("p_value", pa.float64()),
         ("q_value", pa.float64()),
         ("flagged", pa.bool_()),
+        ("event_dependent", pa.bool_()),
         ("rank", pa.int64()),
     ]
 )
@@ -208,8 +213,17 @@ class Screening(Analysis):
         summary: list[dict[str, Any]] = []
         by_atc: dict[str, dict[str, Any]] = {}
         for j, d in enumerate(drug_rows):
-            flagged = bool(q[j] <= s.fdr and d["best_log_irr"] > 0)
-            extra = {"q_value": float(q[j]), "flagged": flagged, "rank": int(rank[j])}
+            pre_w = d["windows"].get(PRE_WINDOW)
+            event_dependent = bool(
+                pre_w is not None and pre_w["lower"] > 1.0 and pre_w["log_irr"] >= d["best_log_irr"]
+            )
+            flagged = bool(q[j] <= s.fdr and d["best_log_irr"] > 0 and not event_dependent)
+            extra = {
+                "q_value": float(q[j]),
+                "flagged": flagged,
+                "event_dependent": event_dependent,
+                "rank": int(rank[j]),
+            }
             by_atc[d["atc"]] = extra | {"p_value": d["p_value"]}
             for w in d["windows"].values():
                 out.append(w | extra | ({} if w["lag_window"] != PRE_WINDOW else {"p_value": None}))
@@ -223,7 +237,11 @@ class Screening(Analysis):
             )  # fmt: skip
         for r in lag_rows:
             r.update(
-                {"p_value": None} | {k: by_atc[r["atc"]][k] for k in ("q_value", "flagged", "rank")}
+                {"p_value": None}
+                | {
+                    k: by_atc[r["atc"]][k]
+                    for k in ("q_value", "flagged", "event_dependent", "rank")
+                }
             )
         rows = sorted(
             out + lag_rows, key=lambda r: (r["rank"], r["kind"] != "window", r["lag_first"])
