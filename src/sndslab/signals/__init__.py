@@ -39,21 +39,22 @@ from sndslab.signals._spec import (
 )
 from sndslab.signals._truth import score_against_truth
 
-__all__ = [
-    "FALLS_STUDY",
-    "POPULATION_COLUMNS",
-    "SCCS",
-    "SIGNAL_COLUMNS",
+# Plain sorted() order (tests/test_public_api.py), not ruff's isort-style order.
+__all__ = [  # noqa: RUF022
     "ConditionalPoissonFit",
     "ConvDesign",
     "DurationSpec",
     "ExposureSpec",
+    "FALLS_STUDY",
     "OutcomeSpec",
+    "POPULATION_COLUMNS",
     "PeriodSpec",
     "Population",
     "PopulationSpec",
     "ReleasedSignals",
     "RiskWindow",
+    "SCCS",
+    "SIGNAL_COLUMNS",
     "SccsSpec",
     "ScreenResult",
     "Screening",

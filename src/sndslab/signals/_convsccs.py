@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
+from sndslab.engines import Connection
 from sndslab.signals._cpoisson import ConditionalPoissonFit, fit_conditional_poisson
 from sndslab.signals._data import StudyData
 
@@ -74,7 +75,7 @@ class ConvDesign:
         return np.arange(j * self.n_lags, (j + 1) * self.n_lags)
 
 
-def _arrow(con: Any, query: str) -> dict[str, np.ndarray]:
+def _arrow(con: Connection, query: str) -> dict[str, np.ndarray]:
     t: pa.Table = con.sql(query).to_arrow()
     return {n: t.column(n).to_numpy(zero_copy_only=False) for n in t.column_names}
 
