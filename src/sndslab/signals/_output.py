@@ -23,6 +23,7 @@ from sndslab.signals._screen import SIGNAL_COLUMNS, Screening
 
 __all__ = ["ReleasedSignals", "release_signals", "signals_spec", "write_signals"]
 
+_SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN"}
 _ORDER = ("study", "rank", "atc", "kind", "lag_first")
 
 
@@ -45,7 +46,16 @@ def write_signals(lake: Lake, screening: Screening, *, notes: list[str] | None =
             parts = [f"SELECT {cols} FROM {name}"]
             if w.previous is not None and "signals" in w.previous.tables:
                 prev = con.dataset(lake.paths.dataset("marts", w.previous.tables["signals"].path))
-                parts.append(f"SELECT {cols} FROM {prev} WHERE study <> '{study}'")
+                have = {c for c, _ in con.describe(f"SELECT * FROM {prev}")}
+                # rows of other studies written by an older version keep their values; a
+                # column added since is NULL for them
+                old = ", ".join(
+                    f.name
+                    if f.name in have
+                    else f"CAST(NULL AS {_SQL_TYPES[str(f.type)]}) AS {f.name}"
+                    for f in SIGNAL_COLUMNS
+                )
+                parts.append(f"SELECT {old} FROM {prev} WHERE study <> '{study}'")
             rows = w.write("signals", " UNION ALL ".join(parts), order_by=list(_ORDER))
             for other in list(w.previous.tables) if w.previous else []:
                 if other != "signals":
