@@ -136,7 +136,7 @@ def release_signals(
         raise SndslabError(f"marts.signals has no row of study {study!r}")
     meta = lake.con.sql(
         f"""SELECT atc, any_value(drug_name) AS drug_name, min(rank) AS rank,
-                   bool_or(flagged) AS flagged
+                   bool_or(flagged) AS flagged, bool_or(event_dependent) AS event_dependent
             FROM {rel} WHERE study = '{study.replace("'", "''")}' GROUP BY atc ORDER BY rank"""
     ).to_arrow()
     result = release(
@@ -181,6 +181,7 @@ def _plots(released: pa.Table, drugs: list[dict[str, Any]], out: Path) -> list[P
         ax.set_xlabel(f"time since purchase ({unit}; negative: before it)")
         ax.set_ylabel("relative incidence (95 % CI)")
         flag = " - flagged" if d["flagged"] else ""
+        flag += " - event-dependent exposure" if d.get("event_dependent") else ""
         ax.set_title(f"{d['atc']} {d['drug_name'] or ''} (rank {d['rank']}{flag})", fontsize=10)
         fig.tight_layout()
         import io
