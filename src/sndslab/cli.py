@@ -1010,6 +1010,51 @@ def pathways(
     _print_pathways(_pathways(lake, only, spec, years, min_branch, memory_limit, threads))
 
 
+def _print_screen(result: Any) -> None:
+    s = result.screening
+    flagged = sum(d["flagged"] for d in s.drugs_.to_pylist())
+    rows = [
+        ("study", s.study.name),
+        ("cases", f"{s.n_cases_:,}"),
+        ("drugs screened", f"{s.n_drugs_:,}"),
+        ("flagged", f"{flagged:,} (FDR {s.study.screening.fdr})"),
+        ("marts.signals rows", f"{result.rows:,}"),
+        ("duration", f"{result.seconds:.1f} s"),
+    ]
+    if result.released is not None:
+        rows += [("plots", f"{len(result.released.plots)}")]
+        rows += [("written", str(result.released.out_dir))]
+    if result.scores is not None:
+        sc = result.scores
+        rows += [("truth recall", f"{sc['recall']:.2f}")]
+        rows += [("false positives", f"{len(sc['false_positives'])}")]
+    _print_summary(rows)
+
+
+@app.command()
+def screen(
+    study: Annotated[Path, typer.Argument(help="Study file (YAML), e.g. the shipped falls study.")],
+    lake: Annotated[Path, typer.Argument(help="Lake directory with an events layer.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Released folder (created): signals + plots.")
+    ] = None,
+    threshold: Annotated[
+        int, typer.Option("--threshold", help="Smallest releasable count (>= 11).")
+    ] = 11,
+    truth: Annotated[
+        Path | None, typer.Option("--truth", help="Generator truth directory to score against.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+) -> None:
+    """Screen every drug of a study with a ConvSCCS (lag-resolved relative incidence, FDR):
+    LAKE/marts/signals, and with --out the signal table and lag-curve plots through the
+    release gate. The falls study ships as src/sndslab/signals/studies/falls.yaml."""
+    from sndslab.signals import screen as run_screen
+
+    result = run_screen(study, lake, out_dir, threshold=threshold, overwrite=overwrite, truth=truth)
+    _print_screen(result)
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("demo_out"),
