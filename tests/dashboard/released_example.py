@@ -10,10 +10,10 @@ direct standardisation on the broad age bands (weights: the French age pyramid),
 true function of the released crude counts.
 
 Optionally, the pathway tables (``pathways__transitions``, ``pathways__sequences``) of random
-``hip_fracture_65`` pathway trees: the trees are written as the lake's ``marts.pathways`` (the
-table ``sndslab.pathways.compute_pathways`` writes) and released by the real code path,
-``sndslab.pathways.pathway_tables`` and the same gate call as the indicators (suppression,
-linked tables and the audit are the gate's own).
+``hip_fracture_65`` pathway trees (latest year, two régions): the trees are written as the
+lake's ``marts.pathways`` (the table ``sndslab.pathways.compute_pathways`` writes) and
+released by the real code path, ``sndslab.pathways.pathway_tables`` and the same gate call as
+the indicators (suppression, linked tables and the audit are the gate's own).
 
 This module is loaded by path (tests/dashboard/conftest.py, benchmarks/bench_dashboard.py).
 """
@@ -225,14 +225,20 @@ def _parent_of(path: str) -> str:
     return path.rsplit(" > ", 1)[0] if " > " in path else "ALL"
 
 
+#: Régions of the pathway trees (Île-de-France, Occitanie: large and tiny départements); the
+#: gate's suppression of the linked pathway tables costs ~8 s per year at all 101 départements.
+PATHWAY_REGIONS = ("11", "76")
+
+
 def _pathway_tree(years: tuple[int, ...], seed: int) -> pd.DataFrame:
     """Random ``marts.pathways`` rows of ``hip_fracture_65`` (the layout compute_pathways
-    writes): a cohort per département and year split along ``_PATHS``, with its région and
-    France margins."""
+    writes): a cohort per département of ``PATHWAY_REGIONS`` and year split along ``_PATHS``,
+    with its région and France margins."""
     rng = np.random.default_rng(seed)
+    geo = _geography()
     rows = []
     for year in years:
-        for _, g in _geography().iterrows():
+        for _, g in geo[geo["region"].isin(PATHWAY_REGIONS)].iterrows():
             counts = {"ALL": int(rng.poisson(g["population"] * 1.0e-4))}
             given: dict[str, int] = {}  # persons already given to the parent's children
             for path, share in _PATHS.items():
@@ -308,7 +314,7 @@ def build_released(
         span = monthly_years if monthly and monthly_years else years
         tables += indicator_tables(name, span, persons, seed + i, rare)
     if pathways:
-        _write_pathways(lake, _pathway_tree(years, seed))
+        _write_pathways(lake, _pathway_tree(years[-1:], seed))  # the latest year only
         tables += pathway_tables(lake)
     release(tables, out, lake=lake, requested_by="tests/dashboard/released_example.py")
     return out
