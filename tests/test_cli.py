@@ -211,6 +211,14 @@ def _dashboard_draws_every_view(released: Path) -> None:
             sel, messages = parse_query(folder, f"indicator={name}&view={view}")
             assert messages == []
             assert len(render(folder, to_query(sel), "")) == 9
+    # the demo releases its pathways; its cohorts are tiny: the view says what is secret
+    assert set(folder.pathways) == {"pathways__transitions", "pathways__sequences"}
+    for pathway in sorted(set(folder.pathways["pathways__transitions"]["pathway"])):
+        sel, _ = parse_query(folder, f"view=pathways&pathway={pathway}")
+        fig, _, text, *_ = render(folder, to_query(sel), "")
+        assert all(v > 0 for v in fig.data[0].link.value)  # a secret branch is never a 0
+        said = str(text).lower() + " ".join(a.text for a in fig.layout.annotations)
+        assert len(fig.data[0].link.value) > 0 or "secret statistique" in said
 
 
 def test_events_needs_an_ingested_lake(tmp_path: Path) -> None:

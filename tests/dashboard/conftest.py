@@ -102,6 +102,13 @@ def server(released: ReleasedFolder) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
+def no_pathways_server(no_pathways_dir: Path) -> Iterator[Server]:
+    srv = Server(load_released(no_pathways_dir))
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

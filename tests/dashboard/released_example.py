@@ -9,9 +9,11 @@ every margin (France, région, département; sex ``all``; age ``all``) exactly a
 direct standardisation on the broad age bands (weights: the French age pyramid), so it is a
 true function of the released crude counts.
 
-Optionally, two pathway tables in the layout of docs/pathways.md (``pathways__transitions``,
-``pathways__sequences``) are added by hand (with their hashes in ``audit.json``): the
-pathways package is built elsewhere; the fixture follows its published contract.
+Optionally, the pathway tables (``pathways__transitions``, ``pathways__sequences``) of random
+``hip_fracture_65`` pathway trees (latest year, two régions): the trees are written as the
+lake's ``marts.pathways`` (the table ``sndslab.pathways.compute_pathways`` writes) and
+released by the real code path, ``sndslab.pathways.pathway_tables`` and the same gate call as
+the indicators (suppression, linked tables and the audit are the gate's own).
 
 This module is loaded by path (tests/dashboard/conftest.py, benchmarks/bench_dashboard.py).
 """
@@ -19,9 +21,7 @@ This module is loaded by path (tests/dashboard/conftest.py, benchmarks/bench_das
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 import sndslab
 from sndslab.indicators import load_indicators
@@ -40,6 +38,7 @@ from sndslab.indicators._release import (
     region_age_spec,
     territory_spec,
 )
+from sndslab.pathways import pathway_tables
 from sndslab.release import release
 
 BANDS = ("00-14", "15-44", "45-64", "65-74", "75+")
@@ -207,16 +206,17 @@ def indicator_tables(
     return out
 
 
-#: Share of each branch among its parent's persons (``path``: states of windows 1..j).
+#: Share of each branch among its parent's persons (``path``: states of windows 1..j of the
+#: shipped ``hip_fracture_65`` spec, so the dashboard shows its labels).
 _PATHS = {
     "ssr": 0.4,
     "home": 0.5,
     "death": 0.1,
     "ssr > home": 0.7,
-    "ssr > readmission": 0.2,
+    "ssr > mco": 0.2,
     "ssr > death": 0.1,
     "home > home": 0.85,
-    "home > readmission": 0.15,
+    "home > mco": 0.15,
     "death > death": 1.0,
 }
 
@@ -225,20 +225,24 @@ def _parent_of(path: str) -> str:
     return path.rsplit(" > ", 1)[0] if " > " in path else "ALL"
 
 
-def _pathway_rows(years: tuple[int, ...], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Transitions and sequences of one pathway (``hip_fracture_65``) for France, its régions
-    and départements; cells under 11 persons suppressed (with the rest of the sibling group
-    when only one would be hidden), as the gate would."""
+#: Régions of the pathway trees (Île-de-France, Occitanie: large and tiny départements); the
+#: gate's suppression of the linked pathway tables costs ~8 s per year at all 101 départements.
+PATHWAY_REGIONS = ("11", "76")
+
+
+def _pathway_tree(years: tuple[int, ...], seed: int) -> pd.DataFrame:
+    """Random ``marts.pathways`` rows of ``hip_fracture_65`` (the layout compute_pathways
+    writes): a cohort per département of ``PATHWAY_REGIONS`` and year split along ``_PATHS``,
+    with its région and France margins."""
     rng = np.random.default_rng(seed)
     geo = _geography()
     rows = []
     for year in years:
-        for _, g in geo.iterrows():
-            cohort = int(rng.poisson(g["population"] * 1.0e-4))
-            counts = {"ALL": cohort}
+        for _, g in geo[geo["region"].isin(PATHWAY_REGIONS)].iterrows():
+            counts = {"ALL": int(rng.poisson(g["population"] * 1.0e-4))}
             given: dict[str, int] = {}  # persons already given to the parent's children
             for path, share in _PATHS.items():
-                parent = path.rsplit(" > ", 1)[0] if " > " in path else "ALL"
+                parent = _parent_of(path)
                 last = path == [p for p in _PATHS if _parent_of(p) == parent][-1]
                 n = counts[parent] - given.get(parent, 0) if last else round(counts[parent] * share)
                 counts[path] = n
@@ -246,52 +250,44 @@ def _pathway_rows(years: tuple[int, ...], seed: int) -> tuple[pd.DataFrame, pd.D
             for path, n in counts.items():
                 rows.append(
                     {
-                        "pathway": "hip_fracture_65",
-                        "period": str(year),
+                        "year": year,
+                        "geo_level": "departement",
+                        "geo_code": g["departement"],
                         "region": g["region"],
-                        "departement": g["departement"],
                         "path": path,
                         "persons": n,
                     }
                 )
-    frame = pd.DataFrame(rows)
-    dept = frame
-    reg = (
-        frame.assign(departement="ALL")
-        .groupby(["pathway", "period", "region", "departement", "path"], as_index=False)["persons"]
-        .sum()
-    )
-    fra = (
-        reg.assign(region="ALL")
-        .groupby(["pathway", "period", "region", "departement", "path"], as_index=False)["persons"]
-        .sum()
-    )
-    full = pd.concat([fra, reg, dept], ignore_index=True)
-    small = (full["persons"] > 0) & (full["persons"] < 11)
-    full["status"] = np.where(small, "suppressed", "published")
-    full["persons"] = full["persons"].astype("Int64").mask(small)
-    leaves = {p for p in _PATHS if p.count(" > ") == 1}
-    seq = full[full["path"].isin(leaves | {"ALL"})].rename(columns={"path": "sequence"})
-    return full.reset_index(drop=True), seq.reset_index(drop=True)
+    dept = pd.DataFrame(rows)
+    keys = ["year", "region", "path"]
+    reg = dept.groupby(keys, as_index=False)["persons"].sum()
+    reg = reg.assign(geo_level="region", geo_code=reg["region"])
+    fra = reg.groupby(["year", "path"], as_index=False)["persons"].sum()
+    fra = fra.assign(geo_level="france", geo_code="FR", region=None)
+    tree = pd.concat([fra, reg, dept], ignore_index=True)
+    tree["pathway"] = "hip_fracture_65"
+    tree["depth"] = np.where(tree["path"] == "ALL", 0, tree["path"].str.count(" > ") + 1)
+    tree["state"] = np.where(tree["path"] == "ALL", "index", tree["path"].str.split(" > ").str[-1])
+    columns = ["pathway", "year", "geo_level", "geo_code", "region", "depth", "path", "state"]
+    return tree[[*columns, "persons"]]
 
 
-def _add_tables(out: Path, tables: dict[str, pd.DataFrame], description: str) -> None:
-    audit = json.loads((out / "audit.json").read_text(encoding="utf-8"))
-    for stem, frame in tables.items():
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        sink = io.BytesIO()
-        pq.write_table(table, sink)
-        text = io.BytesIO()
-        pacsv.write_csv(table, text, pacsv.WriteOptions(delimiter=";", quoting_style="needed"))
-        for name, body in ((f"{stem}.parquet", sink.getvalue()), (f"{stem}.csv", text.getvalue())):
-            (out / name).write_bytes(body)
-            audit["files"][name] = hashlib.sha256(body).hexdigest()
-        audit["requested"]["tables"].append(
-            {"name": "pathways", "file": stem, "count": "persons", "description": description}
-        )
-    (out / "audit.json").write_text(
-        json.dumps(audit, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+def _write_pathways(lake: Path, tree: pd.DataFrame) -> None:
+    """``tree`` as the ``marts.pathways`` table of ``lake`` (checked against its contract)."""
+    from sndslab.lake import write_generation
+
+    opened = sndslab.open_lake(lake)
+    try:
+        opened.con.register_arrow("_pw_example", pa.Table.from_pandas(tree, preserve_index=False))
+        with write_generation(opened.paths, "marts", opened.con) as w:
+            w.write(
+                "pathways",
+                """SELECT pathway, CAST(year AS BIGINT) AS year, geo_level, geo_code, region,
+                CAST(depth AS BIGINT) AS depth, path, state, CAST(persons AS BIGINT) AS persons
+                FROM _pw_example""",
+            )
+    finally:
+        opened.close()
 
 
 def build_released(
@@ -317,12 +313,8 @@ def build_released(
         monthly = load_indicators(names=[name])[0].time.unit == "month"
         span = monthly_years if monthly and monthly_years else years
         tables += indicator_tables(name, span, persons, seed + i, rare)
-    release(tables, out, lake=lake, requested_by="tests/dashboard/released_example.py")
     if pathways:
-        trans, seq = _pathway_rows(years, seed)
-        _add_tables(
-            out,
-            {"pathways__transitions": trans, "pathways__sequences": seq},
-            "care pathways of hip_fracture_65 (handmade example in the layout of docs/pathways.md)",
-        )
+        _write_pathways(lake, _pathway_tree(years[-1:], seed))  # the latest year only
+        tables += pathway_tables(lake)
+    release(tables, out, lake=lake, requested_by="tests/dashboard/released_example.py")
     return out

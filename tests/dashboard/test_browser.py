@@ -219,3 +219,33 @@ def test_screenshot_of_each_view(page: Any, server: Any, artefacts: Path) -> Non
         page.screenshot(path=str(out), full_page=True)
         assert out.stat().st_size > 10_000
     assert page.problems == []
+
+
+def test_the_pathway_view_shows_labels_and_secret_branches(page: Any, server: Any) -> None:
+    """Hérault 2021: a published cohort whose small branches the gate suppressed (the released
+    tables came through sndslab.pathways.pathway_tables and the gate)."""
+    page.goto(server.url + "/?view=pathways&territory=034&period=2021")
+    settle(page)
+    assert page.locator("#figure .sankey").count() == 1
+    assert page.locator("#figure .sunburst").count() == 1
+    nodes = page.locator("#figure .sankey .node-label").all_text_contents()
+    assert "SSR (soins médicaux et de réadaptation)" in nodes
+    assert "Séjour MCO pour fracture du fémur" in nodes  # the index stay
+    assert "secret statistique" in nodes
+    assert not {"ssr", "home", "death", "mco", "index", "0"} & set(nodes)
+    assert figure_title(page).startswith("Fracture")
+    assert "Hérault (034)" in figure_title(page)
+    assert "sous secret statistique" in page.locator("#view-text").inner_text()
+    page.locator("#lang input[value='en']").check()
+    settle(page)
+    nodes = page.locator("#figure .sankey .node-label").all_text_contents()
+    assert "Rehabilitation (SSR)" in nodes and "statistical secrecy" in nodes
+    assert page.problems == []
+
+
+def test_no_pathway_released_is_a_message_in_the_page(page: Any, no_pathways_server: Any) -> None:
+    page.goto(no_pathways_server.url + "/?view=pathways&pathway=hip_fracture_65")
+    settle(page)
+    assert page.locator("#figure").is_hidden()
+    assert "Aucun parcours de soins publié" in page.locator("#notice").inner_text()
+    assert page.problems == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ from sndslab.dashboard import (
     to_query,
 )
 from sndslab.dashboard._app import render
-from sndslab.dashboard._views import ranking
+from sndslab.dashboard._views import options, ranking
+from sndslab.pathways import load_pathways
 
 
 def _copy(src: Path, tmp_path: Path) -> Path:
@@ -150,12 +152,17 @@ def test_no_pathway_table_is_a_message(no_pathways_dir: Path) -> None:
 
 
 def test_the_pathway_view_draws_the_released_transitions(released: ReleasedFolder) -> None:
+    """The released tables came through pathway_tables and the gate; the view draws them with
+    the pathway module's figures: the spec's labels, never the state codes."""
     sel, _ = parse_query(released, "view=pathways&level=region&territory=11&period=2021")
     assert sel.pathway == "hip_fracture_65"
+    spec = load_pathways(["hip_fracture_65"])[0]
     fig = render(released, to_query(sel), "")[0]
     sankey = fig.data[0]
     assert sankey.type == "sankey"
-    assert {"ssr", "home", "death", "readmission"} <= set(sankey.node.label)
+    labels = set(sankey.node.label)
+    assert {spec.label(s, "fr") for s in ("ssr", "home", "death", "mco", "index")} <= labels
+    assert not {"ssr", "home", "death", "mco"} & labels
     _, rows = shown_rows(released, sel)
     first = rows[(rows["path"] == "ssr")]["persons"].iloc[0]
     assert float(first) in [float(v) for v in sankey.link.value]
@@ -164,20 +171,66 @@ def test_the_pathway_view_draws_the_released_transitions(released: ReleasedFolde
     cohort = rows[rows["path"] == "ALL"]["persons"].iloc[0]
     assert sunburst.ids[0] == "ALL" and float(sunburst.values[0]) == float(cohort)
     assert float(first) == float(sunburst.values[list(sunburst.ids).index("ssr")])
+    assert spec.title.fr in fig.layout.title.text and "Île-de-France" in fig.layout.title.text
+    english = render(released, to_query(replace(sel, lang="en")), "")[0]
+    assert spec.label("ssr", "en") in set(english.data[0].node.label)
+    assert spec.title.en in english.layout.title.text
+    assert options(released, sel)["pathway"] == [{"label": spec.title.fr, "value": spec.name}]
 
 
 def test_pathway_secret_branches_are_grey_not_zero(released: ReleasedFolder) -> None:
-    sel, _ = parse_query(released, "view=pathways&territory=048&period=2021")
+    sel, _ = parse_query(released, "view=pathways&territory=034&period=2021")
     _, rows = shown_rows(released, sel)
-    assert (rows["status"] == "suppressed").any()
-    fig = render(released, to_query(sel), "")[0]
-    labels = list(fig.data[0].node.label)
-    values = [float(v) for v in fig.data[0].link.value]
-    assert all(v > 0 for v in values)
-    if "secret statistique" in labels:
-        assert fig.data[0].node.color[labels.index("secret statistique")] == "#BDBDBD"
-    if len(fig.data) > 1:  # the sunburst: secret sectors grey, never a negative width
-        sun = fig.data[1]
-        assert all(float(v) >= 0 for v in sun.values)
-        for label, colour in zip(sun.labels, sun.marker.colors, strict=True):
-            assert (colour == "#BDBDBD") == (label == "secret statistique")
+    assert (rows["status"] == "suppressed").any() and (rows["status"] == "published").any()
+    fig, _, note, *_ = render(released, to_query(sel), "")
+    sankey = fig.data[0]
+    labels = list(sankey.node.label)
+    assert all(float(v) > 0 for v in sankey.link.value)
+    assert "secret statistique" in labels
+    assert all(c == "#DDDDDD" for c, x in zip(sankey.node.color, labels, strict=True)
+               if x == "secret statistique")  # fmt: skip
+    # the suppressed children of a published branch: one grey branch = branch - published ones
+    persons = dict(zip(rows["path"], rows["persons"], strict=True))
+    status = dict(zip(rows["path"], rows["status"], strict=True))
+    expected = []
+    for parent in ("ALL", "ssr", "home", "death"):
+        kids = [p for p in persons if p != "ALL" and (p.rsplit(" > ", 1)[0] if " > " in p
+                else "ALL") == parent]  # fmt: skip
+        if status[parent] == "published" and any(status[k] == "suppressed" for k in kids):
+            shown = sum(float(persons[k]) for k in kids if status[k] == "published")
+            expected.append(float(persons[parent]) - shown)
+    secret = sorted(
+        float(v)
+        for v, target in zip(sankey.link.value, sankey.link.target, strict=True)
+        if labels[target] == "secret statistique"
+    )
+    assert secret == sorted(v for v in expected if v > 0) and secret
+    sun = fig.data[1]
+    assert all(float(v) > 0 for v in sun.values)
+    for label, colour in zip(sun.labels, sun.marker.colors, strict=True):
+        assert (colour == "#DDDDDD") == (label == "secret statistique")
+    assert "sous secret statistique" in json.dumps(note, default=str, ensure_ascii=False)
+
+
+def test_a_secret_pathway_cohort_is_said_so(released: ReleasedFolder) -> None:
+    table = released.pathways["pathways__transitions"]
+    secret = table[
+        (table["path"] == "ALL")
+        & (table["status"] == "suppressed")
+        & (table["departement"] != "ALL")
+        & (table["period"] == "2021")
+    ]
+    code = str(secret["departement"].iloc[0])
+    sel, _ = parse_query(released, f"view=pathways&territory={code}&period=2021")
+    fig, _, note, *_ = render(released, to_query(sel), "")
+    assert len(fig.data) == 1 and list(fig.data[0].link.value) == []
+    assert "secret statistique" in fig.layout.annotations[0].text
+    assert "cohorte de ce territoire" in json.dumps(note, default=str, ensure_ascii=False)
+
+
+def test_the_pathway_year_falls_back_to_a_released_one(released: ReleasedFolder) -> None:
+    sel, _ = parse_query(released, "view=pathways&indicator=gp_visits_monthly&period=2019-03")
+    _, rows = shown_rows(released, sel)
+    assert set(rows["period"]) == {"2021"}
+    _, _, note, *_ = render(released, to_query(sel), "")
+    assert "Parcours non publié pour 2019" in json.dumps(note, default=str, ensure_ascii=False)

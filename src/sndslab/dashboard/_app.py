@@ -26,6 +26,7 @@ from sndslab.dashboard._views import (
     figure,
     options,
     parse_query,
+    pathway_title,
     ranking,
     replace_selection,
     shown_rows,
@@ -253,7 +254,9 @@ def _about(folder: ReleasedFolder, sel: Selection, stem: str, rows: Any) -> list
             items.append(html.P([html.Strong(f"{t(key, lang)} : "), value or t("not_given", lang)]))
     else:
         text = folder.descriptions.get(stem, "")
-        items.append(html.H2(sel.pathway or t("pathways", lang)))
+        items.append(
+            html.H2(pathway_title(sel.pathway, lang) if sel.pathway else t("pathways", lang))
+        )
         items.append(
             html.P([html.Strong(f"{t('definition', lang)} : "), text or t("not_given", lang)])
         )
@@ -378,7 +381,7 @@ def render(folder: ReleasedFolder, query: str | None, href: str | None) -> list[
     about = _about(folder, sel, stem, rows)
     hidden = {"display": "none"}
     if sel.view == "pathways" and rows.empty:
-        notice = t("no_pathway", lang) if not folder.pathways else SUPPRESSED[lang]
+        notice = t("no_pathway" if not folder.pathways else "no_pathway_here", lang)
         return [
             {},
             hidden,

@@ -85,6 +85,30 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Aucun parcours de soins publié dans ce dossier (pas de table pathways__transitions).",
         "No care pathway released in this folder (no pathways__transitions table).",
     ),
+    "no_pathway_here": (
+        "Ce parcours n'est pas publié pour ce territoire et cette année.",
+        "This pathway is not released for this territory and year.",
+    ),
+    "pathway_cohort_secret": (
+        "Secret statistique : la cohorte de ce territoire compte moins de personnes que le "
+        "seuil ; aucune branche n'est publiée.",
+        "Statistical secrecy (secret statistique): this territory's cohort is below the "
+        "threshold; no branch is released.",
+    ),
+    "pathway_wider": (
+        "Choisir un territoire plus large (région, France).",
+        "Choose a wider territory (région, France).",
+    ),
+    "pathway_secret": (
+        "{n} branche(s) sous {label} : regroupées en gris (la branche moins ses sous-branches "
+        "publiées), jamais affichées comme 0.",
+        "{n} branch(es) under {label}: grouped in grey (the branch minus its released "
+        "sub-branches), never shown as 0.",
+    ),
+    "pathway_year": (
+        "Parcours non publié pour {asked} : dernière année publiée ({year}) affichée.",
+        "Pathway not released for {asked}: latest released year ({year}) shown.",
+    ),
     "no_age": (
         "Pas de table âge-sexe publiée pour cet indicateur.",
         "No age-sex table released for this indicator.",

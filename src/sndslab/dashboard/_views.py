@@ -9,13 +9,15 @@ figures. Everything here reads a :class:`ReleasedFolder` only.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import pyarrow as pa
 
 from sndslab.dashboard._folder import IndicatorData, ReleasedFolder
 from sndslab.dashboard._labels import (
@@ -33,6 +35,17 @@ from sndslab.indicators.stats import (
     funnel_limits,
     interrupted_time_series,
 )
+from sndslab.pathways import (
+    SECRET_LABEL,
+    PathwaySpec,
+    PathwaySpecError,
+    load_pathways,
+    pathway_tree,
+    sankey_figure,
+    sunburst_figure,
+)
+
+Lang = Literal["fr", "en"]
 
 __all__ = [
     "Selection",
@@ -104,7 +117,7 @@ def options(folder: ReleasedFolder, sel: Selection) -> dict[str, list[dict[str, 
             {"label": t(v, lang), "value": v} for v in MEASURES if v == "rate" or data.standardised
         ],
         "view": [{"label": t(v, lang), "value": v} for v in VIEWS],
-        "pathway": [{"label": p, "value": p} for p in pathways],
+        "pathway": [{"label": pathway_title(p, lang), "value": p} for p in pathways],
         "lang": [{"label": "Français", "value": "fr"}, {"label": "English", "value": "en"}],
     }
 
@@ -184,6 +197,17 @@ def _region_of(data: IndicatorData, sel: Selection) -> str:
     return str(frame.loc[frame["departement"] == sel.territory, "region"].iloc[0])
 
 
+def pathway_period(folder: ReleasedFolder, sel: Selection) -> str:
+    """The year of the pathway view: the selected period's year when the pathway is released
+    for it, else the pathway's latest released year (the pathways' years need not be the
+    indicator's)."""
+    table = folder.pathways.get("pathways__transitions")
+    if table is None:
+        return sel.period[:4]
+    years = sorted(table.loc[table["pathway"] == sel.pathway, "period"].astype(str).unique())
+    return sel.period[:4] if not years or sel.period[:4] in years else years[-1]
+
+
 def shown_rows(folder: ReleasedFolder, sel: Selection) -> tuple[str, pd.DataFrame]:
     """The released table (file stem) and its rows a view shows, unchanged (the CSV download
     serves exactly these rows of the released file)."""
@@ -191,12 +215,11 @@ def shown_rows(folder: ReleasedFolder, sel: Selection) -> tuple[str, pd.DataFram
         table = folder.pathways.get("pathways__transitions")
         if table is None or not sel.pathway:
             return "pathways__transitions", pd.DataFrame()
-        mask = (
+        return "pathways__transitions", table[
             (table["pathway"] == sel.pathway)
-            & (table["period"] == sel.period[:4])
+            & (table["period"] == pathway_period(folder, sel))
             & _territory_mask(table, sel.level, sel.territory)
-        )
-        return "pathways__transitions", table[mask]
+        ]
     data = folder.indicators[sel.indicator]
     frame = data.territory
     stem = f"{sel.indicator}__territory_sex"
@@ -579,136 +602,64 @@ def funnel_figure(
     return _base_layout(fig, f"{data.title(lang)} — {sel.period}"), note
 
 
-_STATE_LABELS = {
-    "other": ("Autres parcours", "Other pathways"),
-    "index": ("Séjour index", "Index stay"),
-}
+@functools.cache
+def pathway_spec(name: str) -> PathwaySpec | None:
+    """The shipped spec of a released pathway (titles, windows and state labels in French and
+    English), ``None`` for a pathway this version does not know (shown by its name)."""
+    try:
+        return load_pathways([name])[0]
+    except PathwaySpecError:
+        return None
 
 
-def _state(code: str, lang: str) -> str:
-    fr, en = _STATE_LABELS.get(code, (code, code))
-    return en if lang == "en" else fr
+def pathway_title(name: str, lang: str) -> str:
+    """The title of a pathway in ``lang`` (its name when the spec is unknown)."""
+    spec = pathway_spec(name)
+    return str(getattr(spec.title, "en" if lang == "en" else "fr")) if spec else name
 
 
-def _states(path: str) -> list[str]:
-    """The states of windows 0..j of a released ``path`` (window 0 is the index stay)."""
-    return ["index"] if path == "ALL" else ["index", *path.split(" > ")]
-
-
-def _parent(path: str) -> str:
-    return "ALL" if " > " not in path else path.rsplit(" > ", 1)[0]
-
-
-def pathway_figure(sel: Selection, rows: pd.DataFrame) -> go.Figure:
-    """Sankey of the released transitions (docs/pathways.md: ``path`` = the states of windows
-    1..j joined by ``" > "``, ``ALL`` the cohort): each published row is a flow from its
-    parent's last state at step j-1 to its own at step j; a parent's suppressed children are
-    one grey "secret statistique" flow whose width is the parent minus its published children
-    (derived from published cells); the descendants of a suppressed branch are inside it."""
-    lang = sel.lang
-    paths = {
-        str(p): (s, v)
-        for p, s, v in zip(rows["path"], rows["status"], rows["persons"], strict=True)
+def pathway_figure(sel: Selection, rows: pd.DataFrame) -> tuple[go.Figure, str]:
+    """The released transitions of one pathway, territory and year drawn by
+    :func:`sndslab.pathways.sankey_figure` (left) and :func:`sndslab.pathways.sunburst_figure`
+    (right): state labels, windows and title from the pathway's spec; the suppressed children
+    of a published branch are one grey "secret statistique" branch (the branch minus its
+    published children), never 0; a suppressed cohort is said so. Returns the figure and a
+    note on the suppressed branches."""
+    lang: Lang = "en" if sel.lang == "en" else "fr"
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    where = {
+        "pathway": sel.pathway,
+        "region": str(rows["region"].iloc[0]),
+        "departement": str(rows["departement"].iloc[0]),
+        "period": str(rows["period"].iloc[0]),
     }
-    nodes: dict[tuple[int, str], int] = {}
-
-    def node(step: int, state: str) -> int:
-        return nodes.setdefault((step, state), len(nodes))
-
-    def published(path: str) -> bool:
-        status, persons = paths.get(path, ("suppressed", None))
-        return status != "suppressed" and not pd.isna(persons)
-
-    flows: dict[tuple[int, int], float] = {}
-    hidden: set[str] = set()
-    for path in paths:
-        if path == "ALL":
-            continue
-        states, parent = _states(path), _parent(path)
-        if not published(parent):
-            continue  # inside a suppressed branch: drawn as that branch
-        if not published(path):
-            hidden.add(parent)
-            continue
-        key = (node(len(states) - 2, states[-2]), node(len(states) - 1, states[-1]))
-        flows[key] = flows.get(key, 0.0) + float(paths[path][1])
-    for parent in hidden:
-        states = _states(parent)
-        shown = sum(
-            float(v)
-            for p, (s, v) in paths.items()
-            if p != "ALL" and _parent(p) == parent and published(p)
+    sankey = sankey_figure(table, **where, lang=lang)
+    nodes = pathway_tree(table, **where)
+    fig = go.Figure(sankey.data[0].update(domain={"x": [0.0, 0.6]}))
+    for note in sankey.layout.annotations:  # the cohort itself is secret
+        fig.add_annotation(note)
+    if nodes:
+        fig.add_trace(
+            sunburst_figure(table, **where, lang=lang).data[0].update(domain={"x": [0.64, 1.0]})
         )
-        rest = float(paths[parent][1]) - shown
-        if rest > 0:
-            key = (node(len(states) - 1, states[-1]), node(len(states), "__secret__"))
-            flows[key] = flows.get(key, 0.0) + rest
-    flows = {k: v for k, v in flows.items() if v > 0}  # a published 0 draws nothing
-    labels = [SUPPRESSED[lang] if s == "__secret__" else _state(s, lang) for (_, s) in nodes]
-    colours = [GREY if s == "__secret__" else BLUE for (_, s) in nodes]
-    fig = go.Figure(
-        go.Sankey(
-            node={"label": labels, "color": colours, "pad": 12},
-            link={
-                "source": [a for a, _ in flows],
-                "target": [b for _, b in flows],
-                "value": list(flows.values()),
-            },
-            domain={"x": [0.0, 0.6]},
-        )
-    )
-    if published("ALL"):
-        fig.add_trace(_sunburst(paths, published, hidden, lang))
     fig.update_layout(height=520)
-    return _base_layout(
-        fig, f"{sel.pathway} — {territory_name(sel.level, sel.territory, lang)}, {sel.period[:4]}"
+    secret = int((rows["status"] == "suppressed").sum())
+    if not nodes:
+        note = t("pathway_cohort_secret", lang)
+        if sel.territory != "ALL":
+            note += " " + t("pathway_wider", lang)
+    elif secret:
+        note = t("pathway_secret", lang).format(n=secret, label=SECRET_LABEL[lang])
+    else:
+        note = ""
+    if where["period"] != sel.period[:4]:
+        year = t("pathway_year", lang).format(asked=sel.period[:4], year=where["period"])
+        note = f"{year} {note}".strip()
+    title = (
+        f"{pathway_title(sel.pathway, lang)} — "
+        f"{territory_name(sel.level, sel.territory, lang)}, {where['period']}"
     )
-
-
-_STATE_COLOURS = (BLUE, ORANGE, GREEN, "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
-
-
-def _sunburst(
-    paths: dict[str, tuple[Any, Any]], published: Any, hidden: set[str], lang: str
-) -> go.Sunburst:
-    """The prefix tree of the released paths (the cohort at the centre), with one grey
-    "secret statistique" sector per parent of suppressed branches."""
-    ids, parents, values, labels, colours = ["ALL"], [""], [float(paths["ALL"][1])], [], []
-    labels.append(_state("index", lang))
-    colours.append("#FFFFFF")
-    states = sorted({p.rsplit(" > ", 1)[-1] for p in paths if p != "ALL"})
-    palette = {st: _STATE_COLOURS[i % len(_STATE_COLOURS)] for i, st in enumerate(states)}
-    for path, (_, persons) in paths.items():
-        if path == "ALL" or not published(path) or not published(_parent(path)):
-            continue
-        ids.append(path)
-        parents.append(_parent(path))
-        values.append(float(persons))
-        labels.append(_state(path.rsplit(" > ", 1)[-1], lang))
-        colours.append(palette[path.rsplit(" > ", 1)[-1]])
-    for parent in hidden:
-        shown = sum(
-            float(v)
-            for p, (_, v) in paths.items()
-            if p != "ALL" and _parent(p) == parent and published(p)
-        )
-        rest = float(paths[parent][1]) - shown
-        if rest > 0:
-            ids.append(f"{parent} > (secret)")
-            parents.append(parent)
-            values.append(rest)
-            labels.append(SUPPRESSED[lang])
-            colours.append(GREY)
-    return go.Sunburst(
-        ids=ids,
-        parents=parents,
-        values=values,
-        labels=labels,
-        branchvalues="total",
-        marker={"colors": colours, "line": {"color": "white", "width": 1}},
-        hovertemplate="%{label}: %{value:,.0f}<extra></extra>",
-        domain={"x": [0.64, 1.0]},
-    )
+    return _base_layout(fig, title), note
 
 
 def figure(folder: ReleasedFolder, sel: Selection, rows: pd.DataFrame) -> tuple[go.Figure, str]:
@@ -722,7 +673,7 @@ def figure(folder: ReleasedFolder, sel: Selection, rows: pd.DataFrame) -> tuple[
     if sel.view == "funnel":
         return funnel_figure(folder, sel, rows)
     if sel.view == "pathways":
-        return pathway_figure(sel, rows), ""
+        return pathway_figure(sel, rows)
     return go.Figure(), ""
 
 
