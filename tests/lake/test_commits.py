@@ -140,3 +140,35 @@ def test_commit_files_are_json_with_the_published_state(tmp_path: Path) -> None:
     body = json.loads((lake / "_commits" / "00000001.json").read_text())
     assert body["layers"] == {"marts": 1} and body["command"] == "marts"
     assert body["stg"] == {} and body["keep"] == 5
+
+
+def test_analyses_sharing_a_layer_keep_each_others_tables_and_rows(tmp_path: Path) -> None:
+    """Two analyses write the shared ``marts`` layer in turn (as indicators, pathways, cohorts
+    and signals do): each rewrites only its own keys and carries the other's tables over."""
+    lake = tmp_path / "lake"
+
+    def run(table: str, key: str, values: dict[str, int]) -> list[str]:
+        rows = " UNION ALL ".join(
+            f"SELECT '{k.replace(chr(39), chr(39) * 2)}' AS {key}, {v} AS v"
+            for k, v in values.items()
+        )
+        with (
+            open_lake(lake, create=True) as opened,
+            write_generation(opened.paths, "marts", opened.con, validate=False) as w,
+        ):
+            w.write(
+                table,
+                " UNION ALL ".join([rows, *w.kept_rows(table, key, list(values))]),
+                order_by=[key],
+                internal=True,
+            )
+            return w.carry_rest()
+
+    assert run("a", "name", {"x": 1, "y": 2}) == []
+    assert run("b", "study", {"s": 5}) == ["a"]
+    assert run("a", "name", {"y": 3, "it's": 4}) == ["b"]  # x kept, y replaced, a quote
+    with open_lake(lake) as opened:
+        assert opened.table("marts.a").to_arrow().to_pylist() == [
+            {"name": "it's", "v": 4}, {"name": "x", "v": 1}, {"name": "y", "v": 3}
+        ]  # fmt: skip
+        assert opened.table("marts.b").to_arrow().to_pylist() == [{"study": "s", "v": 5}]

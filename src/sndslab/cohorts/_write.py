@@ -8,7 +8,6 @@ its rows (re-runs are idempotent).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pyarrow as pa
 
@@ -34,14 +33,6 @@ def _flatten(results: Sequence[CohortResult]) -> list[CohortResult]:
     for r in results:
         add(r)
     return list(out.values())
-
-
-def _previous(w: Any, table: str, names: list[str]) -> list[str]:
-    if w.previous is None or table not in w.previous.tables:
-        return []
-    rel = w.con.dataset(w.paths.dataset("marts", w.previous.tables[table].path))
-    lits = ", ".join("'" + n.replace("'", "''") + "'" for n in names)
-    return [f"SELECT * FROM {rel} p WHERE p.cohort NOT IN ({lits})"]
 
 
 def write_cohorts(
@@ -75,18 +66,16 @@ def write_cohorts(
             w.write(
                 "cohort_attrition",
                 " UNION ALL ".join(
-                    [f"SELECT * FROM {att_name}", *_previous(w, "cohort_attrition", names)]
+                    [f"SELECT * FROM {att_name}", *w.kept_rows("cohort_attrition", "cohort", names)]
                 ),
                 order_by=["cohort", "step"],
             )
             total = w.write(
                 "cohorts",
-                " UNION ALL ".join([rows, *_previous(w, "cohorts", names)]),
+                " UNION ALL ".join([rows, *w.kept_rows("cohorts", "cohort", names)]),
                 order_by=["cohort", "person_id", "index_date"],
             )
-            for name in list(w.previous.tables) if w.previous else []:
-                if name not in COHORT_TABLES:
-                    w.carry(name)
+            w.carry_rest()
             w.counts.update(
                 {"cohorts": {r.name: {"persons": r.persons, "rows": r.rows} for r in todo}}
             )

@@ -509,9 +509,7 @@ def compute_indicators(
                 " UNION ALL ".join([union, *prev_rows]),
                 order_by=list(INDICATORS_ORDER),
             )
-            for name in list(w.previous.tables) if w.previous else []:
-                if name not in ("indicators", "indicator_specs"):
-                    w.carry(name)
+            w.carry_rest()
             result = IndicatorsResult(
                 lake=root,
                 generation=w.generation,
@@ -536,11 +534,8 @@ def _previous(
     """Queries of the previous generation's rows to keep: indicator rows whose (indicator,
     year) was not recomputed, spec rows of indicators not recomputed."""
     rows: list[str] = []
-    specs: list[str] = []
-    if w.previous is None:
-        return rows, specs
-    if "indicators" in w.previous.tables:
-        rel = w.con.dataset(w.paths.dataset("marts", w.previous.tables["indicators"].path))
+    rel = w.previous_relation("indicators")
+    if rel is not None:
         cols = ", ".join(f"p.{n}" for n, _ in OUTPUT_COLUMNS)
         if pairs:
             vals = ", ".join(f"('{n}', {y})" for n, y in pairs)
@@ -551,8 +546,4 @@ def _previous(
             )
         else:
             rows.append(f"SELECT {cols} FROM {rel} p")
-    if "indicator_specs" in w.previous.tables:
-        rel = w.con.dataset(w.paths.dataset("marts", w.previous.tables["indicator_specs"].path))
-        lits = ", ".join("'" + n + "'" for n in names)
-        specs.append(f"SELECT * FROM {rel} p WHERE p.indicator NOT IN ({lits})")
-    return rows, specs
+    return rows, w.kept_rows("indicator_specs", "indicator", names)

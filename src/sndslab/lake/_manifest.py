@@ -201,6 +201,32 @@ class GenerationWriter:
         self.tables[name] = self.previous.tables[name]
         return True
 
+    def carry_rest(self) -> list[str]:
+        """Carry over every table of the previous generation this run has not written (the
+        other analyses' tables of a shared layer such as ``marts``); returns their names."""
+        rest = [n for n in (self.previous.tables if self.previous else {}) if n not in self.tables]
+        for name in rest:
+            self.carry(name)
+        return rest
+
+    def previous_relation(self, name: str) -> str | None:
+        """SQL relation of table ``name`` of the previous generation, None when it has none."""
+        if self.previous is None or name not in self.previous.tables:
+            return None
+        return self.con.dataset(self.paths.dataset(self.layer, self.previous.tables[name].path))
+
+    def kept_rows(self, name: str, key: str, replaced: Sequence[str]) -> list[str]:
+        """The previous generation's rows of table ``name`` whose ``key`` column is none of
+        ``replaced`` (what this run rewrites), as a one-query list to ``UNION ALL`` with the
+        new rows; ``[]`` when the previous generation has no such table."""
+        rel = self.previous_relation(name)
+        if rel is None:
+            return []
+        if not replaced:
+            return [f"SELECT * FROM {rel} p"]
+        lits = ", ".join("'" + str(v).replace("'", "''") + "'" for v in replaced)
+        return [f"SELECT * FROM {rel} p WHERE p.{key} NOT IN ({lits})"]
+
     def has(self, name: str) -> bool:
         return name in self.tables
 

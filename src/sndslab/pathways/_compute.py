@@ -327,7 +327,6 @@ def compute_pathways(
         run.created.append("_pw_acc_new")
         connection.register_arrow("_pw_specs_new", specs_tbl)
         run.created.append("_pw_specs_new")
-        names = ", ".join("'" + s.name + "'" for s in chosen)
         inputs = {"events_generation": read_manifest(paths, "events").generation}
         config = {
             "pathways": [s.model_dump(mode="json", exclude={"path"}) for s in chosen],
@@ -337,14 +336,11 @@ def compute_pathways(
         with write_generation(
             paths, "marts", connection, config=config, inputs=inputs, notes=notes
         ) as w:
-            prev = w.previous.tables if w.previous else {}
+            recomputed = [s.name for s in chosen]
 
             def keep(table: str) -> list[str]:
                 """Rows of pathways not recomputed, from the previous generation."""
-                if table not in prev:
-                    return []
-                rel = w.con.dataset(w.paths.dataset("marts", prev[table].path))
-                return [f"SELECT * FROM {rel} p WHERE p.pathway NOT IN ({names})"]
+                return w.kept_rows(table, "pathway", recomputed)
 
             w.write(
                 "pathway_specs",
@@ -360,9 +356,7 @@ def compute_pathways(
                 " UNION ALL ".join(["SELECT * FROM _pw_acc_new", *keep("pathway_accounting")]),
                 order_by=["pathway", "year", "item"],
             )
-            for name in list(prev):
-                if name not in ("pathways", "pathway_accounting", "pathway_specs"):
-                    w.carry(name)
+            w.carry_rest()
             result = PathwaysResult(
                 lake=root,
                 generation=w.generation,

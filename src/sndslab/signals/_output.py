@@ -44,8 +44,8 @@ def write_signals(lake: Lake, screening: Screening, *, notes: list[str] | None =
             command="screen",
         ) as w:  # fmt: skip
             parts = [f"SELECT {cols} FROM {name}"]
-            if w.previous is not None and "signals" in w.previous.tables:
-                prev = con.dataset(lake.paths.dataset("marts", w.previous.tables["signals"].path))
+            prev = w.previous_relation("signals")
+            if prev is not None:
                 have = {c for c, _ in con.describe(f"SELECT * FROM {prev}")}
                 # rows of other studies written by an older version keep their values; a
                 # column added since is NULL for them
@@ -57,9 +57,7 @@ def write_signals(lake: Lake, screening: Screening, *, notes: list[str] | None =
                 )
                 parts.append(f"SELECT {old} FROM {prev} WHERE study <> '{study}'")
             rows = w.write("signals", " UNION ALL ".join(parts), order_by=list(_ORDER))
-            for other in list(w.previous.tables) if w.previous else []:
-                if other != "signals":
-                    w.carry(other)
+            w.carry_rest()
             w.counts.update({"signals": {"study": study, "rows": table.num_rows}})
         return rows
     finally:
