@@ -299,8 +299,18 @@ class OpenDamirIndicators(Analysis):
             long = con.sql(
                 f"""WITH acts AS (SELECT year, month, territory, age_band, sum(value) AS value
                                  FROM c GROUP BY ALL),
-                     persons AS (SELECT year, territory, age_band, sum(population) AS population
-                                 FROM p GROUP BY ALL),
+                     -- every Open DAMIR band of every (year, territory) of the population
+                     -- file, 0 where the file has no row: acts of a band without population
+                     -- stay in the numerator (the standardised rate is then NULL)
+                     bands AS (SELECT CAST(unnest({list(OPENDAMIR_AGE_BANDS)}) AS BIGINT)
+                                      AS age_band),
+                     persons AS (SELECT t.year, t.territory, b.age_band,
+                                        coalesce(sum(p.population), 0) AS population
+                                 FROM (SELECT DISTINCT year, territory FROM p) t
+                                 CROSS JOIN bands b
+                                 LEFT JOIN p ON p.year = t.year AND p.territory = t.territory
+                                     AND p.age_band = b.age_band
+                                 GROUP BY ALL),
                      months AS ({months}),
                      grid AS (SELECT q.year, q.month, persons.territory, persons.age_band,
                                      persons.population
