@@ -32,9 +32,10 @@ from sndslab.supply import OpenDamirIndicators, population_from_lake
 from sndslab.supply._population import damir_region
 
 #: The axes the indicators need (care year, age band, sex, prestation, executing specialty)
-#: and six flow months (the gate over all 29 flow months of the extract takes ~30 s).
+#: and six flow months across a new year, so that both care years (SOI_ANN) occur (the gate
+#: over all 29 flow months of the extract takes ~30 s).
 AXES = ("SOI_ANN", "AGE_BEN_SNDS", "BEN_SEX_COD", "PRS_NAT", "PSE_SPE_SNDS")
-MONTHS = (201907, 201908, 201909, 201910, 201911, 201912)
+MONTHS = (201910, 201911, 201912, 202001, 202002, 202003)
 INDICATORS = ("gp_consultations", "reimbursed_amount")
 
 
@@ -43,12 +44,13 @@ class RoundTrip:
     lake: Path
     export: OpenDamirExport
     fitted: OpenDamirIndicators
-    claims: pa.Table  # the lake side: one row per (indicator, year, région, status)
+    claims: pa.Table  # the lake side: per indicator, year, région, status, lagged
 
 
 def _lake_side(lk: Any, statuses: str) -> pa.Table:
-    """Per indicator × care year × région × gate status of the cell: the claims' numerator
-    (straight from ``int.dcir_prestations``, restricted to the exported flow months)."""
+    """Per indicator × care year × région × gate status of the cell × ``lagged`` (care year
+    ≠ flow year): the claims' numerator (straight from ``int.dcir_prestations``, restricted
+    to the exported flow months)."""
     listed = ", ".join(c for c, _ in codes("PSE_SPE_SNDS") if int(c) not in (0, 99))
     spe = (
         f"CASE WHEN c.PSE_SPE_COD IN ({listed}) THEN c.PSE_SPE_COD "
@@ -79,10 +81,12 @@ def _lake_side(lk: Any, statuses: str) -> pa.Table:
               FROM claims c LEFT JOIN ({statuses}) s
                 ON s.month = c.month AND s.region = c.region AND s.cell = c.cell)
             SELECT 'gp_consultations' AS indicator, year, region, status,
-                   CAST(sum(qte) AS DOUBLE) AS numerator, count(*) AS claims
+                   year <> month // 100 AS lagged, CAST(sum(qte) AS DOUBLE) AS numerator,
+                   count(*) AS claims
             FROM joined WHERE is_gp GROUP BY ALL
             UNION ALL
-            SELECT 'reimbursed_amount', year, region, status, CAST(sum(rem) AS DOUBLE), count(*)
+            SELECT 'reimbursed_amount', year, region, status, year <> month // 100,
+                   CAST(sum(rem) AS DOUBLE), count(*)
             FROM joined GROUP BY ALL"""
     ).to_arrow()
 
@@ -132,6 +136,13 @@ def test_every_lake_claim_falls_in_a_cell_the_gate_saw(round_trip: RoundTrip) ->
     # export's cells claim for claim: a mapping defect would leave claims without a cell
     statuses = set(round_trip.claims.column("status").to_pylist())
     assert statuses == {"published", "suppressed"}
+    # both care years occur (claims of December 2019 flow in 2020): the comparison per year
+    # checks that the indicator's year is the care year, not the flow year
+    assert {int(y) for y in round_trip.claims.column("year").to_pylist()} == {2019, 2020}
+    lagged = [
+        r for r in round_trip.claims.to_pylist() if r["lagged"] and r["status"] == "published"
+    ]
+    assert sum(r["claims"] for r in lagged) > 0
 
 
 @pytest.mark.parametrize("indicator", INDICATORS)
