@@ -334,3 +334,44 @@ def test_acts_of_an_age_band_without_population_stay_in_the_numerator(
     assert row["std_rate"] is None and row["rate"] > 0
     fr = next(r for r in fitted.table_.to_pylist() if r["territory"] == "FR")
     assert fr["numerator"] == pytest.approx(fitted.accounting_[indicator]["value_kept"])
+
+
+def test_lines_without_care_period_or_with_empty_axes_are_accounted(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    # files exported without some axes hold them empty: an empty care year / month, age band or
+    # sex is an unknown code, counted per rule (it was a TypeError traceback)
+    t = _lines(files)
+    n = t.num_rows
+    for k, col in enumerate(("SOI_ANN", "SOI_MOI", "AGE_BEN_SNDS", "BEN_SEX_COD")):
+        values = [None if i % 7 == k else v for i, v in enumerate(t[col].to_pylist())]
+        t = t.set_column(t.column_names.index(col), col, pa.array(values, pa.int64()))
+    (tmp_path / "lines").mkdir()
+    pq.write_table(t, tmp_path / "lines" / "part-0.parquet")
+    with sndslab.open_lake(files["lake"]) as lake:
+        fit = OpenDamirIndicators(population=files["population"], table=tmp_path / "lines").fit(
+            lake
+        )
+    for name, acc in fit.accounting_.items():
+        left_out = sum(acc[f"lines_unknown_{r}"] for r in ("period", "region", "age", "sex"))
+        assert acc["lines_kept"] + left_out == acc["lines"], name
+        assert acc["lines_unknown_period"] > 0 and acc["lines_unknown_age"] > 0, name
+        assert acc["lines_unknown_sex"] > 0, name
+    yearly = fit.accounting_["reimbursed_amount"]
+    monthly = fit.accounting_["gp_consultations_monthly"]
+    assert yearly["lines"] == n
+    assert (
+        monthly["lines_unknown_period"]
+        > fit.accounting_["gp_consultations"]["lines_unknown_period"]
+    )  # an empty SOI_MOI is an unknown period for the monthly spec only
+    # no care year at all: a clear error naming the missing axis, at the command line too
+    none = t.set_column(t.column_names.index("SOI_ANN"), "SOI_ANN", pa.nulls(n, pa.int64()))
+    pq.write_table(none, tmp_path / "lines" / "part-0.parquet")
+    res = CliRunner().invoke(
+        app,
+        ["analyse", "opendamir-indicators", str(files["lake"]), "--table",
+         str(tmp_path / "lines"), "--population", str(files["population"]),
+         "--out", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert "error:" in res.output and "SOI_ANN" in res.output
