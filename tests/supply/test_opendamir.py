@@ -300,3 +300,78 @@ def test_a_lake_without_open_damir_is_refused(files: dict[str, Path]) -> None:
     refused = pytest.raises(sndslab.errors.InvalidArgumentError, match="ingest Open DAMIR files")
     with sndslab.open_lake(files["lake"]) as lake, refused:
         OpenDamirIndicators(population=files["population"]).fit(lake)
+
+
+@pytest.mark.parametrize("indicator", ["gp_consultations", "reimbursed_amount"])
+def test_acts_of_an_age_band_without_population_stay_in_the_numerator(
+    damir: Any, tmp_path: Path, indicator: str
+) -> None:
+    # a population file without the 80+ band of région 84: its acts are not dropped (they
+    # were, silently, for amounts; counts failed without naming the région), the crude rate
+    # counts them, the standardised rate is undefined there (NULL), France is complete
+    pop = damir.population(years=(2019,))
+    lines = damir.lines(years=(2019,), pop=pop)
+    rows = [r.model_dump() for r in pop.rows if (r.territory, r.age_band) != ("84", 80)]
+    partial = sndslab.supply.PopulationFile.model_validate(
+        {"source": "handmade, one band left out", "territory_level": "region", "rows": rows}
+    )
+    (tmp_path / "population.csv").write_text(partial.to_csv(), encoding="utf-8")
+    damir.write(lines, tmp_path / "lines")
+    sndslab.open_lake(tmp_path / "lake", create=True).close()
+    with sndslab.open_lake(tmp_path / "lake") as lake:
+        fitted = OpenDamirIndicators(
+            only=[indicator], population=tmp_path / "population.csv", table=tmp_path / "lines"
+        ).fit(lake)
+    spec = sndslab.supply.load_damir_indicators([indicator])[0]
+    mask = pc.equal(lines["BEN_RES_REG"], 84)
+    for col, codes in spec.where.items():
+        mask = pc.and_(mask, pc.is_in(lines[col], pa.array(codes, lines[col].type)))
+    mask = pc.and_(mask, pc.and_(pc.not_equal(lines["AGE_BEN_SNDS"], 99),
+                                 pc.is_in(lines["BEN_SEX_COD"], pa.array([1, 2]))))  # fmt: skip
+    expected = pc.sum(lines.filter(mask)[spec.measure]).as_py()
+    row = next(r for r in fitted.table_.to_pylist() if r["territory"] == "84")
+    assert row["numerator"] == pytest.approx(expected)
+    assert row["std_rate"] is None and row["rate"] > 0
+    fr = next(r for r in fitted.table_.to_pylist() if r["territory"] == "FR")
+    assert fr["numerator"] == pytest.approx(fitted.accounting_[indicator]["value_kept"])
+
+
+def test_lines_without_care_period_or_with_empty_axes_are_accounted(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    # files exported without some axes hold them empty: an empty care year / month, age band or
+    # sex is an unknown code, counted per rule (it was a TypeError traceback)
+    t = _lines(files)
+    n = t.num_rows
+    for k, col in enumerate(("SOI_ANN", "SOI_MOI", "AGE_BEN_SNDS", "BEN_SEX_COD")):
+        values = [None if i % 7 == k else v for i, v in enumerate(t[col].to_pylist())]
+        t = t.set_column(t.column_names.index(col), col, pa.array(values, pa.int64()))
+    (tmp_path / "lines").mkdir()
+    pq.write_table(t, tmp_path / "lines" / "part-0.parquet")
+    with sndslab.open_lake(files["lake"]) as lake:
+        fit = OpenDamirIndicators(population=files["population"], table=tmp_path / "lines").fit(
+            lake
+        )
+    for name, acc in fit.accounting_.items():
+        left_out = sum(acc[f"lines_unknown_{r}"] for r in ("period", "region", "age", "sex"))
+        assert acc["lines_kept"] + left_out == acc["lines"], name
+        assert acc["lines_unknown_period"] > 0 and acc["lines_unknown_age"] > 0, name
+        assert acc["lines_unknown_sex"] > 0, name
+    yearly = fit.accounting_["reimbursed_amount"]
+    monthly = fit.accounting_["gp_consultations_monthly"]
+    assert yearly["lines"] == n
+    assert (
+        monthly["lines_unknown_period"]
+        > fit.accounting_["gp_consultations"]["lines_unknown_period"]
+    )  # an empty SOI_MOI is an unknown period for the monthly spec only
+    # no care year at all: a clear error naming the missing axis, at the command line too
+    none = t.set_column(t.column_names.index("SOI_ANN"), "SOI_ANN", pa.nulls(n, pa.int64()))
+    pq.write_table(none, tmp_path / "lines" / "part-0.parquet")
+    res = CliRunner().invoke(
+        app,
+        ["analyse", "opendamir-indicators", str(files["lake"]), "--table",
+         str(tmp_path / "lines"), "--population", str(files["population"]),
+         "--out", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert "error:" in res.output and "SOI_ANN" in res.output

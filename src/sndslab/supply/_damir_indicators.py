@@ -13,8 +13,9 @@ direct standardisation with Fay-Feuer intervals over the ESP 2013 collapsed to t
 age bands (:func:`standardise_table`), and the segmented regression of
 :func:`interrupted_time_series` on the national monthly series (population offset).
 
-Rows of unknown région (``BEN_RES_REG`` 99 or 0), age band (99) or sex (not 1 or 2) are counted
-per rule in ``accounting_`` and left out of the rates. A région of the data without population
+Rows of unknown care period (``SOI_ANN``, or ``SOI_MOI`` for monthly specs, empty), région
+(``BEN_RES_REG`` 99, 0 or empty), age band (99 or empty) or sex (not 1 or 2) are counted per rule
+in ``accounting_`` and left out of the rates. A région of the data without population
 in the population file is an error naming it.
 
 >>> [s.name for s in load_damir_indicators()]
@@ -169,9 +170,13 @@ def _cells(
     if years:
         where.append(f"SOI_ANN IN ({', '.join(str(int(y)) for y in years)})")
     month = "CAST(SOI_MOI AS BIGINT)" if spec.time == "month" else "CAST(0 AS BIGINT)"
+    # an empty axis (a column the export did not detail) is its unknown code: counted per
+    # rule in ``accounting_`` like the code itself (NULL care year or month: unknown period)
     query = f"""SELECT CAST(SOI_ANN AS BIGINT) AS year, {month} AS month,
-            CAST(BEN_RES_REG AS VARCHAR) AS territory, CAST(AGE_BEN_SNDS AS BIGINT) AS age_band,
-            CAST(BEN_SEX_COD AS BIGINT) AS sex, CAST(sum({spec.measure}) AS DOUBLE) AS value,
+            CAST(BEN_RES_REG AS VARCHAR) AS territory,
+            CAST(coalesce(AGE_BEN_SNDS, 99) AS BIGINT) AS age_band,
+            CAST(coalesce(BEN_SEX_COD, 9) AS BIGINT) AS sex,
+            CAST(sum({spec.measure}) AS DOUBLE) AS value,
             count(*) AS lines
         FROM {rel} {"WHERE " + " AND ".join(where) if where else ""}
         GROUP BY ALL"""
@@ -221,8 +226,16 @@ class OpenDamirIndicators(Analysis):
         rel = opendamir_relation(lake, self.table)
         direct = rel != str(self.table)
         cells = {s.name: _cells(lake, rel, s, self.years, direct) for s in specs}
-        years = sorted({int(y) for t in cells.values() for y in t.column("year").to_pylist()})
+        years = sorted(
+            {int(y) for t in cells.values() for y in t.column("year").to_pylist() if y is not None}
+        )
         if not years:
+            if any(t.num_rows for t in cells.values()):
+                raise InvalidArgumentError(
+                    "the Open DAMIR lines of these indicators have no care year (SOI_ANN "
+                    "empty: files exported without that axis; export with --axis SOI_ANN, and "
+                    "--axis SOI_MOI for monthly indicators)"
+                )
             raise InvalidArgumentError("no Open DAMIR line for these indicators and years")
         pop = self._population(lake, years).to_arrow()
         covered = {
@@ -257,14 +270,20 @@ class OpenDamirIndicators(Analysis):
         terr = col["territory"].astype(str)
         value = col["value"].astype(np.float64)
         lines = col["lines"].astype(np.float64)
-        bad_region = np.isin(terr, ["99", "0", "None"])
+        bad_period = np.asarray([y is None for y in col["year"]], dtype=bool)
+        if spec.time == "month":
+            bad_period |= np.asarray([m is None or not 1 <= m <= 12 for m in col["month"]], bool)
+        bad_region = ~bad_period & np.isin(terr, ["99", "0", "None"])
         bands = np.asarray(OPENDAMIR_AGE_BANDS)
-        bad_age = ~bad_region & ~np.isin(col["age_band"].astype(np.int64), bands)
-        bad_sex = ~bad_region & ~bad_age & ~np.isin(col["sex"].astype(np.int64), [1, 2])
-        keep = ~(bad_region | bad_age | bad_sex)
+        bad_age = ~bad_period & ~bad_region & ~np.isin(col["age_band"].astype(np.int64), bands)
+        bad_sex = (
+            ~bad_period & ~bad_region & ~bad_age & ~np.isin(col["sex"].astype(np.int64), [1, 2])
+        )
+        keep = ~(bad_period | bad_region | bad_age | bad_sex)
         acc = {
             "lines": float(lines.sum()),
             "value": float(value.sum()),
+            "lines_unknown_period": float(lines[bad_period].sum()),
             "lines_unknown_region": float(lines[bad_region].sum()),
             "lines_unknown_age": float(lines[bad_age].sum()),
             "lines_unknown_sex": float(lines[bad_sex].sum()),
@@ -299,8 +318,18 @@ class OpenDamirIndicators(Analysis):
             long = con.sql(
                 f"""WITH acts AS (SELECT year, month, territory, age_band, sum(value) AS value
                                  FROM c GROUP BY ALL),
-                     persons AS (SELECT year, territory, age_band, sum(population) AS population
-                                 FROM p GROUP BY ALL),
+                     -- every Open DAMIR band of every (year, territory) of the population
+                     -- file, 0 where the file has no row: acts of a band without population
+                     -- stay in the numerator (the standardised rate is then NULL)
+                     bands AS (SELECT CAST(unnest({list(OPENDAMIR_AGE_BANDS)}) AS BIGINT)
+                                      AS age_band),
+                     persons AS (SELECT t.year, t.territory, b.age_band,
+                                        coalesce(sum(p.population), 0) AS population
+                                 FROM (SELECT DISTINCT year, territory FROM p) t
+                                 CROSS JOIN bands b
+                                 LEFT JOIN p ON p.year = t.year AND p.territory = t.territory
+                                     AND p.age_band = b.age_band
+                                 GROUP BY ALL),
                      months AS ({months}),
                      grid AS (SELECT q.year, q.month, persons.territory, persons.age_band,
                                      persons.population
