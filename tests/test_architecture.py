@@ -32,7 +32,7 @@ RANK: dict[str, int] = {
     "supply": 6,
     "pathways": 6,
     "cohorts": 6,
-    "signals": 5,
+    "signals": 7,
     "analysis": 4,
     "release": 3,
     "opendamir": 4,

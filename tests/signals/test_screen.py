@@ -190,3 +190,18 @@ def test_cli_screen(signals_lake: Path, tmp_path: Path, ingested_synth: tuple[Pa
     assert "outcome.diagnoses" in res.output and "Traceback" not in res.output
     result = screen(study, lake_dir)
     assert result.released is None and result.rows > 0
+
+
+def test_population_from_a_cohort(opened: Lake, small_study: StudySpec) -> None:
+    """``population: {cohort: NAME}`` makes the study population that cohort's persons, each
+    with its cohort observation (sndslab.cohorts)."""
+    from sndslab.cohorts import build_cohort
+
+    data = small_study.model_dump(mode="json")
+    data["population"] = {"cohort": "population_65_plus"}
+    study = StudySpec.parse(data)
+    got = default_population(opened, study).to_arrow().sort_by("person_id")
+    cohort = build_cohort(opened, "population_65_plus").table
+    assert got.num_rows == cohort.num_rows > 0
+    assert got.column("person_id").to_pylist() == sorted(cohort.column("person_id").to_pylist())
+    assert set(got.column_names) == set(POPULATION_COLUMNS)

@@ -54,7 +54,12 @@ _counter = itertools.count()
 def default_population(lake: Lake, study: StudySpec) -> Relation:
     """Persons of ``events.patients`` aged ``population.min_age``+ during the study period:
     observed from the later of the study start and their ``min_age``-th birthday to the
-    earlier of their death and the study end; ``index_date`` = observation start."""
+    earlier of their death and the study end; ``index_date`` = observation start. With
+    ``population.cohort``, the persons and observation of that cohort (:mod:`sndslab.cohorts`)."""
+    if study.population.cohort is not None:
+        from sndslab.cohorts import population_step
+
+        return population_step(study.population.cohort)(lake, study)
     patients = relation(lake.con, lake.paths, "events.patients")
     p = study.period
     age = study.population.min_age

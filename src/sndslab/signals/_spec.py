@@ -96,11 +96,16 @@ class PeriodSpec(_Model):
 
 
 class PopulationSpec(_Model):
-    """The built-in study population: persons of ``events.patients`` observed from the later of
-    the study start and their ``min_age``-th birthday to the earlier of death and the study end
-    (SCALPEL3's follow-up end bug avoided: death always ends observation)."""
+    """The study population. By default the built-in one: persons of ``events.patients``
+    observed from the later of the study start and their ``min_age``-th birthday to the earlier
+    of death and the study end (SCALPEL3's follow-up end bug avoided: death always ends
+    observation). With ``cohort`` (a cohort spec of :mod:`sndslab.cohorts`: the name of a
+    shipped one such as ``population_65_plus``, or a path), the persons of that cohort, each
+    observed over its cohort observation (loss to follow-up included); ``min_age`` is then not
+    used."""
 
     min_age: int = Field(default=65, ge=0, le=120)
+    cohort: str | None = None
 
 
 class OutcomeSpec(_Model):
