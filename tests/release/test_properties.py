@@ -8,6 +8,7 @@ import itertools
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -110,6 +111,7 @@ def _check_gate(case: tuple[pa.Table, TableSpec], zeros: str) -> None:
     assert [r is None for r in released.column("rate").to_pylist()] == hidden
 
 
+@pytest.mark.slow  # exact attacks: about 4 minutes (the default run keeps the property above)
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hierarchical_tables())
 def test_removing_any_secondary_suppression_is_caught_or_harmless(
