@@ -1,9 +1,11 @@
-"""Session fixtures shared by the ingest and events tests: one synthetic extract, generated
-once, and its full ingest, run once (both read-only: copy before modifying); a Spark standalone
-cluster on the loopback interface (``spark_cluster``), started only by the tests that ask."""
+"""Session fixtures shared by the tests: one synthetic extract, generated once, its full
+ingest, run once, and that lake with its events layer (all read-only: copy before modifying);
+a Spark standalone cluster on the loopback interface (``spark_cluster``), started only by the
+tests that ask."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +63,21 @@ def ingested_synth(
     lake = tmp_path_factory.mktemp("ingest-full") / "lake"
     ingest(synth_extract / "raw", lake)
     return synth_extract, lake
+
+
+@pytest.fixture(scope="session")
+def events_synth(
+    ingested_synth: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The session's ingested lake with its events layer, extracted once for the tests of
+    every analysis (indicators, pathways, cohorts, signals, supply). Read-only: each copies
+    it before writing into it."""
+    from sndslab.events import extract_events
+
+    lake = tmp_path_factory.mktemp("events-synth") / "lake"
+    shutil.copytree(ingested_synth[1], lake)
+    extract_events(lake)
+    return lake
 
 
 @pytest.fixture(scope="session")

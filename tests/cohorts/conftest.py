@@ -10,18 +10,14 @@ from pathlib import Path
 import pytest
 
 import sndslab
-from sndslab.events import extract_events
 from sndslab.lake import Lake
 
 
 @pytest.fixture(scope="session")
-def cohort_lake(
-    ingested_synth: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """A copy of the session's ingested lake with its events layer (read-only)."""
+def cohort_lake(events_synth: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session's lake with its events layer (read-only)."""
     lake = tmp_path_factory.mktemp("cohorts-lake") / "lake"
-    shutil.copytree(ingested_synth[1], lake)
-    extract_events(lake)
+    shutil.copytree(events_synth, lake)
     return lake
 
 

@@ -10,20 +10,18 @@ from pathlib import Path
 import pytest
 
 import sndslab
-from sndslab.events import extract_events
 from sndslab.indicators import IndicatorsResult, compute_indicators
 from sndslab.lake import Lake
 
 
 @pytest.fixture(scope="session")
 def indicators_lake(
-    ingested_synth: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+    events_synth: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, IndicatorsResult]:
-    """(lake, result): a copy of the session's ingested lake, its events, and every
-    indicator of the catalogue computed on DuckDB."""
+    """(lake, result): a copy of the session's lake with its events, and every indicator of
+    the catalogue computed on DuckDB."""
     lake = tmp_path_factory.mktemp("indicators-lake") / "lake"
-    shutil.copytree(ingested_synth[1], lake)
-    extract_events(lake)
+    shutil.copytree(events_synth, lake)
     return lake, compute_indicators(lake)
 
 

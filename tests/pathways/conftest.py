@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 import sndslab
-from sndslab.events import extract_events
 from sndslab.lake import write_generation
 from sndslab.pathways import PathwaysResult, compute_pathways
 
@@ -70,11 +69,10 @@ def write_lake(root: Path, patients: Sequence[Patient], events: Sequence[Event])
 
 @pytest.fixture(scope="session")
 def pathways_lake(
-    ingested_synth: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+    events_synth: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, PathwaysResult]:
-    """(lake, result): a copy of the session's ingested lake, its events and the shipped
+    """(lake, result): a copy of the session's lake with its events, and the shipped
     pathways computed (merge threshold 11)."""
     lake = tmp_path_factory.mktemp("pathways-lake") / "lake"
-    shutil.copytree(ingested_synth[1], lake)
-    extract_events(lake)
+    shutil.copytree(events_synth, lake)
     return lake, compute_pathways(lake)

@@ -10,19 +10,15 @@ from pathlib import Path
 import pytest
 
 import sndslab
-from sndslab.events import extract_events
 from sndslab.lake import Lake
 from sndslab.signals import FALLS_STUDY, StudySpec, load_study
 
 
 @pytest.fixture(scope="session")
-def signals_lake(
-    ingested_synth: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """A copy of the session's ingested lake with its events layer."""
+def signals_lake(events_synth: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session's lake with its events layer."""
     lake = tmp_path_factory.mktemp("signals-lake") / "lake"
-    shutil.copytree(ingested_synth[1], lake)
-    extract_events(lake)
+    shutil.copytree(events_synth, lake)
     return lake
 
 

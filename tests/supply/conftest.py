@@ -146,15 +146,10 @@ def damir() -> type[Damir]:
 
 
 @pytest.fixture(scope="session")
-def supply_lake(
-    ingested_synth: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """A copy of the session's ingested lake (2,000 persons, 2019–2020) with its events."""
-    from sndslab.events import extract_events
-
+def supply_lake(events_synth: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session's lake (2,000 persons, 2019–2020) with its events."""
     lake = tmp_path_factory.mktemp("supply-lake") / "lake"
-    shutil.copytree(ingested_synth[1], lake)
-    extract_events(lake)
+    shutil.copytree(events_synth, lake)
     return lake
 
 

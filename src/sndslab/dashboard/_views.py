@@ -506,7 +506,9 @@ def pyramid_figure(folder: ReleasedFolder, sel: Selection, rows: pd.DataFrame) -
                     xanchor="right" if sign < 0 else "left",
                     font={"color": "#444444", "size": 11},
                 )
-    top = float(np.nanmax(np.abs(rows["rate"].to_numpy(dtype=float)))) if len(rows) else 0.0
+    rates = np.abs(rows["rate"].to_numpy(dtype=float))
+    rates = rates[np.isfinite(rates)]  # every cell suppressed: no scale, no warning
+    top = float(rates.max()) if rates.size else 0.0
     ticks = [float(v) for v in np.linspace(-top, top, 5)] if top > 0 else [0.0]
     fig.update_xaxes(tickvals=ticks, ticktext=[_fmt(abs(v)) for v in ticks])
     fig.update_layout(
