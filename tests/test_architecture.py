@@ -21,6 +21,7 @@ RANK: dict[str, int] = {
     "errors": -1,
     "_faults": -1,
     "_atomic": 0,
+    "_yaml": 0,
     "engines": 1,
     "registry": 1,
     "referentials": 1,

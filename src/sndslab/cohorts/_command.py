@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import yaml
 
 from sndslab._atomic import atomic_write_text
+from sndslab._yaml import read_yaml_mapping
 from sndslab.cohorts._attrition import release_attrition
 from sndslab.cohorts._build import CohortResult, build_cohort
 from sndslab.cohorts._describe import describe
@@ -48,12 +48,8 @@ def load_any(path_or_name: str | Path) -> Spec | ComparisonSpec:
     """A cohort, set operation or comparison spec (a comparison says ``kind: comparison``)."""
     path = Path(path_or_name)
     if path.is_file():
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            first = " ".join(str(exc).strip().splitlines()[:2])
-            raise CohortSpecError(f"cohort spec {path}: invalid YAML: {first}") from exc
-        if isinstance(raw, dict) and raw.get("kind") == "comparison":
+        raw = read_yaml_mapping(path, "cohort spec", CohortSpecError)
+        if raw.get("kind") == "comparison":
             return load_comparison(path)
         return load_cohort(path)
     try:

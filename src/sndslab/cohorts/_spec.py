@@ -27,7 +27,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -37,6 +36,7 @@ from pydantic import (
     model_validator,
 )
 
+from sndslab._yaml import read_yaml_mapping
 from sndslab.errors import SndslabError
 from sndslab.events import Category, Vocab
 from sndslab.indicators import code_sets
@@ -452,13 +452,7 @@ def _load(ref: str, base: Path, seen: tuple[str, ...], parent: Path | str, where
 
 
 def _load_file(path: Path, seen: tuple[str, ...] = ()) -> Spec:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CohortSpecError(f"cohort spec {path}: cannot be read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()
-        raise CohortSpecError(f"cohort spec {path}: invalid YAML: {' '.join(first[:2])}") from exc
+    raw = read_yaml_mapping(path, "cohort spec", CohortSpecError)
     return parse_cohort(raw, path, _seen=seen)
 
 

@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from sndslab._yaml import read_yaml_mapping
 from sndslab.cohorts._build import CohortResult, _age_sql
 from sndslab.cohorts._concepts import match_sql
 from sndslab.cohorts._smd import smd_binary, smd_categorical, smd_continuous
@@ -125,9 +125,7 @@ def load_comparison(path_or_name: str | Path) -> ComparisonSpec:
         path = BUILTIN_DIR / "comparisons" / f"{path_or_name}.yaml"
     if not path.is_file():
         raise CohortSpecError(f"comparison spec {path_or_name}: no such file or built-in")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(raw, dict):
-        raise CohortSpecError(f"cohort spec {path}: expected a mapping at top level")
+    raw = read_yaml_mapping(path, "comparison spec", CohortSpecError)
     try:
         spec = ComparisonSpec.model_validate({**raw, "path": str(path)})
     except ValidationError as exc:

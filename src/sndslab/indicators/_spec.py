@@ -27,9 +27,9 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sndslab._yaml import read_yaml_mapping
 from sndslab.errors import SndslabError
 from sndslab.events import Category, Vocab
 from sndslab.lake import contract, contracts, split_name
@@ -288,16 +288,6 @@ def _fail(where: Path | str, field: str, msg: str) -> IndicatorSpecError:
     return IndicatorSpecError(f"indicator spec {where}: field {field!r}: {first}")
 
 
-def _read_yaml(path: Path, what: str) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        first = " ".join(str(exc).split())
-        raise IndicatorSpecError(f"{what} {path}: invalid YAML: {first}") from exc
-    except OSError as exc:
-        raise IndicatorSpecError(f"{what} {path}: cannot be read ({exc.strerror})") from exc
-
-
 _TAGS = {"events", "deaths", "practitioners", "readmissions"}
 
 
@@ -312,8 +302,8 @@ def _loc(err: Any) -> str:
 
 def load_code_sets(path: Path = CODE_SETS_FILE) -> dict[str, CodeSet]:
     """The code sets of ``path`` (a mapping ``name: {description, source, codes, exclude}``)."""
-    raw = _read_yaml(path, "code sets")
-    if not isinstance(raw, dict) or not isinstance(raw.get("code_sets"), dict):
+    raw = read_yaml_mapping(path, "code sets", IndicatorSpecError)
+    if not isinstance(raw.get("code_sets"), dict):
         raise IndicatorSpecError(f"code sets {path}: expected a mapping 'code_sets' at top level")
     out: dict[str, CodeSet] = {}
     for name, body in raw["code_sets"].items():
@@ -409,9 +399,7 @@ def _check_coherence(spec: IndicatorSpec, where: Path | str, sets: dict[str, Cod
 
 
 def _parse(path: Path, sets: dict[str, CodeSet]) -> IndicatorSpec:
-    raw = _read_yaml(path, "indicator spec")
-    if not isinstance(raw, dict):
-        raise IndicatorSpecError(f"indicator spec {path}: expected a mapping at top level")
+    raw = read_yaml_mapping(path, "indicator spec", IndicatorSpecError)
     try:
         spec = IndicatorSpec.model_validate({**raw, "path": path})
     except ValidationError as exc:

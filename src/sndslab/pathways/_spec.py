@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sndslab._yaml import read_yaml_mapping
 from sndslab.errors import SndslabError
 from sndslab.events import Category
 from sndslab.indicators import CodeSet
@@ -194,12 +194,7 @@ class PathwaySpec(_Model):
 
 
 def _load_file(path: Path) -> PathwaySpec:
-    try:
-        data = yaml.safe_load(path.read_text("utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise PathwaySpecError(f"{path}: cannot read the pathway spec ({exc})") from exc
-    if not isinstance(data, dict):
-        raise PathwaySpecError(f"{path}: expected a mapping at top level")
+    data = read_yaml_mapping(path, "pathway spec", PathwaySpecError)
     try:
         spec = PathwaySpec.model_validate({**data, "path": str(path)})
     except ValidationError as exc:

@@ -32,9 +32,9 @@ from typing import Any, Literal, Self
 import duckdb
 import numpy as np
 import pyarrow as pa
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sndslab._yaml import read_yaml_mapping
 from sndslab.analysis import Analysis, ReleaseCandidate
 from sndslab.errors import InvalidArgumentError, SndslabError
 from sndslab.indicators._spec import Text
@@ -124,14 +124,13 @@ def load_damir_indicators(
         files += sorted(Path(d).glob("*.yaml"))
     specs: dict[str, DamirIndicatorSpec] = {}
     for f in files:
+        raw = read_yaml_mapping(f, "Open DAMIR spec", InvalidArgumentError)
         try:
-            spec = DamirIndicatorSpec.model_validate(yaml.safe_load(f.read_text("utf-8")))
+            spec = DamirIndicatorSpec.model_validate(raw)
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err["loc"])
             raise InvalidArgumentError(f"Open DAMIR spec {f}: {loc}: {err['msg']}") from exc
-        except yaml.YAMLError as exc:
-            raise InvalidArgumentError(f"Open DAMIR spec {f}: not valid YAML ({exc})") from exc
         if spec.name != f.stem:
             raise InvalidArgumentError(f"Open DAMIR spec {f}: name {spec.name!r} ≠ file name")
         if spec.name in specs:
