@@ -38,7 +38,7 @@ from sndslab.cohorts._spec import (
     Spec,
     load_cohort,
 )
-from sndslab.engines import Connection, Relation
+from sndslab.engines import Connection, Relation, quote_literal
 from sndslab.errors import SndslabError
 from sndslab.lake import Lake, open_lake, relation, relation_or_none
 
@@ -146,7 +146,7 @@ def _age_sql(birth: str, day: str) -> str:
 
 
 def _lits(values: Any) -> str:
-    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+    return ", ".join(quote_literal(str(v)) for v in values)
 
 
 class _Builder:

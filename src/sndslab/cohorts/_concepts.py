@@ -22,12 +22,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sndslab.cohorts._spec import ConceptSet
+from sndslab.engines import quote_literal
 
 __all__ = ["entry_sql", "match_sql", "parents_sql"]
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def entry_sql(entries: Sequence[str], column: str) -> str:
@@ -37,7 +34,9 @@ def entry_sql(entries: Sequence[str], column: str) -> str:
     "(starts_with(x, 'ATC//A10') OR x = 'ATC//C07AB02')"
     """
     ors = [
-        f"starts_with({column}, {_lit(e[:-1])})" if e.endswith("*") else f"{column} = {_lit(e)}"
+        f"starts_with({column}, {quote_literal(e[:-1])})"
+        if e.endswith("*")
+        else f"{column} = {quote_literal(e)}"
         for e in entries
     ]
     return "(" + " OR ".join(ors) + ")" if ors else "FALSE"
@@ -74,7 +73,9 @@ def match_sql(cs: ConceptSet, alias: str, codes: str) -> str:
     elif exclude:
         parts.append(f"NOT {_side(exclude, alias, codes, cs.descendants)}")
     if cs.categories:
-        parts.append(f"{alias}.category IN ({', '.join(_lit(c.value) for c in cs.categories)})")
+        parts.append(
+            f"{alias}.category IN ({', '.join(quote_literal(c.value) for c in cs.categories)})"
+        )
     if cs.modifiers:
-        parts.append(f"{alias}.modifier IN ({', '.join(_lit(m) for m in cs.modifiers)})")
+        parts.append(f"{alias}.modifier IN ({', '.join(quote_literal(m) for m in cs.modifiers)})")
     return " AND ".join(parts) if parts else "TRUE"

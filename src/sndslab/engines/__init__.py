@@ -22,6 +22,7 @@ from sndslab.engines._base import (
     Storage,
     get_engine,
     quote_ident,
+    quote_literal,
     quote_path,
 )
 from sndslab.engines._duckdb import DuckDBConnection, DuckDBEngine, DuckDBRelation
@@ -59,6 +60,7 @@ __all__ = [  # noqa: RUF022
     "is_uri",
     "java_available",
     "quote_ident",
+    "quote_literal",
     "quote_path",
     "spark_available",
     "to_spark_sql",

@@ -19,6 +19,7 @@ No statement is recognised by pattern: a connection is given operations, not str
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -189,13 +190,27 @@ def get_engine(
     raise InvalidArgumentError(f"unknown engine {name!r}: choose one of {', '.join(ENGINE_NAMES)}")
 
 
+def quote_literal(value: object) -> str:
+    """A value as a SQL literal: text quoted (quotes doubled), a date as ``DATE '…'``, an
+    integer as is.
+
+    >>> quote_literal("it's"), quote_literal(dt.date(2020, 1, 31)), quote_literal(7)
+    ("'it''s'", "DATE '2020-01-31'", '7')
+    """
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(int(value))  # type: ignore[call-overload]
+
+
 def quote_path(path: str | Path) -> str:
     """A path as a SQL string literal.
 
     >>> quote_path("/a/it's")
     "'/a/it''s'"
     """
-    return "'" + str(path).replace("'", "''") + "'"
+    return quote_literal(str(path))
 
 
 def quote_ident(name: str) -> str:

@@ -48,7 +48,7 @@ from typing import Any
 
 from sndslab import __version__
 from sndslab._faults import failpoint
-from sndslab.engines import Connection, Engine, is_local_path
+from sndslab.engines import Connection, Engine, is_local_path, quote_literal
 from sndslab.errors import SndslabError
 from sndslab.events._codes import Nomenclatures, codes_sql, nomenclatures
 from sndslab.events._export import events_relations, open_export
@@ -119,10 +119,6 @@ class OmopResult:
 _TEMP = ("_cause", "_x", "_x0", "_concept", "_codes", "_cip", "_op", "_ev", "_persons", "_subject")
 
 
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _select(table: str, exprs: dict[str, str]) -> str:
     """``SELECT`` list of ``table``'s CDM columns in DDL order, each cast to its DDL type; a
     column absent from ``exprs`` is NULL."""
@@ -138,7 +134,7 @@ def _select(table: str, exprs: dict[str, str]) -> str:
 
 def _domain_case(vocab: str) -> str:
     whens = " ".join(
-        f"WHEN {vocab} IN ({', '.join(_lit(v) for v in vocabs)}) THEN '{domain}'"
+        f"WHEN {vocab} IN ({', '.join(quote_literal(v) for v in vocabs)}) THEN '{domain}'"
         for domain, vocabs in _DOMAINS.items()
     )
     return f"CASE {whens} ELSE 'Observation' END"

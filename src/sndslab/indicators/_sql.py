@@ -31,6 +31,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sndslab.engines import quote_literal
 from sndslab.indicators._spec import (
     CodeSet,
     Criterion,
@@ -53,6 +54,7 @@ __all__ = [
     "cell_dims",
     "cells_sql",
     "code_match",
+    "codes_match",
     "denominator_sql",
     "expenditure_sql",
     "numerator_sql",
@@ -156,16 +158,8 @@ def periods(time: TimeSpec, years: Sequence[int]) -> list[Period]:
     return out
 
 
-def _lit(v: object) -> str:
-    if isinstance(v, dt.date):
-        return f"DATE '{v.isoformat()}'"
-    if isinstance(v, str):
-        return "'" + v.replace("'", "''") + "'"
-    return str(int(v))  # type: ignore[call-overload]
-
-
 def _values(rows: Sequence[Sequence[object]], cols: Sequence[str]) -> str:
-    body = ", ".join("(" + ", ".join(_lit(v) for v in r) + ")" for r in rows)
+    body = ", ".join("(" + ", ".join(quote_literal(v) for v in r) + ")" for r in rows)
     return f"(SELECT * FROM (VALUES {body}) AS v({', '.join(cols)}))"
 
 
@@ -213,25 +207,35 @@ def denominator_sql(population: str, items: Sequence[Period], den: Denominator) 
 
 def code_match(cs: CodeSet, col: str = "e.code") -> str:
     """SQL condition: ``col`` is a code of ``cs`` (exact or prefix entries, minus excludes)."""
+    return codes_match(cs.codes, cs.exclude, col)
 
-    def part(codes: tuple[str, ...]) -> str:
-        exact = [c for c in codes if not c.endswith("*")]
-        ors = [f"starts_with({col}, {_lit(c[:-1])})" for c in codes if c.endswith("*")]
+
+def codes_match(codes: Sequence[str], exclude: Sequence[str] = (), col: str = "e.code") -> str:
+    """SQL condition: ``col`` is one of ``codes`` (exact, or prefix when ending in ``*``) and
+    none of ``exclude``.
+
+    >>> codes_match(["ICD10//S7*", "ICD10//S720"], ["ICD10//S73*"], "c")
+    "((c IN ('ICD10//S720') OR starts_with(c, 'ICD10//S7')) AND NOT (starts_with(c, 'ICD10//S73')))"
+    """
+
+    def part(items: Sequence[str]) -> str:
+        exact = [c for c in items if not c.endswith("*")]
+        ors = [f"starts_with({col}, {quote_literal(c[:-1])})" for c in items if c.endswith("*")]
         if exact:
-            ors.insert(0, f"{col} IN ({', '.join(_lit(c) for c in exact)})")
+            ors.insert(0, f"{col} IN ({', '.join(quote_literal(c) for c in exact)})")
         return " OR ".join(ors)
 
-    inc = part(cs.codes)
-    return f"(({inc}) AND NOT ({part(cs.exclude)}))" if cs.exclude else f"({inc})"
+    inc = part(codes)
+    return f"(({inc}) AND NOT ({part(exclude)}))" if exclude else f"({inc})"
 
 
 def _criterion_where(c: Criterion, sets: dict[str, CodeSet]) -> str:
     where = [code_match(sets[c.code_set])]
-    where.append(f"e.category IN ({', '.join(_lit(x.value) for x in c.categories)})")
+    where.append(f"e.category IN ({', '.join(quote_literal(x.value) for x in c.categories)})")
     if c.sources:
-        where.append(f"e.source_table IN ({', '.join(_lit(s) for s in c.sources)})")
+        where.append(f"e.source_table IN ({', '.join(quote_literal(s) for s in c.sources)})")
     if c.modifiers:
-        where.append(f"e.modifier IN ({', '.join(_lit(m) for m in c.modifiers)})")
+        where.append(f"e.modifier IN ({', '.join(quote_literal(m) for m in c.modifiers)})")
     return " AND ".join(where)
 
 
@@ -286,7 +290,7 @@ def readmissions_sql(events: str, num: ReadmissionsNumerator) -> str:
     when it has none), ``readmitted`` 1 when an event of ``num.readmission`` starts in
     (d, d + within_days]."""
     sets = code_sets()
-    cats = ", ".join(_lit(c.value) for c in num.categories)
+    cats = ", ".join(quote_literal(c.value) for c in num.categories)
     idx_where = f"{code_match(sets[num.index])} AND e.category IN ({cats})"
     re_where = f"{code_match(sets[num.readmission])} AND e.category IN ({cats})"
     return f"""WITH idx AS (
@@ -316,14 +320,13 @@ def practitioners_sql(
     where = [f"x.{num.id_column} IS NOT NULL", f"{com} IS NOT NULL"]
     spe = f"CAST(x.{num.specialty_column} AS VARCHAR)"
     if num.specialties:
-        where.append(f"{spe} IN ({', '.join(_lit(s) for s in num.specialties)})")
+        where.append(f"{spe} IN ({', '.join(quote_literal(s) for s in num.specialties)})")
     if num.exclude_specialties:
-        where.append(
-            f"coalesce({spe}, '') NOT IN ({', '.join(_lit(s) for s in num.exclude_specialties)})"
-        )
+        excluded = ", ".join(quote_literal(s) for s in num.exclude_specialties)
+        where.append(f"coalesce({spe}, '') NOT IN ({excluded})")
     if num.natures:
         nat = f"CAST(x.{num.nature_column} AS VARCHAR)"
-        where.append(f"{nat} IN ({', '.join(_lit(s) for s in num.natures)})")
+        where.append(f"{nat} IN ({', '.join(quote_literal(s) for s in num.natures)})")
     inst = f"TRY_CAST(substr(CAST(x.{num.install_column} AS VARCHAR), 1, 4) AS INTEGER)"
     return f"""SELECT w.year, w.month, q.dpt, q.region, count(DISTINCT q.id) AS practitioners
     FROM (SELECT CAST(x.{num.id_column} AS VARCHAR) AS id, {dpt} AS dpt,
@@ -433,7 +436,7 @@ def rollup_sql(spec: IndicatorSpec, filled: str) -> str:
     )
     num, den = "sum(num)", "sum(den)"
     exprs = {
-        "indicator": _lit(spec.name),
+        "indicator": quote_literal(spec.name),
         "year": "year",
         "month": "CASE WHEN month = 0 THEN NULL ELSE month END",
         "period_start": "p_start",

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sndslab.engines import Connection, quote_ident
+from sndslab.engines import Connection, quote_ident, quote_literal
 from sndslab.errors import SndslabError
 from sndslab.registry import get_table
 
@@ -173,7 +173,7 @@ def check_schema(spec: TableContract, columns: list[tuple[str, str]]) -> None:
 
 
 def _lits(values: tuple[str, ...]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return ", ".join(quote_literal(v) for v in values)
 
 
 def _test_counts(

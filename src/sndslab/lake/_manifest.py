@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 
 from sndslab import __version__
 from sndslab._faults import failpoint
-from sndslab.engines import Connection
+from sndslab.engines import Connection, quote_literal
 from sndslab.errors import SndslabError
 from sndslab.lake._commit import DEFAULT_KEEP, current_commit, publish, writer_lock
 from sndslab.lake._layout import LakePaths
@@ -224,7 +224,7 @@ class GenerationWriter:
             return []
         if not replaced:
             return [f"SELECT * FROM {rel} p"]
-        lits = ", ".join("'" + str(v).replace("'", "''") + "'" for v in replaced)
+        lits = ", ".join(quote_literal(str(v)) for v in replaced)
         return [f"SELECT * FROM {rel} p WHERE p.{key} NOT IN ({lits})"]
 
     def has(self, name: str) -> bool:

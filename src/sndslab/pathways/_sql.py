@@ -2,7 +2,9 @@
 exclusion rules, the state of every person in every window, the merge of small branches into
 ``other`` and the roll-up of the pathway tree over the territories.
 
->>> code_match(("ICD10//S72*", "STAY//SSR"), ("ICD10//S723",), col="c")
+Codes are matched as the indicators match them (:func:`sndslab.indicators._sql.codes_match`).
+
+>>> codes_match(("ICD10//S72*", "STAY//SSR"), ("ICD10//S723",), col="c")
 "((c IN ('STAY//SSR') OR starts_with(c, 'ICD10//S72')) AND NOT (c IN ('ICD10//S723')))"
 """
 
@@ -11,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from sndslab.engines import quote_literal
+from sndslab.indicators._sql import codes_match
 from sndslab.pathways._spec import OTHER, PathwaySpec
 
 __all__ = [
     "CARE_CATEGORIES",
     "EXCLUSION_RULES",
-    "code_match",
     "cohort_sql",
     "merged_sql",
     "path_expr",
@@ -40,32 +43,8 @@ EXCLUSION_RULES = (
 SEP = " > "
 
 
-def lit(v: object) -> str:
-    """A SQL literal (text, date or integer)."""
-    if isinstance(v, dt.date):
-        return f"DATE '{v.isoformat()}'"
-    if isinstance(v, str):
-        return "'" + v.replace("'", "''") + "'"
-    return str(int(v))  # type: ignore[call-overload]
-
-
-def code_match(codes: Sequence[str], exclude: Sequence[str] = (), col: str = "e.code") -> str:
-    """SQL condition: ``col`` is one of ``codes`` (exact, or prefix when ending in ``*``) and
-    none of ``exclude``."""
-
-    def part(items: Sequence[str]) -> str:
-        exact = [c for c in items if not c.endswith("*")]
-        ors = [f"starts_with({col}, {lit(c[:-1])})" for c in items if c.endswith("*")]
-        if exact:
-            ors.insert(0, f"{col} IN ({', '.join(lit(c) for c in exact)})")
-        return " OR ".join(ors)
-
-    inc = part(codes)
-    return f"(({inc}) AND NOT ({part(exclude)}))" if exclude else f"({inc})"
-
-
 def _in(col: str, values: Sequence[str]) -> str:
-    return f"{col} IN ({', '.join(lit(str(v)) for v in values)})"
+    return f"{col} IN ({', '.join(quote_literal(str(v)) for v in values)})"
 
 
 def cohort_sql(
@@ -80,10 +59,10 @@ def cohort_sql(
     date and ``rule``: NULL when the person is in the cohort, else the first exclusion rule of
     :data:`EXCLUSION_RULES` that applies."""
     ix = spec.index
-    where = [_in("e.category", [c.value for c in ix.categories]), code_match(ix.codes)]
+    where = [_in("e.category", [c.value for c in ix.categories]), codes_match(ix.codes)]
     if ix.modifiers:
         where.append(_in("e.modifier", ix.modifiers))
-    where.append(f"e.start >= {lit(data[0])} AND e.start <= {lit(data[1])}")
+    where.append(f"e.start >= {quote_literal(data[0])} AND e.start <= {quote_literal(data[1])}")
     last = spec.windows[-1].to_day
     anchor = 'coalesce(i."end", i.start)' if spec.anchor == "end" else "i.start"
     # no computable year: every index event is outside the periods (never NOT IN (NULL))
@@ -103,7 +82,7 @@ def cohort_sql(
             THEN 'no_birth_date_or_residence'
           WHEN year(i.start) - year(p.birth_date) < {ix.min_age} THEN 'under_min_age'
           WHEN {outside} THEN 'period_not_computed'
-          WHEN {anchor} + {last} > {lit(data[1])} THEN 'follow_up_beyond_data'
+          WHEN {anchor} + {last} > {quote_literal(data[1])} THEN 'follow_up_beyond_data'
         END AS rule
     FROM i LEFT JOIN {patients} p ON p.person_id = i.person_id"""
 
@@ -118,24 +97,26 @@ def states_sql(events: str, cohort: str, spec: PathwaySpec, data_end: dt.date) -
     ranks, case = [], []
     for r, s in enumerate(spec.states, start=1):
         if s.kind == "events":
-            cond = f"{_in('e.category', [c.value for c in s.categories])} AND " + code_match(
+            cond = f"{_in('e.category', [c.value for c in s.categories])} AND " + codes_match(
                 s.codes, s.exclude
             )
             if s.exclude_index_stay:
                 cond += " AND (e.stay_id IS NULL OR e.stay_id <> c.index_stay)"
             ranks.append(f"WHEN {cond} THEN {r}")
-            case.append(f"WHEN h.rank = {r} THEN {lit(s.name)}")
+            case.append(f"WHEN h.rank = {r} THEN {quote_literal(s.name)}")
         elif s.kind == "death":
             case.append(f"WHEN w.death_date IS NOT NULL AND w.death_date <= w.w_end "
-                        f"THEN {lit(s.name)}")  # fmt: skip
+                        f"THEN {quote_literal(s.name)}")  # fmt: skip
         elif s.kind == "lost":
-            case.append(f"WHEN l.last_day IS NULL OR l.last_day < w.w_start THEN {lit(s.name)}")
+            case.append(
+                f"WHEN l.last_day IS NULL OR l.last_day < w.w_start THEN {quote_literal(s.name)}"
+            )
         else:
-            case.append(f"ELSE {lit(s.name)}")
+            case.append(f"ELSE {quote_literal(s.name)}")
     pivot = ", ".join(
         f"max(CASE WHEN step = {i} THEN state END) AS s{i}" for i in range(1, len(spec.windows) + 1)
     )
-    lo = f"{lit(data_end)}"
+    lo = f"{quote_literal(data_end)}"
     return f"""WITH c AS (SELECT * FROM {cohort} WHERE rule IS NULL),
     w AS (SELECT c.person_id, c.year, c.region, c.dpt, c.death_date, v.step,
             c.anchor + v.from_day AS w_start, c.anchor + v.to_day AS w_end
@@ -167,7 +148,8 @@ def merged_sql(states: str, k: int, min_persons: int) -> str:
     for j in range(1, k + 1):
         parent = ", ".join(["year", *(f"m{i}" for i in range(1, j))])
         query = f"""SELECT *, CASE WHEN count(*) OVER (PARTITION BY {parent}, s{j})
-            < {int(min_persons)} THEN {lit(OTHER)} ELSE s{j} END AS m{j} FROM ({query}) q{j}"""
+            < {int(min_persons)} THEN {quote_literal(OTHER)} ELSE s{j} END AS m{j}
+            FROM ({query}) q{j}"""
     return query
 
 
@@ -175,7 +157,7 @@ def path_expr(depth: int, prefix: str = "m") -> str:
     """The path of the first ``depth`` windows: ``m1 || ' > ' || m2 ...`` ('ALL' at 0)."""
     if depth == 0:
         return "'ALL'"
-    return f" || {lit(SEP)} || ".join(f"{prefix}{i}" for i in range(1, depth + 1))
+    return f" || {quote_literal(SEP)} || ".join(f"{prefix}{i}" for i in range(1, depth + 1))
 
 
 def tree_sql(merged: str, pathway: str, k: int) -> str:
@@ -187,7 +169,7 @@ def tree_sql(merged: str, pathway: str, k: int) -> str:
         cols = ", ".join(f"m{i}" for i in range(1, depth + 1))
         group = f", {cols}" if cols else ""
         parts.append(
-            f"""SELECT {lit(pathway)} AS pathway, year,
+            f"""SELECT {quote_literal(pathway)} AS pathway, year,
                 CASE WHEN grouping(dpt) = 0 THEN 'departement'
                      WHEN grouping(region) = 0 THEN 'region' ELSE 'france' END AS geo_level,
                 CASE WHEN grouping(dpt) = 0 THEN dpt

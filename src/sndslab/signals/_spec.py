@@ -27,6 +27,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sndslab.cohorts._concepts import entry_sql
 from sndslab.errors import SndslabError
 
 __all__ = [
@@ -75,11 +76,7 @@ def code_predicate(column: str, codes: tuple[str, ...]) -> str:
     >>> code_predicate("code", ("ATC//N05*", "ICD10//S720"))
     "(starts_with(code, 'ATC//N05') OR code = 'ICD10//S720')"
     """
-    parts = [
-        f"starts_with({column}, '{c[:-1]}')" if c.endswith("*") else f"{column} = '{c}'"
-        for c in codes
-    ]
-    return "(" + (" OR ".join(parts) or "FALSE") + ")"
+    return entry_sql(codes, column)
 
 
 class PeriodSpec(_Model):
