@@ -39,9 +39,12 @@ from sndslab.release import DEFAULT_THRESHOLD, ReleaseResult, TableSpec, release
 
 __all__ = [
     "DEMO_INDICATORS",
+    "GEO_DEPARTEMENT_SQL",
+    "GEO_REGION_SQL",
     "STANDARDS",
     "IndicatorReleaseError",
     "ReleasedIndicators",
+    "geo_dimension",
     "indicator_about",
     "indicator_tables",
     "region_age_spec",
@@ -67,8 +70,12 @@ DEMO_INDICATORS: tuple[str, ...] = (
 )
 
 _PERIOD = "CASE WHEN month IS NULL THEN CAST(year AS VARCHAR) ELSE CAST(year AS VARCHAR) || '-' || lpad(CAST(month AS VARCHAR), 2, '0') END"  # noqa: E501
-_REGION = "CASE geo_level WHEN 'france' THEN 'ALL' WHEN 'region' THEN geo_code ELSE region END"
-_DEPT = "CASE WHEN geo_level = 'departement' THEN geo_code ELSE 'ALL' END"
+#: The released geography columns from ``marts`` rows (``geo_level``, ``geo_code``, ``region``):
+#: ``region`` (ALL = France) and ``departement`` (ALL = the whole région or France).
+GEO_REGION_SQL = (
+    "CASE geo_level WHEN 'france' THEN 'ALL' WHEN 'region' THEN geo_code ELSE region END"
+)
+GEO_DEPARTEMENT_SQL = "CASE WHEN geo_level = 'departement' THEN geo_code ELSE 'ALL' END"
 _KEYS = ["period", "region", "departement", "sex"]
 
 
@@ -101,7 +108,8 @@ class ReleasedIndicators:
         return sum(int(t["primary"]) + int(t["secondary"]) for t in self.result.audit["tables"])
 
 
-def _geo_dimension() -> dict[str, Any]:
+def geo_dimension() -> dict[str, Any]:
+    """The gate dimension of the released geography (région > département)."""
     return {
         "name": "geo",
         "levels": [
@@ -122,7 +130,7 @@ def _common(name: str, unit: int, persons: bool) -> tuple[list[dict[str, Any]], 
             "name": "period",
             "levels": [{"column": "period", "description": "year (YYYY) or month (YYYY-MM)"}],
         },
-        _geo_dimension(),
+        geo_dimension(),
         {
             "name": "sex",
             "levels": [{"column": "sex", "total": "all", "description": "1 men, 2 women"}],
@@ -262,7 +270,8 @@ def _standardised(lake: Any, name: str, where: str, unit: int, standard: str) ->
     rows = lake.sql(
         f"""
         SELECT * FROM (
-          SELECT {_PERIOD} AS period, {_REGION} AS region, {_DEPT} AS departement, sex,
+          SELECT {_PERIOD} AS period, {GEO_REGION_SQL} AS region,
+                 {GEO_DEPARTEMENT_SQL} AS departement, sex,
                  CAST(CASE WHEN age_band = '95+' THEN 95
                       ELSE CAST(split_part(age_band, '-', 1) AS INTEGER) END AS INTEGER)
                    AS age_low,
@@ -360,7 +369,8 @@ def indicator_tables(
             spec = specs[name]
             persons = spec.numerator.count == "persons"
             base = f"""
-                SELECT {_PERIOD} AS period, {_REGION} AS region, {_DEPT} AS departement, sex,
+                SELECT {_PERIOD} AS period, {GEO_REGION_SQL} AS region,
+                 {GEO_DEPARTEMENT_SQL} AS departement, sex,
                        numerator_persons, numerator, denominator
                 FROM marts.indicators WHERE indicator = '{name}' {where}"""
             terr = opened.sql(f"{base} AND age_level = 'all' ORDER BY 1, 2, 3, 4").to_arrow()
@@ -382,7 +392,7 @@ def indicator_tables(
             if "age_broad" in spec.strata:
                 reg = opened.sql(
                     f"""
-                    SELECT {_PERIOD} AS period, {_REGION} AS region, 'ALL' AS departement,
+                    SELECT {_PERIOD} AS period, {GEO_REGION_SQL} AS region, 'ALL' AS departement,
                            CASE WHEN age_level = 'all' THEN 'all' ELSE age_band END AS age_band,
                            sex, numerator_persons, numerator, denominator
                     FROM marts.indicators

@@ -25,6 +25,7 @@ import pyarrow as pa
 
 import sndslab
 from sndslab.errors import SndslabError
+from sndslab.indicators._release import GEO_DEPARTEMENT_SQL, GEO_REGION_SQL, geo_dimension
 from sndslab.pathways._spec import load_pathways
 from sndslab.pathways._sql import SEP
 from sndslab.release import TableSpec
@@ -40,8 +41,6 @@ __all__ = [
 
 #: The gate name both tables share (one linked table).
 GATE_NAME = "pathways"
-_REGION = "CASE geo_level WHEN 'france' THEN 'ALL' WHEN 'region' THEN geo_code ELSE region END"
-_DEPT = "CASE WHEN geo_level = 'departement' THEN geo_code ELSE 'ALL' END"
 
 
 class PathwayReleaseError(SndslabError):
@@ -64,17 +63,7 @@ def _dims(sequence_column: str, parents: dict[str, str], what: str) -> list[dict
             "name": "period",
             "levels": [{"column": "period", "description": "year of the index event (YYYY)"}],
         },
-        {
-            "name": "geo",
-            "levels": [
-                {"column": "region", "total": "ALL", "description": "région code; ALL = France"},
-                {
-                    "column": "departement",
-                    "total": "ALL",
-                    "description": "département code; ALL = the whole région (or France)",
-                },
-            ],
-        },
+        geo_dimension(),
         {
             "name": "sequence",
             "levels": [{"column": sequence_column, "total": "ALL", "description": what}],
@@ -157,8 +146,8 @@ def pathway_tables(
             raise PathwayReleaseError(
                 f"{lake}: no marts.pathways: run `sndslab pathways {lake}` first"
             )
-        base = f"""SELECT pathway, CAST(year AS VARCHAR) AS period, {_REGION} AS region,
-            {_DEPT} AS departement, depth, path, persons
+        base = f"""SELECT pathway, CAST(year AS VARCHAR) AS period, {GEO_REGION_SQL} AS region,
+            {GEO_DEPARTEMENT_SQL} AS departement, depth, path, persons
             FROM marts.pathways WHERE true {where}"""
         rows = opened.sql(f"{base} ORDER BY pathway, period, region, departement, depth, path")
         table = rows.to_arrow()
